@@ -1,0 +1,116 @@
+# lmz build.  `make` builds the lmz binary at the root, liblmz.a, liblmz.so and lmz.pc.
+# `make test` builds and runs the test suite; `make test-asan` runs it under ASan+UBSan.
+#
+# Sources are discovered, not listed: every src/**/*.c except src/cli goes into liblmz,
+# every tests/test_*.c becomes its own test program.
+# Files named *_avx2.c / *_avx512.c are the only ones compiled with those ISA flags; the
+# runtime dispatch in src/kernels picks a path, so the binary runs on any x86-64.
+#
+# Determinism (doc/determinism.md): the whole library is built with -ffp-contract=off and
+# never with -ffast-math, so the compiler cannot fuse or reorder floating-point operations.
+
+VARIANT  ?= release
+BUILD    := build/$(VARIANT)
+CC       ?= cc
+PREFIX   ?= /usr/local
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -ffp-contract=off -fno-fast-math -pthread \
+             -Iinclude -Isrc $(WARN)
+ifeq ($(VARIANT),release)
+  OPT := -O2 -g
+else ifeq ($(VARIANT),asan)
+  OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(VARIANT),debug)
+  OPT := -O0 -g
+else
+  $(error unknown VARIANT=$(VARIANT))
+endif
+CFLAGS_ALL := $(BASEFLAGS) $(OPT) $(CFLAGS)
+LDLIBS_ALL := -lzstd -lxxhash -lm -pthread
+LDFLAGS_ALL := $(filter -fsanitize%,$(OPT)) $(LDFLAGS)
+
+ISA_AVX2   := -mavx2 -mfma -mf16c
+ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
+
+LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+
+ifeq ($(VARIANT),release)
+all: lmz liblmz.a liblmz.so lmz.pc
+else
+all: $(BUILD)/lmz $(BUILD)/liblmz.a
+endif
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ISA_AVX2) -MMD -MP -c $< -o $@
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ISA_AVX512) -MMD -MP -c $< -o $@
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/liblmz.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/liblmz.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,liblmz.so.0 $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/lmz: $(CLI_OBJ) $(BUILD)/liblmz.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/liblmz.a $(LDLIBS_ALL)
+
+lmz: $(BUILD)/lmz
+	cp $< $@
+liblmz.a: $(BUILD)/liblmz.a
+	cp $< $@
+liblmz.so: $(BUILD)/liblmz.so
+	cp $< $@
+lmz.pc: lmz.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests $(LDFLAGS_ALL) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a -lcmocka $(LDLIBS_ALL)
+
+tests-build: $(TEST_BIN) $(BUILD)/lmz
+
+# The README's test command.  Quick suite under the release build, then the same suite
+# under ASan+UBSan.  The runner's last line is "N passed, N failed".
+test:
+	$(MAKE) --no-print-directory VARIANT=release all tests-build
+	$(MAKE) --no-print-directory VARIANT=asan tests-build
+	bash tests/run.sh build/release build/asan
+
+test-release: all tests-build
+	bash tests/run.sh build/release
+
+test-asan:
+	$(MAKE) --no-print-directory VARIANT=asan tests-build
+	bash tests/run.sh build/asan
+
+bench: all
+	bash bench/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 lmz $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 liblmz.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 liblmz.so $(DESTDIR)$(PREFIX)/lib/liblmz.so.0
+	ln -sf liblmz.so.0 $(DESTDIR)$(PREFIX)/lib/liblmz.so
+	install -m 644 include/lmz.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 lmz.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 doc/lmz.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf build lmz liblmz.a liblmz.so lmz.pc
+
+.PHONY: all test test-release test-asan tests-build bench install clean
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,169 @@
+/*
+ * lmz.h -- the public API of liblmz, lossless text compression with a transformer
+ * language model.
+ *
+ * Objects:
+ *   lmz_model  a loaded GGUF model (weights + tokenizer).  Read-only once loaded: one
+ *              model may be shared by any number of contexts in any number of threads.
+ *   lmz_ctx    a compression/decompression context: parameters, thread pool, scratch
+ *              buffers and the last error message.  One thread uses a context at a time.
+ *
+ * There is no global state: two contexts never share anything but a model.
+ *
+ * Output is deterministic: the same input, model and parameters give the same bytes on
+ * any machine, SIMD path and thread count, and any build decodes any other's output.
+ */
+#ifndef LMZ_H
+#define LMZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LMZ_VERSION_MAJOR 0
+#define LMZ_VERSION_MINOR 1
+#define LMZ_VERSION_PATCH 0
+#define LMZ_VERSION_STRING "0.1.0"
+
+typedef enum lmz_status {
+    LMZ_OK = 0,
+    LMZ_ERR_ARG,            /* invalid argument or parameter */
+    LMZ_ERR_NOMEM,          /* out of memory */
+    LMZ_ERR_IO,             /* read or write failed (errno is in the message) */
+    LMZ_ERR_MODEL,          /* model file missing, corrupt or unsupported */
+    LMZ_ERR_NOT_LMZ,        /* input is not an .lmz stream (bad magic) */
+    LMZ_ERR_VERSION,        /* .lmz stream of a format version this build cannot read */
+    LMZ_ERR_CORRUPT,        /* .lmz stream damaged: bad field, truncated, checksum mismatch */
+    LMZ_ERR_MODEL_MISMATCH, /* stream was made with another model/tokenizer/adapter */
+    LMZ_ERR_INTERRUPTED     /* a callback asked to stop */
+} lmz_status;
+
+/* A short fixed description of a status code. */
+const char *lmz_status_string(lmz_status status);
+
+/* Detailed error report for functions that have no context yet. */
+typedef struct lmz_error {
+    lmz_status status;
+    char message[512];
+} lmz_error;
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct lmz_model lmz_model;
+
+/* Open a GGUF model file (memory-mapped).  On failure returns NULL and fills *err
+ * (err may be NULL). */
+lmz_model *lmz_model_open(const char *path, lmz_error *err);
+
+/* Load a GGUF model from memory; the bytes must outlive the model. */
+lmz_model *lmz_model_from_memory(const void *data, size_t size, lmz_error *err);
+
+/* The model built into this library, or NULL (with *err filled) if none was built in. */
+lmz_model *lmz_model_default(lmz_error *err);
+
+void lmz_model_close(lmz_model *model);
+
+typedef struct lmz_model_info {
+    char name[128];           /* general.name, or the file name */
+    char arch[32];            /* llama, qwen2, qwen3 */
+    uint8_t model_hash[16];   /* identity of weights + hyperparameters */
+    uint8_t tokenizer_hash[16];
+    uint32_t n_vocab, n_layer, n_embd, n_head, n_head_kv, n_ff, n_ctx_train;
+    uint64_t n_params;
+} lmz_model_info;
+
+void lmz_model_get_info(const lmz_model *model, lmz_model_info *info);
+
+/* ---------------------------------------------------------------- contexts */
+
+typedef enum lmz_simd {
+    LMZ_SIMD_AUTO = 0, /* best the CPU has; the LMZ_SIMD environment variable overrides */
+    LMZ_SIMD_SCALAR,
+    LMZ_SIMD_AVX2,
+    LMZ_SIMD_AVX512
+} lmz_simd;
+
+/* Progress callback: bytes of input consumed and output produced so far.  Return
+ * non-zero to interrupt (the call then returns LMZ_ERR_INTERRUPTED). */
+typedef int (*lmz_progress_fn)(void *user, uint64_t in_bytes, uint64_t out_bytes);
+
+typedef struct lmz_params {
+    int level;             /* 1..9; 0 = default */
+    int threads;           /* worker threads; 0 = 1 */
+    uint32_t chunk_size;   /* bytes of input per independent chunk; 0 = from level */
+    uint32_t context;      /* model context in tokens; 0 = from level / model */
+    lmz_simd simd;
+    lmz_progress_fn progress;
+    void *progress_user;
+} lmz_params;
+
+void lmz_params_default(lmz_params *params);
+
+typedef struct lmz_ctx lmz_ctx;
+
+/* model must outlive the context.  Returns NULL on failure with *err filled. */
+lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error *err);
+void lmz_ctx_free(lmz_ctx *ctx);
+
+/* The message of the last failed call on this context ("" if none). */
+const char *lmz_ctx_error(const lmz_ctx *ctx);
+
+/* The SIMD path this context actually uses. */
+lmz_simd lmz_ctx_simd(const lmz_ctx *ctx);
+const char *lmz_simd_name(lmz_simd simd);
+
+/* ---------------------------------------------------------------- streams */
+
+/* Read up to n bytes into buf.  Returns the number read (0 at end of input) or -1 on
+ * error (the callee may leave a message in errno). */
+typedef long long (*lmz_read_fn)(void *user, void *buf, size_t n);
+/* Write exactly n bytes.  Returns 0, or -1 on error. */
+typedef int (*lmz_write_fn)(void *user, const void *buf, size_t n);
+
+/* Compress everything `read` yields into a complete .lmz stream.  Memory is bounded by
+ * the chunk size and thread count, not by the input size. */
+lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
+                               lmz_write_fn write, void *write_user);
+
+/* Decompress one .lmz stream.  Every chunk's checksum and the content checksum are
+ * verified; write may be NULL to only test.  Nothing written before an error is valid. */
+lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
+                                 lmz_write_fn write, void *write_user);
+
+/* ---------------------------------------------------------------- buffers */
+
+/* Compress src[0..n) into a buffer allocated with malloc; the caller frees *dst. */
+lmz_status lmz_compress_buffer(lmz_ctx *ctx, const void *src, size_t n,
+                               void **dst, size_t *dst_n);
+lmz_status lmz_decompress_buffer(lmz_ctx *ctx, const void *src, size_t n,
+                                 void **dst, size_t *dst_n);
+
+/* ---------------------------------------------------------------- listing */
+
+typedef struct lmz_stream_info {
+    uint32_t format_version;
+    uint32_t level;
+    uint32_t chunk_size;
+    uint32_t context;
+    char model_name[128];
+    uint8_t model_hash[16];
+    uint8_t tokenizer_hash[16];
+    uint8_t adapter_hash[16];      /* all zero: no adapter */
+    uint64_t original_size;
+    uint64_t compressed_size;
+    uint64_t n_chunks;
+    uint64_t n_chunks_lm, n_chunks_zstd, n_chunks_raw;
+    uint64_t n_tokens;
+} lmz_stream_info;
+
+/* Read headers and chunk records without decoding (no model needed). */
+lmz_status lmz_stream_list(lmz_read_fn read, void *read_user, lmz_stream_info *info,
+                           lmz_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LMZ_H */
