@@ -58,6 +58,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
+# The default model is embedded when models/default.gguf exists (src/lib/default_model.c).
+DEFAULT_MODEL := $(wildcard models/default.gguf)
+ifneq ($(DEFAULT_MODEL),)
+$(BUILD)/src/lib/default_model.o: CFLAGS_ALL += -DLMZ_DEFAULT_MODEL_PATH='"$(abspath $(DEFAULT_MODEL))"'
+$(BUILD)/src/lib/default_model.o: $(DEFAULT_MODEL)
+endif
+
 $(BUILD)/liblmz.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -1,0 +1,199 @@
+/*
+ * compress.c -- lmz_compress_stream: input -> chunks -> (LM | ZSTD | RAW) -> container.
+ *
+ * Input is read a group of chunks at a time (one chunk per lane), so memory is bounded
+ * by lanes x chunk_size whatever the input size.  The LM codes the group's text chunks
+ * side by side; each chunk then keeps whichever of LM, ZSTD and RAW is smallest, so no
+ * chunk ever costs more than its raw size plus its record.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/container.h"
+#include "lib/fallback.h"
+#include "lib/internal.h"
+#include "lib/lm_coder.h"
+#include "model/model.h"
+
+/* Above this many bits per byte the LM result is suspect and ZSTD is tried as well. */
+#define LM_SUSPECT_BPB 4
+
+typedef struct chunk_slot {
+    uint8_t *data;
+    size_t size;
+    int texty;
+} chunk_slot;
+
+typedef struct input {
+    lmz_read_fn read;
+    void *user;
+    uint8_t *carry;          /* bytes read past the last cut, for the next chunk */
+    size_t carry_len;
+    int eof;
+} input;
+
+/* Read up to n bytes, retrying short reads.  Returns bytes read or -1. */
+static long long read_full(input *in, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n && !in->eof) {
+        long long r = in->read(in->user, buf + got, n - got);
+        if (r < 0 || (unsigned long long)r > n - got) return -1;
+        if (r == 0) in->eof = 1;
+        got += (size_t)r;
+    }
+    return (long long)got;
+}
+
+/* Where to end a full chunk: after the last newline in its final eighth, so that lines
+ * (and tokens) are not split between chunks; else at a UTF-8 character boundary. */
+static size_t cut_point(const uint8_t *buf, size_t n)
+{
+    size_t floor = n - n / 8;
+    for (size_t i = n; i > floor; i--)
+        if (buf[i - 1] == '\n') return i;
+    for (size_t i = n; i > n - 4 && i > 1; i--)
+        if ((buf[i - 1] & 0xC0) != 0x80) return (buf[i - 1] & 0x80) ? i - 1 : i;
+    return n;
+}
+
+/* Fill slot with the next chunk (size 0 at the end of input). */
+static lmz_status next_chunk(lmz_ctx *ctx, input *in, chunk_slot *slot, size_t chunk_size)
+{
+    memcpy(slot->data, in->carry, in->carry_len);
+    size_t have = in->carry_len;
+    in->carry_len = 0;
+    long long r = read_full(in, slot->data + have, chunk_size - have);
+    if (r < 0) return lmz__fail(ctx, LMZ_ERR_IO, "read error");
+    have += (size_t)r;
+    size_t cut = (have == chunk_size && !in->eof) ? cut_point(slot->data, have) : have;
+    if (cut == 0) cut = have;
+    in->carry_len = have - cut;
+    memcpy(in->carry, slot->data + cut, in->carry_len);
+    slot->size = cut;
+    slot->texty = fallback_looks_like_text(slot->data, cut);
+    return LMZ_OK;
+}
+
+static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
+                              lm_chunk *lm, size_t n)
+{
+    lmz_error err = { LMZ_OK, "" };
+    for (size_t i = 0; i < n; i++) {
+        const chunk_slot *s = &slots[i];
+        lmzf_method method = LMZF_METHOD_RAW;
+        const void *payload = s->data;
+        size_t payload_size = s->size;
+        uint32_t n_tokens = 0;
+        if (lm[i].out && lm[i].out_size < payload_size) {
+            method = LMZF_METHOD_LM;
+            payload = lm[i].out;
+            payload_size = lm[i].out_size;
+            n_tokens = lm[i].n_tokens;
+        }
+        void *z = NULL;
+        size_t z_size = 0;
+        if ((!s->texty || payload_size * 8 > (size_t)LM_SUSPECT_BPB * s->size) &&
+            fallback_zstd_compress(s->data, s->size, &z, &z_size) == 0 &&
+            z_size < payload_size) {
+            method = LMZF_METHOD_ZSTD;
+            payload = z;
+            payload_size = z_size;
+            n_tokens = 0;
+        }
+        lmz_status st = lmzf_writer_chunk(w, method, s->data, (uint32_t)s->size,
+                                          method == LMZF_METHOD_RAW ? NULL : payload,
+                                          (uint32_t)payload_size, n_tokens, &err);
+        free(z);
+        if (st != LMZ_OK) return lmz__fail(ctx, st, "%s", err.message);
+        ctx->progress_in += s->size;
+        ctx->progress_out = w->bytes_out;
+    }
+    if (ctx->params.progress &&
+        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
+        return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
+    return LMZ_OK;
+}
+
+static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write, void *user)
+{
+    lmz_model_info info;
+    lmz_model_get_info(ctx->model, &info);
+    lmzf_header h;
+    lmzf_header_init(&h, info.name);
+    h.level = (uint8_t)ctx->params.level;
+    h.chunk_size = ctx->level.chunk_size;
+    h.context = ctx->level.context;
+    h.keep = ctx->level.keep;
+    memcpy(h.model_hash, info.model_hash, 16);
+    memcpy(h.tokenizer_hash, info.tokenizer_hash, 16);
+    lmz_error err = { LMZ_OK, "" };
+    lmz_status st = lmzf_writer_begin(w, &h, write, user, &err);
+    if (st != LMZ_OK) return lmz__fail(ctx, st, "%s", err.message);
+    return LMZ_OK;
+}
+
+lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
+                               lmz_write_fn write, void *write_user)
+{
+    if (!ctx || !read || !write) return LMZ_ERR_ARG;
+    ctx->error[0] = '\0';
+    ctx->progress_in = ctx->progress_out = 0;
+    size_t chunk_size = ctx->level.chunk_size;
+    size_t lanes = ctx->level.lanes;
+
+    lmzf_writer w;
+    lmz_status st = begin_stream(ctx, &w, write, write_user);
+    if (st != LMZ_OK) return st;
+
+    input in = { read, read_user, malloc(chunk_size), 0, 0 };
+    chunk_slot *slots = calloc(lanes, sizeof *slots);
+    lm_chunk *lm = calloc(lanes, sizeof *lm);
+    st = (in.carry && slots && lm) ? LMZ_OK : LMZ_ERR_NOMEM;
+    for (size_t i = 0; st == LMZ_OK && i < lanes; i++)
+        if (!(slots[i].data = malloc(chunk_size))) st = LMZ_ERR_NOMEM;
+    if (st != LMZ_OK) {
+        lmz__fail(ctx, st, "out of memory for %zu chunks of %zu bytes", lanes, chunk_size);
+        goto out;
+    }
+
+    for (;;) {
+        size_t n = 0, n_lm = 0;
+        while (n < lanes) {
+            st = next_chunk(ctx, &in, &slots[n], chunk_size);
+            if (st != LMZ_OK) goto out;
+            if (slots[n].size == 0) break;
+            n++;
+        }
+        if (n == 0) break;
+        /* The LM codes the text chunks of the group together. */
+        memset(lm, 0, lanes * sizeof *lm);
+        for (size_t i = 0; i < n; i++) {
+            if (!slots[i].texty) continue;
+            lm[n_lm].in = slots[i].data;
+            lm[n_lm].in_size = slots[i].size;
+            n_lm++;
+        }
+        st = lm_encode_chunks(ctx, ctx->level.context, ctx->level.keep, lm, n_lm);
+        if (st != LMZ_OK) goto out;
+        /* Spread the LM results back to their slots' positions. */
+        for (size_t i = n, k = n_lm; i-- > 0;) {
+            if (slots[i].texty) lm[i] = lm[--k];
+            else memset(&lm[i], 0, sizeof lm[i]);
+        }
+        st = write_group(ctx, &w, slots, lm, n);
+        for (size_t i = 0; i < n; i++) { free(lm[i].out); lm[i].out = NULL; }
+        if (st != LMZ_OK) goto out;
+        if (in.eof && in.carry_len == 0) break;
+    }
+    lmz_error err = { LMZ_OK, "" };
+    st = lmzf_writer_end(&w, &err);
+    if (st != LMZ_OK) lmz__fail(ctx, st, "%s", err.message);
+out:
+    if (lm) for (size_t i = 0; i < lanes; i++) free(lm[i].out);
+    if (slots) for (size_t i = 0; i < lanes; i++) free(slots[i].data);
+    free(slots);
+    free(lm);
+    free(in.carry);
+    return st;
+}

@@ -1,0 +1,108 @@
+/* context.c -- lmz_ctx: parameters, the lazily created forward pass, errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/internal.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+
+void lmz_params_default(lmz_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->level = LMZ_LEVEL_DEFAULT;
+    p->threads = 1;
+    p->simd = LMZ_SIMD_AUTO;
+}
+
+lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error *err)
+{
+    if (!model) {
+        lmz__error_set(err, LMZ_ERR_ARG, "no model given");
+        return NULL;
+    }
+    lmz_params p;
+    if (params) p = *params; else lmz_params_default(&p);
+    if (p.level == 0) p.level = LMZ_LEVEL_DEFAULT;
+    if (p.level < LMZ_LEVEL_MIN || p.level > LMZ_LEVEL_MAX) {
+        lmz__error_set(err, LMZ_ERR_ARG, "level %d is out of range %d..%d",
+                       p.level, LMZ_LEVEL_MIN, LMZ_LEVEL_MAX);
+        return NULL;
+    }
+    if (p.threads <= 0) p.threads = 1;
+    if (p.threads > 256) {
+        lmz__error_set(err, LMZ_ERR_ARG, "%d threads is too many (256 at most)", p.threads);
+        return NULL;
+    }
+    lmz_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        lmz__error_set(err, LMZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    lmz_model_info info;
+    lmz_model_get_info(model, &info);
+    ctx->model = model;
+    ctx->params = p;
+    lmz_level_get(p.level, info.n_ctx_train, &ctx->level);
+    if (p.chunk_size) ctx->level.chunk_size = p.chunk_size;
+    if (p.context) {
+        ctx->level.context = p.context;
+        ctx->level.keep = p.context / 2;
+    }
+    if (ctx->level.context < 2 || ctx->level.chunk_size < 1 ||
+        ctx->level.chunk_size > LMZ_MAX_CHUNK_SIZE) {
+        lmz__error_set(err, LMZ_ERR_ARG, "invalid settings: context %u tokens, chunk %u bytes",
+                       ctx->level.context, ctx->level.chunk_size);
+        free(ctx);
+        return NULL;
+    }
+    char msg[256] = "";
+    if (lmz_simd_resolve(p.simd, &ctx->simd, msg, sizeof msg) != 0) {
+        lmz__error_set(err, LMZ_ERR_ARG, "%s", msg);
+        free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+void lmz_ctx_free(lmz_ctx *ctx)
+{
+    if (!ctx) return;
+    fwd_free(ctx->fwd);
+    free(ctx);
+}
+
+const char *lmz_ctx_error(const lmz_ctx *ctx)
+{
+    return ctx ? ctx->error : "no context";
+}
+
+lmz_simd lmz_ctx_simd(const lmz_ctx *ctx)
+{
+    return ctx->simd;
+}
+
+const char *lmz_simd_name(lmz_simd simd)
+{
+    return lmz_simd_path_name(simd);
+}
+
+lmz_status lmz__forward(lmz_ctx *ctx, uint32_t context, uint32_t lanes, uint32_t max_batch,
+                        struct forward_ctx **out)
+{
+    if (ctx->fwd && (ctx->fwd_context != context || ctx->fwd_lanes < lanes ||
+                     ctx->fwd_max_batch < max_batch)) {
+        fwd_free(ctx->fwd);
+        ctx->fwd = NULL;
+    }
+    if (!ctx->fwd) {
+        char msg[256] = "";
+        ctx->fwd = fwd_new(ctx->model, context, lanes, max_batch, ctx->params.threads,
+                           ctx->simd, msg, sizeof msg);
+        if (!ctx->fwd) return lmz__fail(ctx, LMZ_ERR_NOMEM, "cannot set up the model: %s", msg);
+        ctx->fwd_context = context;
+        ctx->fwd_lanes = lanes;
+        ctx->fwd_max_batch = max_batch;
+    }
+    *out = ctx->fwd;
+    return LMZ_OK;
+}

@@ -1,0 +1,190 @@
+/*
+ * decompress.c -- lmz_decompress_stream: container -> chunks -> content.
+ *
+ * LM chunks are gathered into groups of up to `lanes` and decoded side by side (one
+ * token of each per forward pass); a ZSTD or RAW chunk first flushes the pending group
+ * so that output stays in order.  Every chunk is checked (size and XXH32) before it is
+ * written, and the whole content against the End record's XXH64.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/container.h"
+#include "lib/fallback.h"
+#include "lib/internal.h"
+#include "lib/lm_coder.h"
+#include "model/model.h"
+
+typedef struct pending {
+    lmzf_record rec;
+    uint8_t *payload;
+} pending;
+
+typedef struct dstate {
+    lmz_ctx *ctx;
+    lmzf_parser parser;
+    lmz_write_fn write;
+    void *write_user;
+    pending *group;
+    lm_chunk *lm;
+    size_t n, cap;
+} dstate;
+
+static lmz_status fail_err(lmz_ctx *ctx, lmz_status st, const lmz_error *err)
+{
+    return lmz__fail(ctx, st, "%s", err->message);
+}
+
+/* Verify a decoded chunk and pass it on. */
+static lmz_status emit(dstate *d, const lmzf_record *rec, const uint8_t *raw, size_t n)
+{
+    lmz_error err = { LMZ_OK, "" };
+    lmz_status st = lmzf_check_raw(rec, raw, n, &err);
+    if (st != LMZ_OK) return fail_err(d->ctx, st, &err);
+    lmzf_parser_content(&d->parser, raw, n);
+    if (d->write && d->write(d->write_user, raw, n) != 0)
+        return lmz__fail(d->ctx, LMZ_ERR_IO, "write error");
+    lmz_ctx *ctx = d->ctx;
+    ctx->progress_out += n;
+    ctx->progress_in = d->parser.reader.offset;
+    if (ctx->params.progress &&
+        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
+        return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
+    return LMZ_OK;
+}
+
+static void clear_group(dstate *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->group[i].payload);
+        free(d->lm[i].out);
+    }
+    memset(d->lm, 0, d->cap * sizeof *d->lm);
+    d->n = 0;
+}
+
+/* Decode the pending LM chunks and emit them in order. */
+static lmz_status flush_group(dstate *d)
+{
+    if (d->n == 0) return LMZ_OK;
+    const lmzf_header *h = &d->parser.header;
+    for (size_t i = 0; i < d->n; i++) {
+        const lmzf_chunk *c = &d->group[i].rec.chunk;
+        d->lm[i].in = d->group[i].payload;
+        d->lm[i].in_size = c->payload_size;
+        d->lm[i].n_tokens = c->n_tokens;
+        d->lm[i].raw_size = c->raw_size;
+    }
+    lmz_status st = lm_decode_chunks(d->ctx, h->context, h->keep, d->lm, d->n);
+    for (size_t i = 0; st == LMZ_OK && i < d->n; i++) {
+        const lmzf_record *rec = &d->group[i].rec;
+        if (d->lm[i].status != LMZ_OK) {
+            char where[96];
+            st = lmz__fail(d->ctx, d->lm[i].status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM
+                                                                    : LMZ_ERR_CORRUPT,
+                           "%s: LM payload does not decode to the recorded %u bytes",
+                           lmzf_record_where(rec, where, sizeof where), rec->chunk.raw_size);
+            break;
+        }
+        st = emit(d, rec, d->lm[i].out, d->lm[i].out_size);
+    }
+    clear_group(d);
+    return st;
+}
+
+static lmz_status decode_direct(dstate *d, const lmzf_record *rec, uint8_t *payload)
+{
+    const lmzf_chunk *c = &rec->chunk;
+    if (c->method == LMZF_METHOD_RAW) return emit(d, rec, payload, c->raw_size);
+    uint8_t *raw = malloc(c->raw_size);
+    if (!raw) return lmz__fail(d->ctx, LMZ_ERR_NOMEM, "out of memory");
+    lmz_status st;
+    if (fallback_zstd_decompress(payload, c->payload_size, raw, c->raw_size) != 0) {
+        char where[96];
+        st = lmz__fail(d->ctx, LMZ_ERR_CORRUPT, "%s: damaged zstd payload",
+                       lmzf_record_where(rec, where, sizeof where));
+    } else {
+        st = emit(d, rec, raw, c->raw_size);
+    }
+    free(raw);
+    return st;
+}
+
+static lmz_status check_model(dstate *d)
+{
+    lmz_model_info info;
+    lmz_model_get_info(d->ctx->model, &info);
+    lmz_error err = { LMZ_OK, "" };
+    lmz_status st = lmzf_check_model(&d->parser.header, info.model_hash, info.tokenizer_hash,
+                                     NULL, info.name, &err);
+    return st == LMZ_OK ? LMZ_OK : fail_err(d->ctx, st, &err);
+}
+
+/* Decode one stream's records after its header. */
+static lmz_status decode_records(dstate *d)
+{
+    lmz_error err = { LMZ_OK, "" };
+    for (;;) {
+        lmzf_record rec;
+        lmz_status st = lmzf_parser_record(&d->parser, &rec, &err);
+        if (st != LMZ_OK) return fail_err(d->ctx, st, &err);
+        if (rec.is_end) {
+            st = flush_group(d);
+            if (st != LMZ_OK) return st;
+            st = lmzf_parser_check_content(&d->parser, &err);
+            return st == LMZ_OK ? LMZ_OK : fail_err(d->ctx, st, &err);
+        }
+        uint8_t *payload = malloc(rec.chunk.payload_size ? rec.chunk.payload_size : 1);
+        if (!payload) return lmz__fail(d->ctx, LMZ_ERR_NOMEM, "out of memory");
+        st = lmzf_parser_payload(&d->parser, &rec, payload, &err);
+        if (st != LMZ_OK) {
+            free(payload);
+            return fail_err(d->ctx, st, &err);
+        }
+        if (rec.chunk.method == LMZF_METHOD_LM) {
+            d->group[d->n].rec = rec;
+            d->group[d->n].payload = payload;
+            d->n++;
+            if (d->n == d->cap && (st = flush_group(d)) != LMZ_OK) return st;
+        } else {
+            st = flush_group(d);
+            if (st == LMZ_OK) st = decode_direct(d, &rec, payload);
+            free(payload);
+            if (st != LMZ_OK) return st;
+        }
+    }
+}
+
+lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
+                                 lmz_write_fn write, void *write_user)
+{
+    if (!ctx || !read) return LMZ_ERR_ARG;
+    ctx->error[0] = '\0';
+    ctx->progress_in = ctx->progress_out = 0;
+    dstate *d = calloc(1, sizeof *d);
+    if (!d) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    d->ctx = ctx;
+    d->write = write;
+    d->write_user = write_user;
+    d->cap = ctx->level.lanes ? ctx->level.lanes : 1;
+    d->group = calloc(d->cap, sizeof *d->group);
+    d->lm = calloc(d->cap, sizeof *d->lm);
+    lmz_status st = (d->group && d->lm) ? LMZ_OK
+                                         : lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    lmzf_parser_init(&d->parser, read, read_user);
+    /* Streams may follow one another, like gzip members. */
+    while (st == LMZ_OK) {
+        int found = 0;
+        lmz_error err = { LMZ_OK, "" };
+        st = lmzf_parser_next_stream(&d->parser, &found, &err);
+        if (st != LMZ_OK) { fail_err(ctx, st, &err); break; }
+        if (!found) break;
+        st = check_model(d);
+        if (st == LMZ_OK) st = decode_records(d);
+    }
+    if (d->group) clear_group(d);
+    free(d->group);
+    free(d->lm);
+    free(d);
+    return st;
+}

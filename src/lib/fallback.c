@@ -1,0 +1,68 @@
+/* fallback.c -- zstd for chunks the model would expand, and the text test. */
+#include <stdlib.h>
+#include <zstd.h>
+
+#include "lib/fallback.h"
+
+/* Length of the well-formed UTF-8 sequence at p (2..4), or 0 (RFC 3629: no overlongs,
+ * no surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq_len(const uint8_t *p, size_t left)
+{
+    uint8_t b = p[0];
+    size_t len;
+    uint32_t min;
+    if (b >= 0xC2 && b <= 0xDF) { len = 2; min = 0x80; }
+    else if (b >= 0xE0 && b <= 0xEF) { len = 3; min = 0x800; }
+    else if (b >= 0xF0 && b <= 0xF4) { len = 4; min = 0x10000; }
+    else return 0;
+    if (left < len) return 0;
+    uint32_t cp = b & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+int fallback_looks_like_text(const uint8_t *p, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n;) {
+        uint8_t b = p[i];
+        if (b >= 0x20 && b < 0x7F) { i++; continue; }
+        if (b == '\n' || b == '\r' || b == '\t' || b == '\f' || b == '\v' || b == 0x1B) {
+            i++;
+            continue;
+        }
+        size_t len = b >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
+        if (len) { i += len; continue; }
+        bad++;
+        i++;
+    }
+    /* A few stray bytes (a Latin-1 name, a form feed) still leave text worth modelling. */
+    return bad * 100 <= n;
+}
+
+int fallback_zstd_compress(const void *src, size_t n, void **dst, size_t *dst_n)
+{
+    size_t cap = ZSTD_compressBound(n);
+    void *buf = malloc(cap ? cap : 1);
+    if (!buf) return -1;
+    size_t r = ZSTD_compress(buf, cap, src, n, FALLBACK_ZSTD_LEVEL);
+    if (ZSTD_isError(r)) {
+        free(buf);
+        return -1;
+    }
+    *dst = buf;
+    *dst_n = r;
+    return 0;
+}
+
+int fallback_zstd_decompress(const void *src, size_t n, void *dst, size_t expect)
+{
+    unsigned long long size = ZSTD_getFrameContentSize(src, n);
+    if (size != expect) return -1;
+    size_t r = ZSTD_decompress(dst, expect, src, n);
+    return (ZSTD_isError(r) || r != expect) ? -1 : 0;
+}

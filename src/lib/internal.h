@@ -1,0 +1,60 @@
+/*
+ * internal.h -- what the pieces of liblmz's pipeline share: the context object, error
+ * reporting and the level table.
+ */
+#ifndef LMZ_LIB_INTERNAL_H
+#define LMZ_LIB_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include "lmz.h"
+
+/* What a level decides.  Recorded in the stream header, so decoding never consults the
+ * table: changing it changes only what new files use. */
+typedef struct lmz_level_settings {
+    uint32_t chunk_size;   /* bytes of input per independent chunk */
+    uint32_t context;      /* model context window in tokens */
+    uint32_t keep;         /* tokens retained when the window slides */
+    uint32_t lanes;        /* chunks coded side by side in one batched forward pass */
+} lmz_level_settings;
+
+#define LMZ_LEVEL_MIN 1
+#define LMZ_LEVEL_MAX 9
+#define LMZ_LEVEL_DEFAULT 5
+#define LMZ_MAX_CHUNK_SIZE (1u << 30)   /* the format's limit on a chunk's bytes */
+
+/* Settings of a level, clamped to what the model supports (its training context). */
+void lmz_level_get(int level, uint32_t n_ctx_train, lmz_level_settings *out);
+
+struct forward_ctx;
+
+struct lmz_ctx {
+    const lmz_model *model;
+    lmz_params params;
+    lmz_level_settings level;   /* from params.level, overridden by explicit params */
+    lmz_simd simd;              /* resolved path */
+    char error[512];
+    /* Forward pass state, created on first use with the settings it was made for. */
+    struct forward_ctx *fwd;
+    uint32_t fwd_context, fwd_lanes, fwd_max_batch;
+    /* Stream totals so far, for the progress callback. */
+    uint64_t progress_in, progress_out;
+    /* Measurement hook for benchmarks: when non-NULL, the LM coder adds the model's
+     * cross-entropy of every coded token (in bits, computed in double) here. */
+    double *stats_entropy_bits;
+};
+
+/* Record an error on the context and return its status. */
+lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same for functions with only an lmz_error (which may be NULL). */
+void lmz__error_set(lmz_error *err, lmz_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Get the context's forward pass for `context` tokens, `lanes` sequences and batches of
+ * up to max_batch tokens, creating
+ * or re-creating it as needed. */
+lmz_status lmz__forward(lmz_ctx *ctx, uint32_t context, uint32_t lanes, uint32_t max_batch,
+                        struct forward_ctx **out);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * lm_coder.c -- the LM chunk method: tokens coded with the model's probabilities.
+ *
+ * The sequence the model is fed for a chunk of n tokens t[0..n) is
+ *     F = [BOS, t0, t1, ..., t(n-2)]      (model with a BOS token: F[j] predicts t[j])
+ *     F = [t0, t1, ..., t(n-2)]           (no BOS: t0 is coded uniformly, F[j] predicts t[j+1])
+ * The KV cache holds a window of F.  When it is full (`context` tokens) it slides: the
+ * cache is emptied and refilled with [BOS] + the last keep-1 fed tokens (or the last keep
+ * without BOS), then feeding goes on.  doc/format.md specifies this; encoder and decoder
+ * share every line of the schedule below, so they cannot drift apart.
+ *
+ * Lanes: up to `lanes` chunks are in flight; each forward pass takes a batch assembled
+ * from all of them.  The model's logits do not depend on batch composition (doc/
+ * determinism.md), so batching is invisible in the output.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/lm_coder.h"
+#include "coder/quantize.h"
+#include "coder/rangecoder.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct lane {
+    lm_chunk *chunk;          /* NULL: idle */
+    uint32_t seq;             /* forward-pass sequence slot */
+    int32_t *tok;             /* encode: all tokens; decode: those decoded so far */
+    size_t total;             /* tokens to code */
+    size_t coded;             /* tokens coded so far */
+    size_t next_feed;         /* index into F of the next token to feed */
+    size_t decoded_bytes;     /* decode: bytes the decoded tokens spell */
+    uint32_t cache_len;       /* tokens in this lane's KV cache */
+    rc_encoder enc;
+    rc_decoder dec;
+} lane;
+
+/* One row of a batch: which lane fed it and whether its logits code a token. */
+typedef struct batch_entry {
+    lane *ln;
+    int has_target;
+} batch_entry;
+
+typedef struct lm_run {
+    lmz_ctx *ctx;
+    forward_ctx *fwd;
+    const tokenizer *tok;
+    int decoding;
+    int32_t bos;              /* -1: none */
+    uint32_t n_vocab, context, keep, lanes, max_batch;
+    lane *lane;
+    int32_t *b_tok;           /* batch being assembled */
+    uint32_t *b_seq;
+    batch_entry *b_ent;
+    uint32_t b_n;
+    float *logits;            /* max_batch x n_vocab */
+    uint32_t *cum;            /* n_vocab + 1 */
+    quant_isa qisa;           /* the quantizer's path, following the context's SIMD choice */
+} lm_run;
+
+static size_t off_bos(const lm_run *r) { return r->bos >= 0 ? 1 : 0; }
+
+/* F[j] of a lane. */
+static int32_t feed_token(const lm_run *r, const lane *ln, size_t j)
+{
+    if (r->bos >= 0) return j == 0 ? r->bos : ln->tok[j - 1];
+    return ln->tok[j];
+}
+
+/* Number of entries of F that predict a token. */
+static size_t n_feeds(const lm_run *r, const lane *ln)
+{
+    if (ln->total == 0) return 0;
+    return ln->total - 1 + off_bos(r);
+}
+
+static void batch_push(lm_run *r, lane *ln, int32_t token, int has_target)
+{
+    r->b_tok[r->b_n] = token;
+    r->b_seq[r->b_n] = ln->seq;
+    r->b_ent[r->b_n].ln = ln;
+    r->b_ent[r->b_n].has_target = has_target;
+    r->b_n++;
+}
+
+/* Add this lane's share of the next batch, at most `room` rows.  Returns rows added. */
+static uint32_t lane_schedule(lm_run *r, lane *ln, uint32_t room)
+{
+    size_t feeds = n_feeds(r, ln);
+    size_t j = ln->next_feed;
+    if (j >= feeds) return 0;
+    /* Decoding: F[j] is a token decoded from an earlier batch's logits (BOS excepted). */
+    if (r->decoding) {
+        size_t need = (r->bos >= 0 && j == 0) ? 0 : j - off_bos(r) + 1;
+        if (need > ln->coded) return 0;
+    }
+
+    uint32_t start = r->b_n;
+    if (ln->cache_len == r->context) {           /* slide the window */
+        size_t prefix = r->bos >= 0 ? 1 : 0;
+        size_t k = r->keep - prefix;
+        size_t lo = j > k ? j - k : 0;
+        if (lo < off_bos(r)) lo = off_bos(r);
+        if (prefix + (j - lo) + 1 > room) return 0;   /* wait for a batch with room */
+        fwd_reset(r->fwd, ln->seq);
+        ln->cache_len = 0;
+        if (prefix) batch_push(r, ln, r->bos, 0);
+        for (size_t i = lo; i < j; i++) batch_push(r, ln, feed_token(r, ln, i), 0);
+        ln->cache_len = (uint32_t)(r->b_n - start);
+    }
+    uint32_t used = r->b_n - start;
+    if (used >= room) return used;
+    size_t m = room - used;
+    if (m > r->context - ln->cache_len) m = r->context - ln->cache_len;
+    if (m > feeds - j) m = feeds - j;
+    if (r->decoding && m > 1) m = 1;
+    for (size_t i = 0; i < m; i++) batch_push(r, ln, feed_token(r, ln, j + i), 1);
+    ln->next_feed = j + m;
+    ln->cache_len += (uint32_t)m;
+    return r->b_n - start;
+}
+
+/* Cross-entropy of `token` under softmax(row), in bits; measurement only (libm). */
+static double entropy_bits(const float *row, uint32_t n, int32_t token)
+{
+    float m = row[0];
+    for (uint32_t i = 1; i < n; i++) if (row[i] > m) m = row[i];
+    double s = 0;
+    for (uint32_t i = 0; i < n; i++) s += exp((double)row[i] - m);
+    return (log(s) - ((double)row[token] - m)) / log(2.0);
+}
+
+/* Consume the logits row of one target entry. */
+static void lane_code(lm_run *r, lane *ln, const float *row)
+{
+    size_t ti = ln->coded;    /* index of the token this row predicts */
+    if (!r->decoding) {
+        uint32_t start, freq;
+        quant_symbol_isa(r->qisa, row, r->n_vocab, (uint32_t)ln->tok[ti], &start, &freq);
+        rc_enc_encode(&ln->enc, start, freq);
+        if (r->ctx->stats_entropy_bits)
+            *r->ctx->stats_entropy_bits += entropy_bits(row, r->n_vocab, ln->tok[ti]);
+    } else {
+        quant_cumfreq_isa(r->qisa, row, r->n_vocab, r->cum);
+        uint32_t t = quant_find(r->cum, r->n_vocab, rc_dec_target(&ln->dec));
+        rc_dec_update(&ln->dec, r->cum[t], r->cum[t + 1] - r->cum[t]);
+        ln->tok[ti] = (int32_t)t;
+        size_t len = 0;
+        tok_piece(r->tok, (int32_t)t, &len);
+        ln->decoded_bytes += len;
+    }
+    ln->coded++;
+}
+
+static lmz_status lane_begin(lm_run *r, lane *ln, lm_chunk *c)
+{
+    memset(ln, 0, sizeof *ln);
+    ln->chunk = c;
+    ln->seq = (uint32_t)(ln - r->lane);
+    fwd_reset(r->fwd, ln->seq);
+    if (!r->decoding) {
+        size_t cap = c->in_size + 2;
+        ln->tok = malloc(cap * sizeof *ln->tok);
+        if (!ln->tok) return LMZ_ERR_NOMEM;
+        long n = tok_encode(r->tok, c->in, c->in_size, ln->tok, cap);
+        if (n < 0 || (size_t)n > cap) return LMZ_ERR_NOMEM;
+        ln->total = (size_t)n;
+        rc_enc_init(&ln->enc);
+        if (r->bos < 0 && ln->total > 0) {
+            rc_enc_uniform(&ln->enc, (uint32_t)ln->tok[0], r->n_vocab);
+            ln->coded = 1;
+        }
+    } else {
+        ln->total = c->n_tokens;
+        ln->tok = malloc((ln->total + 1) * sizeof *ln->tok);
+        if (!ln->tok) return LMZ_ERR_NOMEM;
+        rc_dec_init(&ln->dec, c->in, c->in_size);
+        if (r->bos < 0 && ln->total > 0) {
+            uint32_t t = rc_dec_uniform(&ln->dec, r->n_vocab);
+            ln->tok[0] = (int32_t)t;
+            size_t len = 0;
+            tok_piece(r->tok, (int32_t)t, &len);
+            ln->decoded_bytes = len;
+            ln->coded = 1;
+        }
+    }
+    return LMZ_OK;
+}
+
+/* A lane whose tokens are all coded: produce the chunk's output. */
+static void lane_finish(lm_run *r, lane *ln)
+{
+    lm_chunk *c = ln->chunk;
+    if (!r->decoding) {
+        if (rc_enc_finish(&ln->enc) != 0) {
+            c->status = LMZ_ERR_NOMEM;
+        } else {
+            c->out = ln->enc.buf;            /* ownership moves to the chunk */
+            c->out_size = ln->enc.len;
+            ln->enc.buf = NULL;
+            c->n_tokens = (uint32_t)ln->total;
+            c->status = LMZ_OK;
+        }
+        rc_enc_free(&ln->enc);
+    } else if (rc_dec_finish(&ln->dec) != 0 || ln->decoded_bytes != c->raw_size) {
+        c->status = LMZ_ERR_CORRUPT;
+    } else {
+        c->out = malloc(c->raw_size ? c->raw_size : 1);
+        if (!c->out) {
+            c->status = LMZ_ERR_NOMEM;
+        } else {
+            long n = tok_decode(r->tok, ln->tok, ln->total, c->out, c->raw_size);
+            c->out_size = c->raw_size;
+            c->status = (n == (long)c->raw_size) ? LMZ_OK : LMZ_ERR_CORRUPT;
+        }
+    }
+    free(ln->tok);
+    ln->tok = NULL;
+    ln->chunk = NULL;
+}
+
+static int lane_done(const lm_run *r, const lane *ln)
+{
+    return ln->coded >= ln->total && ln->next_feed >= n_feeds(r, ln);
+}
+
+/* Tell the progress callback how far the whole stream is, counting this call's chunks
+ * by the fraction of their tokens coded.  Returns non-zero to stop. */
+static int report_progress(const lm_run *r, const lm_chunk *chunks, size_t started)
+{
+    lmz_ctx *ctx = r->ctx;
+    if (!ctx->params.progress) return 0;
+    double done = 0;
+    for (size_t i = 0; i < started; i++) {
+        const lm_chunk *c = &chunks[i];
+        done += (double)(r->decoding ? c->raw_size : c->in_size);
+    }
+    for (uint32_t i = 0; i < r->lanes; i++) {
+        const lane *ln = &r->lane[i];
+        if (!ln->chunk || ln->total == 0) continue;
+        double size = (double)(r->decoding ? ln->chunk->raw_size : ln->chunk->in_size);
+        done -= size * (1.0 - (double)ln->coded / (double)ln->total);
+    }
+    uint64_t in = ctx->progress_in, out = ctx->progress_out;
+    if (r->decoding) out += (uint64_t)done; else in += (uint64_t)done;
+    return ctx->params.progress(ctx->params.progress_user, in, out);
+}
+
+static void run_free(lm_run *r)
+{
+    if (r->lane) {
+        for (uint32_t i = 0; i < r->lanes; i++) {
+            free(r->lane[i].tok);
+            if (!r->decoding) rc_enc_free(&r->lane[i].enc);
+        }
+    }
+    free(r->lane); free(r->b_tok); free(r->b_seq); free(r->b_ent);
+    free(r->logits); free(r->cum);
+}
+
+static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint32_t keep,
+                             lm_chunk *chunks, size_t n)
+{
+    if (n == 0) return LMZ_OK;
+    if (context < 2 || keep < 1 || keep >= context)
+        return lmz__fail(ctx, LMZ_ERR_ARG, "invalid LM window: context %u, keep %u",
+                         context, keep);
+    lm_run r;
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx;
+    r.decoding = decoding;
+    r.tok = ctx->model->tok;
+    r.bos = tok_bos(r.tok);
+    r.n_vocab = tok_n_vocab(r.tok);
+    r.context = context;
+    r.keep = keep;
+    r.qisa = ctx->simd == LMZ_SIMD_AVX512 ? QUANT_ISA_AVX512
+           : ctx->simd == LMZ_SIMD_AVX2 ? QUANT_ISA_AVX2 : QUANT_ISA_SCALAR;
+    r.lanes = ctx->level.lanes;
+    if (r.lanes > n) r.lanes = (uint32_t)n;
+    if (r.lanes < 1) r.lanes = 1;
+    /* Room for one slide refill plus one token of every lane, and for a useful
+     * batch of encoder tokens. */
+    r.max_batch = keep + r.lanes;
+    if (r.max_batch < 64) r.max_batch = 64;
+
+    lmz_status st = lmz__forward(ctx, context, r.lanes, r.max_batch, &r.fwd);
+    if (st != LMZ_OK) return st;
+
+    r.lane = calloc(r.lanes, sizeof *r.lane);
+    r.b_tok = malloc(r.max_batch * sizeof *r.b_tok);
+    r.b_seq = malloc(r.max_batch * sizeof *r.b_seq);
+    r.b_ent = malloc(r.max_batch * sizeof *r.b_ent);
+    r.logits = malloc((size_t)r.max_batch * r.n_vocab * sizeof *r.logits);
+    r.cum = malloc(((size_t)r.n_vocab + 1) * sizeof *r.cum);
+    if (!r.lane || !r.b_tok || !r.b_seq || !r.b_ent || !r.logits || !r.cum) {
+        run_free(&r);
+        return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
+    }
+
+    size_t next_chunk = 0, active = 0;
+    uint32_t first_lane = 0;      /* rotates, so no lane starves for batch room */
+    st = LMZ_OK;
+    for (;;) {
+        /* Fill idle lanes with waiting chunks; finish lanes that are done. */
+        for (uint32_t i = 0; i < r.lanes; i++) {
+            lane *ln = &r.lane[i];
+            while (ln->chunk && lane_done(&r, ln)) {
+                lane_finish(&r, ln);
+                active--;
+            }
+            while (!ln->chunk && next_chunk < n) {
+                lm_chunk *c = &chunks[next_chunk++];
+                st = lane_begin(&r, ln, c);
+                if (st != LMZ_OK) goto out;
+                active++;
+                if (lane_done(&r, ln)) { lane_finish(&r, ln); active--; }
+            }
+        }
+        if (active == 0) break;
+
+        r.b_n = 0;
+        uint32_t share = r.max_batch / (uint32_t)active;
+        if (share < 1) share = 1;
+        for (uint32_t k = 0; k < r.lanes; k++) {
+            lane *ln = &r.lane[(first_lane + k) % r.lanes];
+            if (!ln->chunk) continue;
+            /* An encoding lane takes its share of the batch, at least enough for a
+             * window slide; a decoding lane needs one row, or keep+1 when it slides. */
+            uint32_t room = r.max_batch - r.b_n;
+            uint32_t want = share > keep + 1 ? share : keep + 1;
+            if (!r.decoding && room > want) room = want;
+            lane_schedule(&r, ln, room);
+        }
+        first_lane = (first_lane + 1) % r.lanes;
+        if (r.b_n == 0) {
+            st = lmz__fail(ctx, LMZ_ERR_CORRUPT, "LM coder made no progress");
+            goto out;
+        }
+        if (fwd_eval(r.fwd, r.b_tok, r.b_seq, r.b_n, r.logits) != 0) {
+            st = lmz__fail(ctx, LMZ_ERR_ARG, "forward pass rejected a batch");
+            goto out;
+        }
+        for (uint32_t i = 0; i < r.b_n; i++) {
+            if (!r.b_ent[i].has_target) continue;
+            lane *ln = r.b_ent[i].ln;
+            lane_code(&r, ln, r.logits + (size_t)i * r.n_vocab);
+            /* A corrupt payload can spell more text than the chunk holds: stop early. */
+            if (r.decoding && ln->decoded_bytes > ln->chunk->raw_size) {
+                ln->coded = ln->total;
+                ln->next_feed = n_feeds(&r, ln);
+            }
+        }
+        if (report_progress(&r, chunks, next_chunk)) {
+            st = lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
+            goto out;
+        }
+    }
+out:
+    run_free(&r);
+    return st;
+}
+
+lmz_status lm_encode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
+                            lm_chunk *chunks, size_t n)
+{
+    return run_chunks(ctx, 0, context, keep, chunks, n);
+}
+
+lmz_status lm_decode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
+                            lm_chunk *chunks, size_t n)
+{
+    return run_chunks(ctx, 1, context, keep, chunks, n);
+}

@@ -1,0 +1,38 @@
+/*
+ * lm_coder.h -- codes chunks of text with the language model (the LM method of
+ * doc/format.md).  Several chunks ("lanes") are coded side by side: each forward pass
+ * evaluates one batch holding tokens of every active lane, so that decoding, which is
+ * sequential within a chunk, is still matrix-matrix work across chunks.
+ *
+ * Encoder and decoder run the very same schedule (lm_window_*), so the model sees the
+ * same contexts on both sides by construction.
+ */
+#ifndef LMZ_LM_CODER_H
+#define LMZ_LM_CODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/internal.h"
+
+typedef struct lm_chunk {
+    /* encode: in = the chunk's bytes; out = payload (malloc'd), n_tokens set.
+     * decode: in = payload, n_tokens and raw_size given; out = the bytes (malloc'd). */
+    const uint8_t *in;
+    size_t in_size;
+    uint8_t *out;
+    size_t out_size;
+    uint32_t n_tokens;
+    size_t raw_size;       /* decode: expected decoded size */
+    lmz_status status;     /* per chunk: LMZ_OK or why it failed */
+} lm_chunk;
+
+/* Code n chunks (n may exceed the lane count: they are taken in turn).  Window
+ * parameters come from the stream header (context, keep).  Returns LMZ_OK or the first
+ * failure that is not a per-chunk one (out of memory, interruption); per-chunk
+ * failures (corrupt payload) are in chunks[i].status. */
+lmz_status lm_encode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
+                            lm_chunk *chunks, size_t n);
+lmz_status lm_decode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
+                            lm_chunk *chunks, size_t n);
+
+#endif
