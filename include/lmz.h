@@ -96,6 +96,8 @@ typedef struct lmz_params {
     uint32_t chunk_size;   /* bytes of input per independent chunk; 0 = from level */
     uint32_t context;      /* model context in tokens; 0 = from level / model */
     lmz_simd simd;
+    int lm_always;         /* code every chunk with the model even where zstd or raw
+                              would be smaller (for tests and measurements) */
     lmz_progress_fn progress;
     void *progress_user;
 } lmz_params;

@@ -65,6 +65,20 @@ static inline float lmz_expf(float x)
     return p * lmz_bits_f32((uint32_t)(n + 127) << 23);
 }
 
+/* Double-precision functions (detmath.c) for tables computed once, such as the RoPE
+ * angles: plain IEEE double operations only (no fma, no libm), correct to a few double
+ * ulps, so that rounding their results to float gives the correctly rounded float value
+ * except in rare near-tie cases -- and the same bits on every machine in every case.
+ *   lmz_sin_d, lmz_cos_d: argument reduction by a 3-part pi/2 (Cody-Waite), accurate for
+ *                         |x| <= 2^20; beyond that the error grows with |x|.
+ *   lmz_exp_d: any x (overflow -> +inf, underflow -> 0);  lmz_log_d: x >= 0
+ *   lmz_pow_d(b, e) = exp(e * log(b)) for b > 0: relative error ~ |e log b| * 2^-52. */
+double lmz_exp_d(double x);
+double lmz_log_d(double x);
+double lmz_sin_d(double x);
+double lmz_cos_d(double x);
+double lmz_pow_d(double b, double e);
+
 /* silu(x) = x / (1 + e^-x), with lmz_expf. */
 static inline float lmz_siluf(float x)
 {

@@ -10,9 +10,10 @@
 #include <string.h>
 
 #include "format/container.h"
-#include "lib/fallback.h"
+#include "format/fallback.h"
 #include "lib/internal.h"
 #include "lib/lm_coder.h"
+#include "lib/textdetect.h"
 #include "model/model.h"
 
 /* Above this many bits per byte the LM result is suspect and ZSTD is tried as well. */
@@ -71,12 +72,12 @@ static lmz_status next_chunk(lmz_ctx *ctx, input *in, chunk_slot *slot, size_t c
     in->carry_len = have - cut;
     memcpy(in->carry, slot->data + cut, in->carry_len);
     slot->size = cut;
-    slot->texty = fallback_looks_like_text(slot->data, cut);
+    slot->texty = looks_like_text(slot->data, cut);
     return LMZ_OK;
 }
 
 static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
-                              lm_chunk *lm, size_t n)
+                              lm_chunk *lm, size_t n, uint8_t *zbuf)
 {
     lmz_error err = { LMZ_OK, "" };
     for (size_t i = 0; i < n; i++) {
@@ -85,26 +86,26 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
         const void *payload = s->data;
         size_t payload_size = s->size;
         uint32_t n_tokens = 0;
-        if (lm[i].out && lm[i].out_size < payload_size) {
+        int lm_forced = ctx->params.lm_always && lm[i].out;
+        if (lm[i].out && (lm[i].out_size < payload_size || lm_forced)) {
             method = LMZF_METHOD_LM;
             payload = lm[i].out;
             payload_size = lm[i].out_size;
             n_tokens = lm[i].n_tokens;
         }
-        void *z = NULL;
-        size_t z_size = 0;
-        if ((!s->texty || payload_size * 8 > (size_t)LM_SUSPECT_BPB * s->size) &&
-            fallback_zstd_compress(s->data, s->size, &z, &z_size) == 0 &&
-            z_size < payload_size) {
+        /* The fallback: ZSTD if it saves a byte over what we have, else RAW. */
+        uint32_t z_size = 0;
+        if (!lm_forced && (!s->texty || payload_size * 8 > (size_t)LM_SUSPECT_BPB * s->size) &&
+            lmzf_fallback_encode(s->data, (uint32_t)s->size, lmzf_zstd_level(ctx->params.level),
+                                 zbuf, payload_size - 1, &z_size) == LMZF_METHOD_ZSTD) {
             method = LMZF_METHOD_ZSTD;
-            payload = z;
+            payload = zbuf;
             payload_size = z_size;
             n_tokens = 0;
         }
         lmz_status st = lmzf_writer_chunk(w, method, s->data, (uint32_t)s->size,
                                           method == LMZF_METHOD_RAW ? NULL : payload,
                                           (uint32_t)payload_size, n_tokens, &err);
-        free(z);
         if (st != LMZ_OK) return lmz__fail(ctx, st, "%s", err.message);
         ctx->progress_in += s->size;
         ctx->progress_out = w->bytes_out;
@@ -149,7 +150,8 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     input in = { read, read_user, malloc(chunk_size), 0, 0 };
     chunk_slot *slots = calloc(lanes, sizeof *slots);
     lm_chunk *lm = calloc(lanes, sizeof *lm);
-    st = (in.carry && slots && lm) ? LMZ_OK : LMZ_ERR_NOMEM;
+    uint8_t *zbuf = malloc(chunk_size);      /* a ZSTD payload, smaller than its chunk */
+    st = (in.carry && slots && lm && zbuf) ? LMZ_OK : LMZ_ERR_NOMEM;
     for (size_t i = 0; st == LMZ_OK && i < lanes; i++)
         if (!(slots[i].data = malloc(chunk_size))) st = LMZ_ERR_NOMEM;
     if (st != LMZ_OK) {
@@ -169,7 +171,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
         /* The LM codes the text chunks of the group together. */
         memset(lm, 0, lanes * sizeof *lm);
         for (size_t i = 0; i < n; i++) {
-            if (!slots[i].texty) continue;
+            if (!slots[i].texty && !ctx->params.lm_always) continue;
             lm[n_lm].in = slots[i].data;
             lm[n_lm].in_size = slots[i].size;
             n_lm++;
@@ -178,10 +180,10 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
         if (st != LMZ_OK) goto out;
         /* Spread the LM results back to their slots' positions. */
         for (size_t i = n, k = n_lm; i-- > 0;) {
-            if (slots[i].texty) lm[i] = lm[--k];
+            if (slots[i].texty || ctx->params.lm_always) lm[i] = lm[--k];
             else memset(&lm[i], 0, sizeof lm[i]);
         }
-        st = write_group(ctx, &w, slots, lm, n);
+        st = write_group(ctx, &w, slots, lm, n, zbuf);
         for (size_t i = 0; i < n; i++) { free(lm[i].out); lm[i].out = NULL; }
         if (st != LMZ_OK) goto out;
         if (in.eof && in.carry_len == 0) break;
@@ -195,5 +197,6 @@ out:
     free(slots);
     free(lm);
     free(in.carry);
+    free(zbuf);
     return st;
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "format/container.h"
-#include "lib/fallback.h"
+#include "format/fallback.h"
 #include "lib/internal.h"
 #include "lib/lm_coder.h"
 #include "model/model.h"
@@ -92,20 +92,13 @@ static lmz_status flush_group(dstate *d)
     return st;
 }
 
-static lmz_status decode_direct(dstate *d, const lmzf_record *rec, uint8_t *payload)
+static lmz_status decode_direct(dstate *d, const lmzf_record *rec, const uint8_t *payload)
 {
-    const lmzf_chunk *c = &rec->chunk;
-    if (c->method == LMZF_METHOD_RAW) return emit(d, rec, payload, c->raw_size);
-    uint8_t *raw = malloc(c->raw_size);
+    uint8_t *raw = malloc(rec->chunk.raw_size);
     if (!raw) return lmz__fail(d->ctx, LMZ_ERR_NOMEM, "out of memory");
-    lmz_status st;
-    if (fallback_zstd_decompress(payload, c->payload_size, raw, c->raw_size) != 0) {
-        char where[96];
-        st = lmz__fail(d->ctx, LMZ_ERR_CORRUPT, "%s: damaged zstd payload",
-                       lmzf_record_where(rec, where, sizeof where));
-    } else {
-        st = emit(d, rec, raw, c->raw_size);
-    }
+    lmz_error err = { LMZ_OK, "" };
+    lmz_status st = lmzf_fallback_decode(rec, payload, raw, &err);
+    st = st == LMZ_OK ? emit(d, rec, raw, rec->chunk.raw_size) : fail_err(d->ctx, st, &err);
     free(raw);
     return st;
 }

@@ -1,8 +1,9 @@
-/* fallback.c -- zstd for chunks the model would expand, and the text test. */
-#include <stdlib.h>
-#include <zstd.h>
-
-#include "lib/fallback.h"
+/*
+ * textdetect.c -- decides whether a chunk is worth running the model on.  Binary,
+ * random and already-compressed data goes straight to the fallback (zstd or raw): the
+ * model would only expand it, slowly.
+ */
+#include "lib/textdetect.h"
 
 /* Length of the well-formed UTF-8 sequence at p (2..4), or 0 (RFC 3629: no overlongs,
  * no surrogates, nothing above U+10FFFF). */
@@ -25,7 +26,7 @@ static size_t utf8_seq_len(const uint8_t *p, size_t left)
     return len;
 }
 
-int fallback_looks_like_text(const uint8_t *p, size_t n)
+int looks_like_text(const uint8_t *p, size_t n)
 {
     size_t bad = 0;
     for (size_t i = 0; i < n;) {
@@ -42,27 +43,4 @@ int fallback_looks_like_text(const uint8_t *p, size_t n)
     }
     /* A few stray bytes (a Latin-1 name, a form feed) still leave text worth modelling. */
     return bad * 100 <= n;
-}
-
-int fallback_zstd_compress(const void *src, size_t n, void **dst, size_t *dst_n)
-{
-    size_t cap = ZSTD_compressBound(n);
-    void *buf = malloc(cap ? cap : 1);
-    if (!buf) return -1;
-    size_t r = ZSTD_compress(buf, cap, src, n, FALLBACK_ZSTD_LEVEL);
-    if (ZSTD_isError(r)) {
-        free(buf);
-        return -1;
-    }
-    *dst = buf;
-    *dst_n = r;
-    return 0;
-}
-
-int fallback_zstd_decompress(const void *src, size_t n, void *dst, size_t expect)
-{
-    unsigned long long size = ZSTD_getFrameContentSize(src, n);
-    if (size != expect) return -1;
-    size_t r = ZSTD_decompress(dst, expect, src, n);
-    return (ZSTD_isError(r) || r != expect) ? -1 : 0;
 }

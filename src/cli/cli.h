@@ -1,0 +1,74 @@
+/*
+ * cli.h -- the state the lmz command-line program carries from the options to each file.
+ *
+ * The program is a thin client of liblmz (include/lmz.h): it parses options, loads one
+ * model, creates one context and runs it over each named file in turn.
+ */
+#ifndef LMZ_CLI_H
+#define LMZ_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lmz.h"
+#include "cli/progress.h"
+
+#define LMZ_SUFFIX ".lmz"
+
+/* Exit codes, as gzip: a warning (a skipped file) never hides an error. */
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_WARNING = 2 };
+
+enum cli_mode { MODE_COMPRESS, MODE_DECOMPRESS, MODE_TEST, MODE_LIST };
+
+struct cli_options {
+    enum cli_mode mode;
+    bool to_stdout;         /* -c, or -o - */
+    const char *output;     /* -o OUT (a file name, never "-") */
+    bool keep;              /* -k */
+    bool force;             /* -f */
+    int verbosity;          /* -1 quiet, 0 normal, 1 verbose */
+    int level;              /* 1..9, 0 = library default */
+    int threads;            /* -T N; 0 = one per online CPU */
+    const char *model_path; /* -m, else $LMZ_MODEL, else the built-in model */
+    lmz_simd simd;
+    uint32_t chunk_size;
+    uint32_t context;
+    bool help, version;
+    char **files;           /* FILE operands; none means "-" */
+    int n_files;
+};
+
+struct cli {
+    struct cli_options opt;
+    int status;             /* worst exit code so far */
+    mode_t umask;           /* for outputs that have no input file to copy a mode from */
+    lmz_model *model;       /* NULL for -l */
+    lmz_ctx *ctx;
+    struct progress progress;
+};
+
+/* "lmz: NAME: message" on stderr (NAME may be NULL).  An error sets the exit status to 1;
+ * a warning sets it to 2 unless it is already 1, and -q silences it. */
+void cli_error(struct cli *cli, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cli_warning(struct cli *cli, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parse argv into opt.  Returns 0, or prints the problem and returns -1. */
+int cli_parse_options(struct cli_options *opt, int argc, char **argv);
+void cli_print_help(void);
+
+/* Compress, decompress or test one FILE operand ("-" = standard input). */
+void cli_process(struct cli *cli, const char *name);
+
+/* -l: one row per file, the header before the first row, a total after several. */
+struct list_totals {
+    int n_files;
+    uint64_t compressed, uncompressed;
+    uint64_t chunks, lm, zstd, raw;
+};
+void cli_list(struct cli *cli, const char *name, struct list_totals *totals);
+void cli_list_totals(const struct list_totals *totals);
+
+#endif

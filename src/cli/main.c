@@ -1,0 +1,192 @@
+/*
+ * main.c -- lmz: compress and decompress files with a transformer language model.
+ *
+ * Options are parsed (options.c), the model is loaded once and one context made, then
+ * each operand is processed in turn (process.c, list.c).  A failure with one file is
+ * reported and the others still run; the exit status is the worst seen.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/signals.h"
+
+static void vmessage(const char *name, const char *fmt, va_list ap)
+{
+    fputs("lmz: ", stderr);
+    if (name)
+        fprintf(stderr, "%s: ", name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void cli_error(struct cli *cli, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(name, fmt, ap);
+    va_end(ap);
+    cli->status = EXIT_ERROR;
+}
+
+void cli_warning(struct cli *cli, const char *name, const char *fmt, ...)
+{
+    if (cli->opt.verbosity >= 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vmessage(name, fmt, ap);
+        va_end(ap);
+    }
+    if (cli->status == EXIT_OK)
+        cli->status = EXIT_WARNING;
+}
+
+/* -m, else $LMZ_MODEL, else the model built into the library.  NULL after a message. */
+static lmz_model *load_model(struct cli *cli)
+{
+    lmz_error err = { 0 };
+    const char *path = cli->opt.model_path;
+    const char *from = "-m";
+    if (!path || !*path) {
+        path = getenv("LMZ_MODEL");
+        from = "LMZ_MODEL";
+    }
+    if (path && *path) {
+        lmz_model *model = lmz_model_open(path, &err);
+        if (!model)
+            cli_error(cli, path, "cannot load the model (%s): %s", from,
+                      err.message[0] ? err.message : lmz_status_string(err.status));
+        return model;
+    }
+    lmz_model *model = lmz_model_default(&err);
+    if (!model)
+        cli_error(cli, NULL, "no model is built into this liblmz (%s); name one with "
+                  "-m MODEL.gguf or LMZ_MODEL=MODEL.gguf",
+                  err.message[0] ? err.message : lmz_status_string(err.status));
+    return model;
+}
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static lmz_ctx *make_context(struct cli *cli)
+{
+    lmz_params params;
+    lmz_params_default(&params);
+    params.level = cli->opt.level;
+    params.threads = cli->opt.threads > 0 ? cli->opt.threads : online_cpus();
+    params.chunk_size = cli->opt.chunk_size;
+    params.context = cli->opt.context;
+    params.simd = cli->opt.simd;
+    params.progress = progress_callback;
+    params.progress_user = &cli->progress;
+    lmz_error err = { 0 };
+    lmz_ctx *ctx = lmz_ctx_new(cli->model, &params, &err);
+    if (!ctx)
+        cli_error(cli, NULL, "%s", err.message[0] ? err.message : lmz_status_string(err.status));
+    return ctx;
+}
+
+static void print_version(struct cli *cli)
+{
+    printf("lmz %s (liblmz %s)\n", LMZ_VERSION_STRING, LMZ_VERSION_STRING);
+    lmz_error err = { 0 };
+    lmz_model *model = lmz_model_default(&err);
+    if (!model) {
+        printf("built-in model: none (use -m MODEL.gguf or LMZ_MODEL)\n");
+        return;
+    }
+    lmz_model_info info;
+    lmz_model_get_info(model, &info);
+    printf("built-in model: %s (%s, %llu parameters, %u layers, vocabulary %u)\n", info.name,
+           info.arch, (unsigned long long)info.n_params, info.n_layer, info.n_vocab);
+    if (cli->opt.verbosity > 0) {
+        cli->model = model;
+        lmz_ctx *ctx = make_context(cli);
+        if (ctx)
+            printf("SIMD path: %s\n", lmz_simd_name(lmz_ctx_simd(ctx)));
+        lmz_ctx_free(ctx);
+        cli->model = NULL;
+    }
+    lmz_model_close(model);
+}
+
+/* Does any operand send compressed data to standard output? */
+static bool compresses_to_stdout(const struct cli_options *opt, char **files, int n)
+{
+    if (opt->mode != MODE_COMPRESS)
+        return false;
+    if (opt->to_stdout)
+        return true;
+    for (int i = 0; i < n; i++)
+        if (strcmp(files[i], "-") == 0 && !opt->output)
+            return true;
+    return false;
+}
+
+static void cleanup(struct cli *cli)
+{
+    lmz_ctx_free(cli->ctx);
+    lmz_model_close(cli->model);
+    cli->ctx = NULL;
+    cli->model = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    memset(&cli, 0, sizeof cli);
+    if (cli_parse_options(&cli.opt, argc, argv) != 0)
+        return EXIT_ERROR;
+    if (cli.opt.help) {
+        cli_print_help();
+        return EXIT_OK;
+    }
+    if (cli.opt.version) {
+        print_version(&cli);
+        return EXIT_OK;
+    }
+    cli.umask = umask(0);
+    umask(cli.umask);
+    signals_install();
+
+    static char *stdin_only[] = { "-", NULL };
+    char **files = cli.opt.n_files ? cli.opt.files : stdin_only;
+    int n_files = cli.opt.n_files ? cli.opt.n_files : 1;
+
+    if (compresses_to_stdout(&cli.opt, files, n_files) && isatty(STDOUT_FILENO) &&
+        !cli.opt.force) {
+        cli_error(&cli, NULL, "compressed data not written to a terminal (use -f to force)");
+        return EXIT_ERROR;
+    }
+    cli.progress.enabled = cli.opt.verbosity > 0 ||
+                           (cli.opt.verbosity == 0 && isatty(STDERR_FILENO));
+
+    if (cli.opt.mode == MODE_LIST) {
+        struct list_totals totals = { 0 };
+        for (int i = 0; i < n_files && !signals_pending(); i++)
+            cli_list(&cli, files[i], &totals);
+        cli_list_totals(&totals);
+        if (fflush(stdout) != 0)
+            cli_error(&cli, NULL, "write error: %s", strerror(errno));
+    } else {
+        if (!(cli.model = load_model(&cli)) || !(cli.ctx = make_context(&cli))) {
+            cleanup(&cli);
+            return EXIT_ERROR;
+        }
+        for (int i = 0; i < n_files && !signals_pending(); i++)
+            cli_process(&cli, files[i]);
+    }
+    cleanup(&cli);
+    if (signals_pending())
+        signals_die();
+    return cli.status;
+}

@@ -1,0 +1,240 @@
+/* options.c -- command-line parsing: gzip/xz/zstd conventions. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+enum {
+    OPT_SIMD = 256,
+    OPT_CHUNK_SIZE,
+    OPT_CONTEXT,
+    OPT_FAST,
+    OPT_BEST,
+};
+
+static const struct option long_options[] = {
+    { "decompress", no_argument, NULL, 'd' },
+    { "uncompress", no_argument, NULL, 'd' },
+    { "compress", no_argument, NULL, 'z' },
+    { "test", no_argument, NULL, 't' },
+    { "list", no_argument, NULL, 'l' },
+    { "stdout", no_argument, NULL, 'c' },
+    { "to-stdout", no_argument, NULL, 'c' },
+    { "output", required_argument, NULL, 'o' },
+    { "keep", no_argument, NULL, 'k' },
+    { "force", no_argument, NULL, 'f' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "threads", required_argument, NULL, 'T' },
+    { "model", required_argument, NULL, 'm' },
+    { "simd", required_argument, NULL, OPT_SIMD },
+    { "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
+    { "context", required_argument, NULL, OPT_CONTEXT },
+    { "fast", no_argument, NULL, OPT_FAST },
+    { "best", no_argument, NULL, OPT_BEST },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
+void cli_print_help(void)
+{
+    fputs(
+        "Usage: lmz [OPTION]... [FILE]...\n"
+        "Compress or decompress FILEs with a transformer language model (.lmz format).\n"
+        "With no FILE, or when FILE is -, read standard input and write standard output.\n"
+        "\n"
+        "  -z, --compress      compress (the default)\n"
+        "  -d, --decompress    decompress FILE.lmz to FILE\n"
+        "  -t, --test          decompress and verify, write nothing\n"
+        "  -l, --list          list sizes, ratio and model of .lmz files (needs no model)\n"
+        "  -c, --stdout        write to standard output, keep the input files\n"
+        "  -o, --output=OUT    write to OUT (a single input only; - is standard output)\n"
+        "  -k, --keep          keep the input files\n"
+        "  -f, --force         overwrite outputs; read/write compressed data on a terminal;\n"
+        "                      compress files already ending in .lmz, symlinks, hard links\n"
+        "  -v, --verbose       per-file summary and a progress line\n"
+        "  -q, --quiet         no warnings, no progress line\n"
+        "  -1 .. -9            level: faster .. smaller (--fast = -1, --best = -9)\n"
+        "  -T, --threads=N     worker threads; 0 (the default) = one per online CPU\n"
+        "  -m, --model=FILE    GGUF model (default: $LMZ_MODEL, else the built-in model);\n"
+        "                      decompress with the model that compressed\n"
+        "      --simd=PATH     scalar, avx2, avx512 or auto (output is identical)\n"
+        "      --chunk-size=N  bytes per independent chunk, suffix K or M (experts)\n"
+        "      --context=N     model context in tokens (experts)\n"
+        "  -h, --help          this help\n"
+        "  -V, --version       versions and the built-in model\n"
+        "\n"
+        "Exit status: 0 success, 1 error, 2 warning (a file was skipped).\n"
+        "Example: tar -I lmz -cf dir.tar.lmz dir; tar -I lmz -xf dir.tar.lmz\n",
+        stdout);
+}
+
+__attribute__((format(printf, 1, 2)))
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lmz: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'lmz --help' for more information.\n", stderr);
+}
+
+/* A non-negative decimal number with an optional K/M suffix (powers of 1024) that fits
+ * max.  Returns 0, or -1. */
+static int parse_size(const char *s, unsigned long long max, bool suffixes,
+                      unsigned long long *out)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    unsigned long long mul = 1;
+    if (suffixes && (*end == 'k' || *end == 'K'))
+        mul = 1024, end++;
+    else if (suffixes && (*end == 'm' || *end == 'M'))
+        mul = 1024 * 1024, end++;
+    if (mul > 1 && (*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
+        end += 2;
+    if (*end != '\0' || v > max / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_simd(const char *s, lmz_simd *out)
+{
+    static const struct { const char *name; lmz_simd simd; } paths[] = {
+        { "auto", LMZ_SIMD_AUTO }, { "scalar", LMZ_SIMD_SCALAR },
+        { "avx2", LMZ_SIMD_AVX2 }, { "avx512", LMZ_SIMD_AVX512 },
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (strcmp(s, paths[i].name) == 0) {
+            *out = paths[i].simd;
+            return 0;
+        }
+    return -1;
+}
+
+/* unlmz decompresses, lmzcat decompresses to standard output, as gunzip and zcat. */
+static void defaults_from_program_name(struct cli_options *opt, const char *argv0)
+{
+    const char *slash = strrchr(argv0, '/');
+    const char *name = slash ? slash + 1 : argv0;
+    if (strcmp(name, "unlmz") == 0) {
+        opt->mode = MODE_DECOMPRESS;
+    } else if (strcmp(name, "lmzcat") == 0) {
+        opt->mode = MODE_DECOMPRESS;
+        opt->to_stdout = true;
+    }
+}
+
+int cli_parse_options(struct cli_options *opt, int argc, char **argv)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->simd = LMZ_SIMD_AUTO;
+    if (argc > 0)
+        defaults_from_program_name(opt, argv[0]);
+
+    int c;
+    unsigned long long v;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":dztlco:kfvqT:m:hV123456789", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'd': opt->mode = MODE_DECOMPRESS; break;
+        case 'z': opt->mode = MODE_COMPRESS; break;
+        case 't': opt->mode = MODE_TEST; break;
+        case 'l': opt->mode = MODE_LIST; break;
+        case 'c': opt->to_stdout = true; break;
+        case 'o':
+            if (strcmp(optarg, "-") == 0) {
+                opt->to_stdout = true;
+                opt->output = NULL;
+            } else {
+                if (*optarg == '\0') {
+                    usage_error("empty output file name");
+                    return -1;
+                }
+                opt->output = optarg;
+            }
+            break;
+        case 'k': opt->keep = true; break;
+        case 'f': opt->force = true; break;
+        case 'v': opt->verbosity = 1; break;
+        case 'q': opt->verbosity = -1; break;
+        case 'T':
+            if (parse_size(optarg, 4096, false, &v) != 0) {
+                usage_error("invalid thread count '%s' (0..4096)", optarg);
+                return -1;
+            }
+            opt->threads = (int)v;
+            break;
+        case 'm': opt->model_path = optarg; break;
+        case OPT_SIMD:
+            if (parse_simd(optarg, &opt->simd) != 0) {
+                usage_error("invalid --simd '%s' (scalar, avx2, avx512 or auto)", optarg);
+                return -1;
+            }
+            break;
+        case OPT_CHUNK_SIZE:
+            if (parse_size(optarg, UINT32_MAX, true, &v) != 0) {
+                usage_error("invalid --chunk-size '%s' (bytes, suffix K or M)", optarg);
+                return -1;
+            }
+            opt->chunk_size = (uint32_t)v;
+            break;
+        case OPT_CONTEXT:
+            if (parse_size(optarg, UINT32_MAX, false, &v) != 0) {
+                usage_error("invalid --context '%s' (tokens)", optarg);
+                return -1;
+            }
+            opt->context = (uint32_t)v;
+            break;
+        case OPT_FAST: opt->level = 1; break;
+        case OPT_BEST: opt->level = 9; break;
+        case 'h': opt->help = true; break;
+        case 'V': opt->version = true; break;
+        case ':':
+            usage_error("option '%s' needs an argument", argv[optind - 1]);
+            return -1;
+        case '?':
+            if (optopt)
+                fprintf(stderr, "lmz: invalid option -- '%c'\n", optopt);
+            else
+                fprintf(stderr, "lmz: unrecognized option '%s'\n", argv[optind - 1]);
+            fputs("Try 'lmz --help' for more information.\n", stderr);
+            return -1;
+        default:
+            if (c >= '1' && c <= '9') {
+                opt->level = c - '0';
+                break;
+            }
+            return -1;
+        }
+    }
+    opt->files = argv + optind;
+    opt->n_files = argc - optind;
+
+    if (opt->output && opt->to_stdout) {
+        usage_error("-o OUT and -c cannot be used together");
+        return -1;
+    }
+    if (opt->output && opt->n_files > 1) {
+        usage_error("-o OUT takes a single input file");
+        return -1;
+    }
+    if (opt->output && (opt->mode == MODE_TEST || opt->mode == MODE_LIST)) {
+        usage_error("-o OUT makes no sense with -t or -l");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,233 @@
+/*
+ * container.h -- the .lmz container: byte layout, validation, reading and writing.
+ * doc/format.md is the specification; every rule it states is enforced here.
+ *
+ * Three layers:
+ *   - encoders (lmzf_encode_*) turn a header / chunk record / End record into bytes and
+ *     validators (lmzf_*_problem) say what is wrong with one;
+ *   - lmzf_reader, a buffered byte source over lmz_read_fn that tells a clean end of
+ *     input from a truncation and an I/O error, and counts input offsets for messages;
+ *   - lmzf_parser and lmzf_writer, which walk / produce whole streams and keep the
+ *     counters and the content hash the End record needs.
+ * Nothing here needs a model; LM payloads are opaque bytes to this layer.
+ *
+ * Errors are lmz_status codes with a message in an lmz_error (err may be NULL).
+ */
+#ifndef LMZ_FORMAT_CONTAINER_H
+#define LMZ_FORMAT_CONTAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define XXH_STATIC_LINKING_ONLY /* the hash states live inside our structs */
+#include <xxhash.h>
+
+#include "lmz.h"
+
+#define LMZF_MAGIC            "\x89LMZ\r\n\x1a\n"
+#define LMZF_MAGIC_SIZE       8
+#define LMZF_FORMAT_VERSION   1
+#define LMZF_FLAG_ADAPTER     0x0001u
+#define LMZF_FLAGS_KNOWN      LMZF_FLAG_ADAPTER
+#define LMZF_NAME_MAX         127
+#define LMZF_HEADER_MIN_SIZE  81 /* without the model name */
+#define LMZF_HEADER_MAX_SIZE  (LMZF_HEADER_MIN_SIZE + LMZF_NAME_MAX)
+#define LMZF_RECORD_SIZE      25 /* chunk record header, without the payload */
+#define LMZF_END_SIZE         29
+#define LMZF_CHUNK_SIZE_MAX   (1u << 30)
+#define LMZF_CONTEXT_MAX      (1u << 20)
+
+typedef enum lmzf_method {
+    LMZF_METHOD_END = 0, /* the method byte of the End record */
+    LMZF_METHOD_LM = 1,
+    LMZF_METHOD_ZSTD = 2,
+    LMZF_METHOD_RAW = 3
+} lmzf_method;
+
+typedef struct lmzf_header {
+    uint16_t format_version; /* LMZF_FORMAT_VERSION */
+    uint16_t flags;          /* LMZF_FLAG_* */
+    uint8_t level;
+    uint32_t chunk_size;     /* 1 .. 2^30 */
+    uint32_t context;        /* 2 .. 2^20 */
+    uint32_t keep;           /* 1 .. context-1 */
+    uint8_t model_hash[16];
+    uint8_t tokenizer_hash[16];
+    uint8_t adapter_hash[16]; /* all zero unless flags has LMZF_FLAG_ADAPTER */
+    uint8_t model_name_len;   /* <= LMZF_NAME_MAX */
+    char model_name[LMZF_NAME_MAX + 1]; /* the raw bytes, NUL-terminated after name_len */
+} lmzf_header;
+
+typedef struct lmzf_chunk {
+    uint8_t method;          /* lmzf_method, not END */
+    uint32_t raw_size;
+    uint32_t payload_size;
+    uint32_t n_tokens;       /* LM only; 0 for ZSTD and RAW */
+    uint32_t raw_check;      /* XXH32 of the content */
+    uint32_t payload_check;  /* XXH32 of the payload */
+} lmzf_chunk;
+
+typedef struct lmzf_end {
+    uint64_t total_size;
+    uint64_t n_chunks;
+    uint64_t content_check;  /* XXH64 of the stream's whole content */
+} lmzf_end;
+
+/* ------------------------------------------------------------ fields and bytes */
+
+/* A header with the version set, no flags, and the name set from `name` (truncated to
+ * LMZF_NAME_MAX bytes at a UTF-8 character boundary; NULL = empty).  The caller fills
+ * the sizes and hashes. */
+void lmzf_header_init(lmzf_header *h, const char *name);
+
+/* What is wrong with a header's or a chunk's fields, as the decoder would report it
+ * (format version and flags included), or NULL if nothing.  `buf` holds the text. */
+const char *lmzf_header_problem(const lmzf_header *h, char *buf, size_t cap);
+const char *lmzf_chunk_problem(const lmzf_header *h, const lmzf_chunk *c, char *buf,
+                               size_t cap);
+
+/* The largest payload_size a chunk's method, raw_size and n_tokens allow. */
+uint64_t lmzf_payload_max(const lmzf_chunk *c);
+
+size_t lmzf_header_size(const lmzf_header *h);
+
+/* Serialize into buf, computing the check fields.  Return the bytes written, or -1 if
+ * the fields are invalid (see the *_problem functions) or cap is too small. */
+int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap);
+int lmzf_encode_chunk(const lmzf_header *h, const lmzf_chunk *c, uint8_t *buf, size_t cap);
+int lmzf_encode_end(const lmzf_end *e, uint8_t *buf, size_t cap);
+
+/* The model identity check of doc/format.md 6.4.  adapter_hash NULL = no adapter.
+ * LMZ_ERR_MODEL_MISMATCH with both models named, or LMZ_OK. */
+lmz_status lmzf_check_model(const lmzf_header *h, const uint8_t model_hash[16],
+                            const uint8_t tokenizer_hash[16], const uint8_t *adapter_hash,
+                            const char *loaded_name, lmz_error *err);
+
+/* Copy a stored model name for display: control bytes become '?'. */
+void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1]);
+
+/* Fill *err (if not NULL) with status and a printf-style message; returns status. */
+lmz_status lmzf_fail(lmz_error *err, lmz_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ reader */
+
+#define LMZF_READER_BUF 16384
+
+typedef enum lmzf_got {
+    LMZF_GOT_ALL = 0,   /* all n bytes */
+    LMZF_GOT_NONE,      /* clean end of input: not one byte was left */
+    LMZF_GOT_PART,      /* the input ended after *got < n bytes: truncated */
+    LMZF_GOT_IOERR      /* the read function failed (also for a nonsense return value) */
+} lmzf_got;
+
+typedef struct lmzf_reader {
+    lmz_read_fn read;
+    void *user;
+    uint64_t offset;      /* input offset of the next byte handed out */
+    size_t pos, len;      /* unread bytes are buf[pos, len) */
+    int at_eof;           /* read returned 0 */
+    int failed;           /* read returned an error; sticky */
+    uint8_t buf[LMZF_READER_BUF];
+} lmzf_reader;
+
+void lmzf_reader_init(lmzf_reader *r, lmz_read_fn read, void *user);
+
+/* Read exactly n bytes into dst (or, with dst NULL, consume them).  When hash is not
+ * NULL the bytes obtained are also fed to it.  *got (may be NULL) = bytes obtained. */
+lmzf_got lmzf_reader_read(lmzf_reader *r, void *dst, size_t n, XXH32_state_t *hash,
+                          size_t *got);
+
+/* A read function over a memory buffer, for lmz_decompress_buffer and tests. */
+typedef struct lmzf_memsrc {
+    const uint8_t *data;
+    size_t size, pos;
+} lmzf_memsrc;
+long long lmzf_mem_read(void *memsrc, void *buf, size_t n);
+
+/* ------------------------------------------------------------ parser */
+
+/* Where a record lies: everything a message about it, or a worker decoding it, needs. */
+typedef struct lmzf_record {
+    int is_end;          /* 1: the End record (then `end` is set), 0: a chunk */
+    lmzf_chunk chunk;
+    lmzf_end end;
+    uint64_t index;      /* chunk index in its stream (for the End record: n_chunks) */
+    uint64_t offset;     /* input offset of the record's first byte */
+    uint64_t stream;     /* index of the stream in the input, 0 for the first */
+} lmzf_record;
+
+typedef struct lmzf_parser {
+    lmzf_reader reader;
+    lmzf_header header;        /* of the current stream */
+    uint64_t stream;           /* index of the current stream */
+    uint64_t stream_offset;    /* input offset of the current stream's header */
+    uint64_t n_chunks;         /* chunk records read so far in the current stream */
+    uint64_t total_size;       /* sum of their raw_size */
+    lmzf_end end;              /* the End record, once read */
+    XXH64_state_t content;     /* fed by lmzf_parser_content */
+    int phase;                 /* private: what may be read next */
+} lmzf_parser;
+
+void lmzf_parser_init(lmzf_parser *p, lmz_read_fn read, void *user);
+
+/* Read the next stream's header into p->header.  At the start of the input an empty
+ * input is LMZ_ERR_NOT_LMZ; after an End record a clean end of input sets *found = 0
+ * and returns LMZ_OK, and anything but another header is corrupt ("trailing data").
+ * found may be NULL when only one stream is wanted (then *found would always be 1). */
+lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err);
+
+/* Read the next record header.  A chunk record is checked (record_check and every
+ * limit) before this returns; its payload must then be read with lmzf_parser_payload
+ * before the next record.  The End record is checked against the chunks counted
+ * (end_check, n_chunks, total_size); content_check is left to
+ * lmzf_parser_check_content once the content has been decoded. */
+lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err);
+
+/* Read the payload of the chunk record just read into payload (payload_size bytes;
+ * NULL = only verify it) and verify payload_check. */
+lmz_status lmzf_parser_payload(lmzf_parser *p, const lmzf_record *rec, void *payload,
+                               lmz_error *err);
+
+/* Feed decoded content, in order, for the content check. */
+void lmzf_parser_content(lmzf_parser *p, const void *raw, size_t n);
+
+/* After the End record and all content: XXH64 of the content fed == content_check. */
+lmz_status lmzf_parser_check_content(lmzf_parser *p, lmz_error *err);
+
+/* Verify a decoded chunk: n == raw_size and XXH32 == raw_check (LMZ_ERR_CORRUPT naming
+ * the chunk otherwise).  Safe to call from any thread. */
+lmz_status lmzf_check_raw(const lmzf_record *rec, const void *raw, size_t n,
+                          lmz_error *err);
+
+/* "chunk 3 (record at byte 1234)", with "stream 2, " in front for later streams. */
+const char *lmzf_record_where(const lmzf_record *rec, char *buf, size_t cap);
+
+/* ------------------------------------------------------------ writer */
+
+typedef struct lmzf_writer {
+    lmz_write_fn write;
+    void *user;
+    lmzf_header header;
+    uint64_t bytes_out;     /* bytes written so far */
+    uint64_t n_chunks;
+    uint64_t total_size;
+    XXH64_state_t content;
+    int phase;              /* private */
+} lmzf_writer;
+
+/* Validate the header and write it. */
+lmz_status lmzf_writer_begin(lmzf_writer *w, const lmzf_header *h, lmz_write_fn write,
+                             void *user, lmz_error *err);
+
+/* Write one chunk record and its payload.  raw is the chunk's content (it feeds
+ * raw_check and the content hash, so chunks must come in order); for RAW, payload may
+ * be NULL (the payload is raw).  Fields are validated as a decoder would. */
+lmz_status lmzf_writer_chunk(lmzf_writer *w, lmzf_method method, const void *raw,
+                             uint32_t raw_size, const void *payload, uint32_t payload_size,
+                             uint32_t n_tokens, lmz_error *err);
+
+/* Write the End record.  The writer is finished afterwards. */
+lmz_status lmzf_writer_end(lmzf_writer *w, lmz_error *err);
+
+#endif

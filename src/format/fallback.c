@@ -1,0 +1,94 @@
+/*
+ * fallback.c -- ZSTD and RAW chunk payloads.
+ *
+ * The decoder is strict about the frame (one frame, declared size equal to raw_size,
+ * no dictionary, nothing after it) so that a payload has exactly one meaning and a
+ * damaged one cannot make libzstd write past the chunk's buffer.
+ */
+#include "format/fallback.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "format/bytes.h"
+
+int lmzf_zstd_level(int lmz_level)
+{
+    /* the .txt files of ../shared/data in 1 MiB chunks: level 9 compresses ~14 MB/s,
+     * level 19 ~1 MB/s and 7 % smaller.  Next to the LM either is cheap; the low lmz
+     * levels favour speed for the chunks where the LM is skipped or loses. */
+    if (lmz_level >= 1 && lmz_level <= 3) return 9;
+    return LMZF_ZSTD_LEVEL_DEFAULT;
+}
+
+size_t lmzf_zstd_compress(void *dst, size_t dst_cap, const void *src, size_t n, int level)
+{
+    if (!dst_cap) return 0;
+    size_t r = ZSTD_compress(dst, dst_cap, src, n, level);
+    return ZSTD_isError(r) ? 0 : r;
+}
+
+lmzf_method lmzf_fallback_encode(const void *raw, uint32_t raw_size, int zstd_level,
+                                 void *dst, size_t dst_cap, uint32_t *payload_size)
+{
+    size_t cap = raw_size ? raw_size - 1 : 0;
+    if (cap > dst_cap) cap = dst_cap;
+    size_t z = dst ? lmzf_zstd_compress(dst, cap, raw, raw_size, zstd_level) : 0;
+    if (z) {
+        *payload_size = (uint32_t)z;
+        return LMZF_METHOD_ZSTD;
+    }
+    *payload_size = raw_size;
+    return LMZF_METHOD_RAW;
+}
+
+/* Why a ZSTD payload is not the single frame the format allows, or NULL. */
+static const char *frame_problem(const void *src, size_t n, uint32_t raw_size, char *buf,
+                                 size_t cap)
+{
+    if (n < 4 || lmzf_get32(src) != ZSTD_MAGICNUMBER) return "not a zstd frame (bad magic)";
+    unsigned long long declared = ZSTD_getFrameContentSize(src, n);
+    if (declared == ZSTD_CONTENTSIZE_ERROR) return "bad zstd frame header";
+    if (declared == ZSTD_CONTENTSIZE_UNKNOWN) return "zstd frame does not declare its size";
+    if (declared != raw_size) {
+        snprintf(buf, cap, "zstd frame declares %llu bytes, the record says %u", declared,
+                 raw_size);
+        return buf;
+    }
+    if (ZSTD_getDictID_fromFrame(src, n) != 0) return "zstd frame needs a dictionary";
+    size_t frame = ZSTD_findFrameCompressedSize(src, n);
+    if (ZSTD_isError(frame)) {
+        snprintf(buf, cap, "bad zstd frame: %s", ZSTD_getErrorName(frame));
+        return buf;
+    }
+    if (frame != n) {
+        snprintf(buf, cap, "zstd frame ends at byte %zu of the %zu-byte payload", frame, n);
+        return buf;
+    }
+    return NULL;
+}
+
+lmz_status lmzf_fallback_decode(const lmzf_record *rec, const void *payload, void *raw,
+                                lmz_error *err)
+{
+    const lmzf_chunk *c = &rec->chunk;
+    char where[128], why[160];
+    if (rec->is_end || (c->method != LMZF_METHOD_ZSTD && c->method != LMZF_METHOD_RAW))
+        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_fallback_decode: not a ZSTD or RAW chunk");
+    if (c->method == LMZF_METHOD_RAW) {
+        memmove(raw, payload, c->raw_size);
+    } else {
+        const char *problem = frame_problem(payload, c->payload_size, c->raw_size, why,
+                                            sizeof why);
+        if (problem)
+            return lmzf_fail(err, LMZ_ERR_CORRUPT, "%s: %s",
+                             lmzf_record_where(rec, where, sizeof where), problem);
+        size_t r = ZSTD_decompress(raw, c->raw_size, payload, c->payload_size);
+        if (ZSTD_isError(r) || r != c->raw_size)
+            return lmzf_fail(err, LMZ_ERR_CORRUPT, "%s: zstd decoding failed: %s",
+                             lmzf_record_where(rec, where, sizeof where),
+                             ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output");
+    }
+    return lmzf_check_raw(rec, raw, c->raw_size, err);
+}

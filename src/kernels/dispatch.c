@@ -1,0 +1,101 @@
+/*
+ * dispatch.c -- which kernel path runs: CPU feature checks, the LMZ_SIMD override, and
+ * the per-path tables.  The tables are constant; nothing here is mutable state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define TABLE(isa, id)                                                                    \
+    static const lmz_kernels table_##isa = {                                              \
+        id, #isa, lmz_mm_f32_##isa, lmz_mm_q8_##isa, lmz_exp_n_##isa, lmz_sumsq_##isa,     \
+        lmz_softmax_##isa, lmz_silu_mul_##isa, lmz_attn_v_##isa,                          \
+    };
+TABLE(scalar, LMZ_SIMD_SCALAR)
+TABLE(avx2, LMZ_SIMD_AVX2)
+TABLE(avx512, LMZ_SIMD_AVX512)
+
+int lmz_simd_supported(lmz_simd simd)
+{
+    switch (simd) {
+    case LMZ_SIMD_AUTO:
+    case LMZ_SIMD_SCALAR:
+        return 1;
+#if defined(__x86_64__) || defined(__i386__)
+    /* __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0). */
+    case LMZ_SIMD_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    case LMZ_SIMD_AVX512:
+        return lmz_simd_supported(LMZ_SIMD_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+#endif
+    default:
+        return 0;
+    }
+}
+
+lmz_simd lmz_simd_best(void)
+{
+    if (lmz_simd_supported(LMZ_SIMD_AVX512)) return LMZ_SIMD_AVX512;
+    if (lmz_simd_supported(LMZ_SIMD_AVX2)) return LMZ_SIMD_AVX2;
+    return LMZ_SIMD_SCALAR;
+}
+
+const char *lmz_simd_path_name(lmz_simd simd)
+{
+    switch (simd) {
+    case LMZ_SIMD_AUTO: return "auto";
+    case LMZ_SIMD_SCALAR: return "scalar";
+    case LMZ_SIMD_AVX2: return "avx2";
+    case LMZ_SIMD_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+int lmz_simd_resolve(lmz_simd requested, lmz_simd *out, char *err, size_t errlen)
+{
+    lmz_simd want = requested;
+    const char *from = "requested";
+    if (want == LMZ_SIMD_AUTO) {
+        const char *env = getenv("LMZ_SIMD");
+        if (!env || !*env || strcmp(env, "auto") == 0) {
+            *out = lmz_simd_best();
+            return 0;
+        }
+        if (strcmp(env, "scalar") == 0) want = LMZ_SIMD_SCALAR;
+        else if (strcmp(env, "avx2") == 0) want = LMZ_SIMD_AVX2;
+        else if (strcmp(env, "avx512") == 0) want = LMZ_SIMD_AVX512;
+        else {
+            snprintf(err, errlen, "LMZ_SIMD=%s: unknown path (use scalar, avx2, avx512 or auto)",
+                     env);
+            return -1;
+        }
+        from = "LMZ_SIMD";
+    }
+    if (want != LMZ_SIMD_SCALAR && want != LMZ_SIMD_AVX2 && want != LMZ_SIMD_AVX512) {
+        snprintf(err, errlen, "invalid SIMD path %d", (int)want);
+        return -1;
+    }
+    if (!lmz_simd_supported(want)) {
+        snprintf(err, errlen, "%s SIMD path %s is not supported by this CPU (best: %s)", from,
+                 lmz_simd_path_name(want), lmz_simd_path_name(lmz_simd_best()));
+        return -1;
+    }
+    *out = want;
+    return 0;
+}
+
+const lmz_kernels *lmz_kernels_get(lmz_simd simd)
+{
+    if (!lmz_simd_supported(simd)) return NULL;
+    switch (simd) {
+    case LMZ_SIMD_SCALAR: return &table_scalar;
+    case LMZ_SIMD_AVX2: return &table_avx2;
+    case LMZ_SIMD_AVX512: return &table_avx512;
+    default: return NULL;
+    }
+}

@@ -1,0 +1,186 @@
+/*
+ * vec_avx512.c -- AVX-512 versions of the vector kernels.  16 lanes = the 16 canonical
+ * lanes of the sums, so the lane assignment (i mod 16) falls out of the loop; the fixed
+ * tree is the halving of the register.  lmz_expf is replayed operation by operation.
+ */
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels/detmath.h"
+#include "kernels/kernels.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+ALWAYS_INLINE __mmask16 tail_mask(size_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* lmz_expf on 16 lanes: the same operations in the same order, then the three special
+ * cases of the scalar code blended in (NaN -> x, x < LO -> +0, x > HI -> +inf). */
+ALWAYS_INLINE __m512 exp16(__m512 x)
+{
+    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(LMZ_EXP_LOG2E));
+    t = _mm512_add_ps(t, _mm512_set1_ps(LMZ_EXP_MAGIC));
+    __m512i n = _mm512_sub_epi32(_mm512_castps_si512(t),
+                                 _mm512_castps_si512(_mm512_set1_ps(LMZ_EXP_MAGIC)));
+    __m512 nf = _mm512_sub_ps(t, _mm512_set1_ps(LMZ_EXP_MAGIC));
+    __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(LMZ_EXP_LN2_HI), x);
+    r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(LMZ_EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(LMZ_EXP_C5);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C0));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    p = _mm512_fmadd_ps(p, r2, r);
+    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+    __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
+    __m512 res = _mm512_mul_ps(p, scale);
+    res = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(LMZ_EXP_LO), _CMP_LT_OQ),
+                               res, _mm512_setzero_ps());
+    res = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(LMZ_EXP_HI), _CMP_GT_OQ),
+                               res, _mm512_set1_ps(INFINITY));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), res, x);
+}
+
+void lmz_exp_n_avx512(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+/* The fixed tree: lanes l and l+8, then l and l+4, l+2, l+1. */
+ALWAYS_INLINE float tree16(__m512 v)
+{
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    __m128 d = _mm_add_ss(c, _mm_movehdup_ps(c));
+    return _mm_cvtss_f32(d);
+}
+
+float lmz_sumsq_avx512(const float *x, uint32_t n)
+{
+    /* Zero-filled tail lanes add fmaf(0, 0, lane) = lane: the sums are >= +0. */
+    __m512 acc = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+        acc = _mm512_fmadd_ps(v, v, acc);
+    }
+    return tree16(acc);
+}
+
+void lmz_softmax_avx512(float *s, uint32_t n, float scale)
+{
+    __m512 vs = _mm512_set1_ps(scale);
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    for (uint32_t j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), vs);
+        _mm512_mask_storeu_ps(s + j, m, v);
+        /* max_ps returns its second operand when the first is NaN: NaNs are skipped,
+         * as in the scalar `if (s > m)`; masked-off lanes keep the running max. */
+        vm = _mm512_mask_max_ps(vm, m, v, vm);
+    }
+    __m256 m8 = _mm256_max_ps(_mm512_castps512_ps256(vm), _mm512_extractf32x8_ps(vm, 1));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    __m512 vmax = _mm512_set1_ps(_mm_cvtss_f32(m4));
+    __m512 acc = _mm512_setzero_ps();
+    for (uint32_t j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), vmax));
+        _mm512_mask_storeu_ps(s + j, m, e);
+        acc = _mm512_mask_add_ps(acc, m, acc, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / tree16(acc));
+    for (uint32_t j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        _mm512_mask_storeu_ps(s + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
+    }
+}
+
+void lmz_silu_mul_avx512(float *g, const float *u, uint32_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (uint32_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 e = exp16(_mm512_xor_ps(x, sign));
+        __m512 silu = _mm512_div_ps(x, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
+/* Up to QB queries x DB registers of 16 dims: QB*DB accumulators. */
+#define QB 4
+#define DB 4
+
+ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, const float *p,
+                                size_t ldp, float *out, size_t ldo, uint32_t d0,
+                                const int nq, const int nd, __mmask16 last)
+{
+    __m512 acc[QB][DB];
+#pragma GCC unroll 4
+    for (int q = 0; q < nq; q++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nd; c++) acc[q][c] = _mm512_setzero_ps();
+    for (uint32_t j = 0; j < n_pos; j++) {
+        const float *vj = v + (size_t)j * hd + d0;
+        __m512 vv[DB];
+#pragma GCC unroll 4
+        for (int c = 0; c < nd; c++)
+            vv[c] = _mm512_maskz_loadu_ps(c == nd - 1 ? last : (__mmask16)0xffff, vj + 16 * c);
+#pragma GCC unroll 4
+        for (int q = 0; q < nq; q++) {
+            __m512 pj = _mm512_set1_ps(p[q * ldp + j]);
+#pragma GCC unroll 4
+            for (int c = 0; c < nd; c++) acc[q][c] = _mm512_fmadd_ps(pj, vv[c], acc[q][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < nq; q++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nd; c++)
+            _mm512_mask_storeu_ps(out + q * ldo + d0 + 16 * c,
+                                  c == nd - 1 ? last : (__mmask16)0xffff, acc[q][c]);
+}
+
+#define ATTN_V_Q(nq)                                                                        \
+    static void attn_v_q##nq(const float *v, uint32_t hd, uint32_t n_pos, const float *p,  \
+                             size_t ldp, float *out, size_t ldo)                           \
+    {                                                                                       \
+        for (uint32_t d0 = 0; d0 < hd; d0 += 16 * DB) {                                     \
+            uint32_t left = hd - d0, nd = (left + 15) / 16;                                 \
+            __mmask16 last = tail_mask(left - 16 * ((nd > DB ? DB : nd) - 1));              \
+            switch (nd > DB ? DB : nd) {                                                    \
+            case 1: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 1, last); break;  \
+            case 2: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 2, last); break;  \
+            case 3: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 3, last); break;  \
+            default: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 4, last); break; \
+            }                                                                               \
+        }                                                                                   \
+    }
+ATTN_V_Q(1)
+ATTN_V_Q(2)
+ATTN_V_Q(3)
+ATTN_V_Q(4)
+
+void lmz_attn_v_avx512(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
+                       uint32_t n_q, float *out, size_t ldo)
+{
+    uint32_t q = 0;
+    for (; q + 4 <= n_q; q += 4) attn_v_q4(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
+    switch (n_q - q) {
+    case 1: attn_v_q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    case 2: attn_v_q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    case 3: attn_v_q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    default: break;
+    }
+}

@@ -1,0 +1,12 @@
+/* textdetect.h -- is a chunk text the model can help with? */
+#ifndef LMZ_LIB_TEXTDETECT_H
+#define LMZ_LIB_TEXTDETECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Non-zero when at most 1% of the bytes are neither printable ASCII, whitespace, ESC,
+ * nor part of well-formed UTF-8 (RFC 3629). */
+int looks_like_text(const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * kvcache.c -- allocation and writes of the KV cache; layout in kvcache.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "model/kvcache.h"
+
+static int mul_ok(size_t *acc, size_t v)
+{
+    return !__builtin_mul_overflow(*acc, v, acc);
+}
+
+int kv_init(kv_cache *kv, uint32_t n_layer, uint32_t max_seqs, uint32_t n_kv, uint32_t head_dim,
+            uint32_t n_ctx)
+{
+    memset(kv, 0, sizeof *kv);
+    kv->n_layer = n_layer;
+    kv->max_seqs = max_seqs;
+    kv->n_kv = n_kv;
+    kv->head_dim = head_dim;
+    kv->n_ctx = n_ctx;
+    kv->n_ctx_pad = lmz_n_panels(n_ctx) * LMZ_PANEL;
+    kv->k_stride = (size_t)kv->n_ctx_pad * head_dim;
+    kv->v_stride = (size_t)n_ctx * head_dim;
+    size_t blocks = n_layer;
+    if (!mul_ok(&blocks, max_seqs) || !mul_ok(&blocks, n_kv)) return -1;
+    size_t nk = blocks, nv = blocks;
+    if (!mul_ok(&nk, kv->k_stride) || !mul_ok(&nk, sizeof(float)) ||
+        !mul_ok(&nv, kv->v_stride) || !mul_ok(&nv, sizeof(float)))
+        return -1;
+    kv->k = calloc(1, nk);
+    kv->v = calloc(1, nv);
+    if (!kv->k || !kv->v) {
+        kv_free(kv);
+        return -1;
+    }
+    return 0;
+}
+
+void kv_free(kv_cache *kv)
+{
+    free(kv->k);
+    free(kv->v);
+    kv->k = kv->v = NULL;
+}
+
+void kv_store(kv_cache *kv, uint32_t layer, uint32_t seq, uint32_t pos, const float *k,
+              const float *v)
+{
+    uint32_t hd = kv->head_dim;
+    for (uint32_t h = 0; h < kv->n_kv; h++) {
+        float *kp = kv_k(kv, layer, seq, h) + (size_t)(pos / LMZ_PANEL) * hd * LMZ_PANEL + pos % LMZ_PANEL;
+        const float *kh = k + (size_t)h * hd;
+        for (uint32_t d = 0; d < hd; d++) kp[(size_t)d * LMZ_PANEL] = kh[d];
+        memcpy(kv_v(kv, layer, seq, h) + (size_t)pos * hd, v + (size_t)h * hd, hd * sizeof(float));
+    }
+}

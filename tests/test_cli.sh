@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# End-to-end tests of the lmz command-line program ($LMZ, set by tests/run.sh) with a
+# tiny model from tests/fixtures/ref/ (or $LMZ_TEST_MODEL): round trips, the file
+# conventions (-k -c -o -f, suffixes, stdin/stdout, tar -I), -t and -l, and the safety
+# promises: a failed or interrupted run never leaves a partial output under the final
+# name and never loses the input.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+MODEL=${LMZ_TEST_MODEL:-}
+if [ -z "$MODEL" ]; then
+    if [ -f tests/fixtures/ref/llama-gqa-tied-gpt2.gguf ]; then
+        MODEL=tests/fixtures/ref/llama-gqa-tied-gpt2.gguf
+    else
+        MODEL=$(ls tests/fixtures/ref/*.gguf 2>/dev/null | head -1)
+    fi
+fi
+if [ -z "$MODEL" ] || [ ! -f "$MODEL" ]; then
+    not_ok model-fixture "no model in tests/fixtures/ref/*.gguf (or \$LMZ_TEST_MODEL)"
+    exit 1
+fi
+MODEL=$(realpath "$MODEL")
+unset LMZ_MODEL
+
+lmz() { "$LMZ" -m "$MODEL" "$@"; }
+# Passes when the file exists and the directory holds no leftover temporary ".NAME.XXXXXX".
+no_temp() { [ -z "$(find "$1" -maxdepth 1 -name '.*.??????' 2>/dev/null)" ]; }
+# Flip the bits of the byte in the middle of a file.
+corrupt() {
+    local f=$1 off b
+    off=$(( $(stat -c %s "$f") / 2 ))
+    b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+    printf "\\$(printf %03o $(( b ^ 0xff )))" | dd of="$f" bs=1 seek="$off" conv=notrunc 2>/dev/null
+}
+# Run a command with its output discarded (check_exit's own "ok" line must still show).
+quiet() { "$@" >/dev/null 2>&1; }
+# Print a fresh empty directory under $TMP.
+fresh() { local d="$TMP/$1"; rm -rf "$d"; mkdir -p "$d"; echo "$d"; }
+
+# ---------------------------------------------------------------- round trips
+# Compress FILE in place (input removed, mode and mtime kept), decompress it back.
+roundtrip() {
+    local name=$1 src=$2 d
+    d=$(fresh "rt-$name")
+    cp "$src" "$d/f"; cp "$src" "$d/orig"
+    chmod 640 "$d/f"; touch -d '2001-02-03 04:05:06' "$d/f"
+    lmz "$d/f" && [ ! -e "$d/f" ] && [ -f "$d/f.lmz" ] &&
+        [ "$(stat -c '%a %Y' "$d/f.lmz")" = "640 $(date -d '2001-02-03 04:05:06' +%s)" ] &&
+        lmz -d "$d/f.lmz" && [ ! -e "$d/f.lmz" ] && cmp -s "$d/f" "$d/orig" &&
+        [ "$(stat -c '%a' "$d/f")" = 640 ] && no_temp "$d"
+}
+IN=$(fresh inputs)
+for f in prose-canterbury-alice29.txt code-c-glibc-headers.txt llm-gpt-4o-2024-05-13.jsonl; do
+    head -c 20000 "$SHARED/data/$f" >"$IN/$f"
+    check "roundtrip-$f" roundtrip "$f" "$IN/$f"
+done
+: >"$IN/empty"
+printf 'x' >"$IN/one"
+head -c 5000 /dev/urandom >"$IN/random"
+check roundtrip-empty roundtrip empty "$IN/empty"
+check roundtrip-1-byte roundtrip one "$IN/one"
+check roundtrip-random-binary roundtrip random "$IN/random"
+TEXT="$IN/prose-canterbury-alice29.txt"
+
+# The same bytes whatever the thread count or SIMD path: the format's core promise.
+check deterministic-threads-simd bash -c '
+    a=$("$0" -m "$1" -c -T1 --simd=scalar "$2" | md5sum)
+    b=$("$0" -m "$1" -c -T2 "$2" | md5sum)
+    [ "$a" = "$b" ]' "$LMZ" "$MODEL" "$TEXT"
+check levels-1-and-9 bash -c '
+    for l in 1 9; do "$0" -m "$1" -$l -c "$2" | "$0" -m "$1" -dc | cmp -s - "$2" || exit 1; done' \
+    "$LMZ" "$MODEL" "$TEXT"
+
+# ---------------------------------------------------------------- -k -c -o -f
+D=$(fresh keep); cp "$TEXT" "$D/a"
+check keep-input eval 'lmz -k "$D/a" && [ -f "$D/a" ] && [ -f "$D/a.lmz" ] && rm "$D/a" &&
+    lmz -dk "$D/a.lmz" && [ -f "$D/a.lmz" ] && cmp -s "$D/a" "$TEXT"'
+
+D=$(fresh stdout); cp "$TEXT" "$D/a"
+check stdout-keeps-input eval 'lmz -c "$D/a" >"$D/out" && [ -f "$D/a" ] && [ ! -e "$D/a.lmz" ] &&
+    lmz -dc "$D/out" | cmp -s - "$TEXT"'
+
+D=$(fresh output); cp "$TEXT" "$D/a"
+check output-file eval 'lmz -k -o "$D/x.bin" "$D/a" && [ -f "$D/a" ] &&
+    lmz -d -o "$D/y" "$D/x.bin" && [ ! -e "$D/x.bin" ] && cmp -s "$D/y" "$TEXT"'
+check output-file-removes-input eval 'lmz -o "$D/x2" "$D/a" && [ ! -e "$D/a" ] &&
+    lmz -dc "$D/x2" | cmp -s - "$TEXT"'
+check_exit output-needs-single-input 1 quiet lmz -o "$D/z" "$D/a" "$D/a"
+
+D=$(fresh overwrite); cp "$TEXT" "$D/a"; echo old >"$D/a.lmz"
+lmz -k "$D/a" 2>"$D/err"; rc=$?
+check refuse-overwrite eval '[ $rc -eq 1 ] && [ "$(cat "$D/a.lmz")" = old ] && [ -f "$D/a" ] &&
+    grep -q "already exists" "$D/err" && no_temp "$D"'
+check force-overwrite eval 'lmz -kf "$D/a" && lmz -dc "$D/a.lmz" | cmp -s - "$TEXT"'
+
+# One refused file does not stop the others; the exit status still says so.
+D=$(fresh continue); cp "$TEXT" "$D/a"; cp "$TEXT" "$D/b"; echo old >"$D/a.lmz"
+lmz "$D/a" "$D/b" 2>/dev/null; rc=$?
+check continue-after-error eval '[ $rc -eq 1 ] && [ -f "$D/a" ] && [ -f "$D/b.lmz" ] && [ ! -e "$D/b" ]'
+
+# ---------------------------------------------------------------- names and operands
+D=$(fresh suffix); cp "$TEXT" "$D/a"
+lmz -d "$D/a" 2>"$D/err"; rc=$?
+check unknown-suffix eval '[ $rc -eq 2 ] && grep -q "unknown suffix -- ignored" "$D/err" &&
+    cmp -s "$D/a" "$TEXT" && [ "$(ls "$D")" = "a
+err" ]'
+cp "$TEXT" "$D/b.lmz"
+check_exit already-has-suffix 2 lmz -q "$D/b.lmz"
+check_exit directory-skipped 2 lmz -q "$D"
+
+D=$(fresh pipe)
+check stdin-stdout-pipe eval 'lmz <"$TEXT" | lmz -d >"$D/out" && cmp -s "$D/out" "$TEXT"'
+check dash-operand eval 'lmz - <"$TEXT" >"$D/c" && lmz -dc - <"$D/c" | cmp -s - "$TEXT"'
+check stdin-to-output-file eval 'lmz -o "$D/o.lmz" <"$TEXT" && lmz -dc "$D/o.lmz" | cmp -s - "$TEXT"'
+ln -s "$LMZ" "$D/unlmz"; ln -s "$LMZ" "$D/lmzcat"; cp "$D/c" "$D/x.lmz"
+check unlmz-lmzcat eval '"$D/lmzcat" -m "$MODEL" "$D/x.lmz" | cmp -s - "$TEXT" && [ -f "$D/x.lmz" ] &&
+    "$D/unlmz" -m "$MODEL" "$D/x.lmz" && cmp -s "$D/x" "$TEXT" && [ ! -e "$D/x.lmz" ]'
+if command -v script >/dev/null; then
+    D=$(fresh tty); cp "$TEXT" "$D/a"
+    script -qec "'$LMZ' -m '$MODEL' -c '$D/a'; echo rc=\$?" /dev/null >"$D/log" 2>&1
+    check refuse-terminal-output eval 'grep -q "not written to a terminal" "$D/log" && grep -q "rc=1" "$D/log"'
+fi
+
+D=$(fresh tar); mkdir -p "$D/src/sub" "$D/out"
+cp "$IN"/*.txt "$D/src/"; cp "$IN/random" "$IN/empty" "$D/src/sub/"
+check tar-roundtrip eval 'tar -I "$LMZ -m $MODEL" -cf "$D/x.tar.lmz" -C "$D/src" . &&
+    tar -I "$LMZ -m $MODEL" -xf "$D/x.tar.lmz" -C "$D/out" && diff -r "$D/src" "$D/out"'
+
+# Concatenated streams decompress to the concatenation (as gzip); data after a stream
+# that is no stream is an error: nothing may be silently dropped.
+D=$(fresh concat); head -c 3000 "$TEXT" >"$D/a"; tail -c 4000 "$TEXT" >"$D/b"
+lmz -c "$D/a" "$D/b" >"$D/ab.lmz"
+check concatenated-streams eval 'lmz -dc "$D/ab.lmz" >"$D/out" && cat "$D/a" "$D/b" | cmp -s - "$D/out" &&
+    "$LMZ" -l "$D/ab.lmz" | grep -q " 7000 "'
+lmz -c "$D/a" >"$D/g.lmz"; echo garbage >>"$D/g.lmz"
+lmz -t "$D/g.lmz" 2>/dev/null; rc=$?
+check trailing-garbage eval '[ $rc -eq 1 ]'
+
+# ---------------------------------------------------------------- -t and -l
+D=$(fresh test); cp "$TEXT" "$D/a"; lmz "$D/a"
+check_exit test-good 0 lmz -tq "$D/a.lmz"
+cp "$D/a.lmz" "$D/bad.lmz"; corrupt "$D/bad.lmz"; cp "$D/bad.lmz" "$D/bad.copy"
+lmz -t "$D/bad.lmz" 2>/dev/null; rc=$?
+check test-corrupt eval '[ $rc -ne 0 ] && cmp -s "$D/bad.lmz" "$D/bad.copy"'
+lmz -d "$D/bad.lmz" 2>/dev/null; rc=$?
+check decompress-corrupt-keeps-input eval '[ $rc -eq 1 ] && [ ! -e "$D/bad" ] &&
+    cmp -s "$D/bad.lmz" "$D/bad.copy" && no_temp "$D"'
+head -c 100 "$D/a.lmz" >"$D/trunc.lmz"
+check_exit decompress-truncated 1 quiet lmz -d "$D/trunc.lmz"
+cp "$TEXT" "$D/plain.lmz"
+check_exit decompress-not-lmz 1 quiet lmz -d "$D/plain.lmz"
+
+"$LMZ" -l "$D/a.lmz" >"$D/list" 2>&1; rc=$?
+check list-sizes eval '[ $rc -eq 0 ] && grep -q "$(stat -c %s "$D/a.lmz")  *20000 " "$D/list" &&
+    [ $(wc -l <"$D/list") -eq 2 ]'
+cp "$D/a.lmz" "$D/b.lmz"
+check list-totals eval '"$LMZ" -l "$D/a.lmz" "$D/b.lmz" | grep -q "40000 .*totals"'
+check_exit list-not-lmz 1 quiet "$LMZ" -l "$D/plain.lmz"
+
+"$LMZ" -v -m "$MODEL" -k -c "$TEXT" 2>"$D/verbose" >/dev/null
+check verbose-summary grep -q ": 20000 -> [0-9]* bytes, [0-9.]* bpb, [0-9.]* KB/s" "$D/verbose"
+
+# ---------------------------------------------------------------- models and options
+D=$(fresh model); cp "$TEXT" "$D/a"
+"$LMZ" -m "$D/nope.gguf" "$D/a" 2>"$D/err"; rc=$?
+check missing-model eval '[ $rc -eq 1 ] && grep -q "nope.gguf" "$D/err" && [ -f "$D/a" ] &&
+    [ ! -e "$D/a.lmz" ]'
+LMZ_MODEL="$D/nope2.gguf" "$LMZ" "$D/a" 2>"$D/err"; rc=$?
+check missing-model-env eval '[ $rc -eq 1 ] && grep -q "nope2.gguf" "$D/err" && [ -f "$D/a" ]'
+check model-from-env eval 'LMZ_MODEL="$MODEL" "$LMZ" -c "$D/a" | lmz -dc | cmp -s - "$TEXT"'
+OTHER=$(ls tests/fixtures/ref/*.gguf 2>/dev/null | grep -v "$(basename "$MODEL")" | head -1)
+if [ -n "$OTHER" ]; then
+    lmz -k "$D/a"
+    check_exit wrong-model 1 "$LMZ" -q -m "$OTHER" -d -o "$D/w" "$D/a.lmz"
+fi
+check_exit help 0 quiet "$LMZ" --help
+check_exit version 0 quiet "$LMZ" --version
+check_exit bad-option 1 quiet "$LMZ" --no-such-option
+check_exit bad-simd 1 quiet "$LMZ" --simd=neon
+
+# ---------------------------------------------------------------- failures stay safe
+# A file size limit: the write fails with EFBIG (lmz ignores SIGXFSZ) after part of the
+# output went to the temporary file.
+D=$(fresh full); head -c 200000 /dev/urandom >"$D/big"; cp "$D/big" "$D/copy"
+(ulimit -f 16; lmz "$D/big") 2>"$D/err"; rc=$?
+check file-size-limit eval '[ $rc -eq 1 ] && [ ! -e "$D/big.lmz" ] && cmp -s "$D/big" "$D/copy" &&
+    no_temp "$D" && grep -q "File too large" "$D/err"'
+
+D=$(fresh unwritable); cp "$TEXT" "$D/a"
+if [ "$(id -u)" -eq 0 ]; then
+    lmz -o /proc/lmz-test.lmz "$D/a" 2>/dev/null; rc=$?   # root writes anywhere else
+else
+    mkdir "$D/ro"; chmod 555 "$D/ro"
+    lmz -o "$D/ro/a.lmz" "$D/a" 2>/dev/null; rc=$?
+fi
+check unwritable-directory eval '[ $rc -eq 1 ] && cmp -s "$D/a" "$TEXT" && no_temp "$D"'
+
+# SIGTERM mid-compression: once the temporary file exists, stop; lmz must die by SIGTERM
+# with the temporary file removed and the input intact.
+D=$(fresh sigterm)
+for f in "$SHARED"/data/*.txt; do cat "$f"; done | head -c 4000000 >"$D/big"
+cp "$D/big" "$D/copy"
+"$LMZ" -m "$MODEL" "$D/big" 2>/dev/null & pid=$!
+for _ in $(seq 200); do
+    [ -n "$(find "$D" -maxdepth 1 -name '.big.lmz.*')" ] && break
+    sleep 0.05
+done
+sleep 0.3
+kill -TERM "$pid" 2>/dev/null
+for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"; rc=$?
+check sigterm-cleans-up eval '[ $rc -eq 143 ] && [ ! -e "$D/big.lmz" ] && no_temp "$D" &&
+    cmp -s "$D/big" "$D/copy"'

@@ -1,0 +1,310 @@
+/*
+ * test_lib.c -- the public API end to end: round trips through the LM, ZSTD and RAW
+ * methods, the determinism matrix on compressed bytes (SIMD path x threads x window),
+ * model identity, damaged streams and the size bound for incompressible input.
+ *
+ * The fixture models have random weights, so on their own they lose to zstd; the tests
+ * set lm_always to make every chunk go through the model.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmz.h"
+#include "kernels/kernels.h"
+
+#define MODEL_A "tests/fixtures/ref/llama-gqa-tied-gpt2.gguf"
+#define MODEL_SPM "tests/fixtures/ref/llama-mqa-spm.gguf"
+#define MODEL_QWEN3 "tests/fixtures/ref/qwen3-gqa-gpt2.gguf"
+
+static uint8_t *read_file(const char *path, size_t max, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    uint8_t *buf = malloc(max ? max : 1);
+    *n = buf ? fread(buf, 1, max, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+/* The first `max` bytes of a file of ../shared/data. */
+static uint8_t *shared_data(const char *name, size_t max, size_t *n)
+{
+    const char *dir = getenv("LMZ_SHARED");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/%s", dir ? dir : "../shared", name);
+    uint8_t *p = read_file(path, max, n);
+    if (!p) fail_msg("cannot read %s", path);
+    return p;
+}
+
+static lmz_model *open_model(const char *path)
+{
+    lmz_error err;
+    lmz_model *m = lmz_model_open(path, &err);
+    if (!m) fail_msg("cannot open %s: %s", path, err.message);
+    return m;
+}
+
+static lmz_ctx *new_ctx(const lmz_model *m, lmz_simd simd, int threads, uint32_t chunk,
+                        uint32_t context)
+{
+    lmz_params p;
+    lmz_params_default(&p);
+    p.simd = simd;
+    p.threads = threads;
+    p.chunk_size = chunk;
+    p.context = context;
+    p.lm_always = 1;
+    lmz_error err;
+    lmz_ctx *c = lmz_ctx_new(m, &p, &err);
+    if (!c) fail_msg("lmz_ctx_new: %s", err.message);
+    return c;
+}
+
+/* Compress, check the stream lists right, decompress, compare.  Returns the compressed
+ * stream (caller frees). */
+static uint8_t *round_trip(lmz_ctx *c, const uint8_t *src, size_t n, size_t *out_n)
+{
+    void *z = NULL, *d = NULL;
+    size_t zn = 0, dn = 0;
+    lmz_status st = lmz_compress_buffer(c, src, n, &z, &zn);
+    if (st != LMZ_OK) fail_msg("compress: %s", lmz_ctx_error(c));
+    st = lmz_decompress_buffer(c, z, zn, &d, &dn);
+    if (st != LMZ_OK) fail_msg("decompress: %s", lmz_ctx_error(c));
+    assert_int_equal(dn, n);
+    if (n) assert_memory_equal(d, src, n);
+    free(d);
+    *out_n = zn;
+    return z;
+}
+
+static void test_round_trip_inputs(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    lmz_ctx *c = new_ctx(m, LMZ_SIMD_AUTO, 1, 4096, 64);
+    size_t n, zn;
+    static const char *files[] = {
+        "llm-gpt-4o-2024-05-13.txt", "prose-canterbury-alice29.txt",
+        "code-c-glibc-headers.txt", "llm-Qwen1.5-72B-Chat.jsonl",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        uint8_t *text = shared_data(files[i], 6000, &n);
+        free(round_trip(c, text, n, &zn));
+        free(text);
+    }
+    uint8_t small[3] = { 'a', 0, 0xFF };
+    free(round_trip(c, small, 0, &zn));
+    free(round_trip(c, small, 1, &zn));
+    free(round_trip(c, small, 3, &zn));
+    uint8_t rnd[5000];
+    uint32_t s = 12345;
+    for (size_t i = 0; i < sizeof rnd; i++) { s = s * 1103515245u + 12345u; rnd[i] = (uint8_t)(s >> 16); }
+    free(round_trip(c, rnd, sizeof rnd, &zn));
+    lmz_ctx_free(c);
+    lmz_model_close(m);
+}
+
+static void test_round_trip_spm_and_qwen3(void **state)
+{
+    (void)state;
+    const char *models[] = { MODEL_SPM, MODEL_QWEN3 };
+    size_t n, zn;
+    uint8_t *text = shared_data("llm-claude-3-opus-20240229.txt", 3000, &n);
+    for (size_t i = 0; i < 2; i++) {
+        lmz_model *m = open_model(models[i]);
+        lmz_ctx *c = new_ctx(m, LMZ_SIMD_AUTO, 2, 1000, 48);
+        free(round_trip(c, text, n, &zn));
+        lmz_ctx_free(c);
+        lmz_model_close(m);
+    }
+    free(text);
+}
+
+/* The same bytes from every SIMD path, thread count and window, and every one of them
+ * decodes with any other configuration. */
+static void test_determinism_matrix(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    size_t n;
+    uint8_t *text = shared_data("llm-gpt-4o-2024-05-13.txt", 5000, &n);
+    const lmz_simd paths[] = { LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512 };
+    uint8_t *ref = NULL;
+    size_t ref_n = 0;
+    int tried = 0;
+    for (size_t p = 0; p < 3; p++) {
+        if (!lmz_simd_supported(paths[p])) {
+            print_message("SIMD path %s not on this CPU: skipped\n", lmz_simd_name(paths[p]));
+            continue;
+        }
+        for (int threads = 1; threads <= 3; threads++) {
+            /* chunk 1500 bytes: several chunks, so several lanes; context 40: the window
+             * slides many times within a chunk. */
+            lmz_ctx *c = new_ctx(m, paths[p], threads, 1500, 40);
+            size_t zn;
+            uint8_t *z = round_trip(c, text, n, &zn);
+            if (!ref) {
+                ref = z;
+                ref_n = zn;
+            } else {
+                assert_int_equal(zn, ref_n);
+                assert_memory_equal(z, ref, zn);
+                free(z);
+            }
+            tried++;
+            lmz_ctx_free(c);
+        }
+    }
+    assert_true(tried >= 3);
+    /* Decoding with another path/thread count than the encoder's. */
+    lmz_ctx *c = new_ctx(m, LMZ_SIMD_SCALAR, 3, 1500, 40);
+    void *d = NULL;
+    size_t dn = 0;
+    assert_int_equal(lmz_decompress_buffer(c, ref, ref_n, &d, &dn), LMZ_OK);
+    assert_int_equal(dn, n);
+    assert_memory_equal(d, text, n);
+    free(d);
+    lmz_ctx_free(c);
+    free(ref);
+    free(text);
+    lmz_model_close(m);
+}
+
+static void test_wrong_model(void **state)
+{
+    (void)state;
+    lmz_model *a = open_model(MODEL_A), *b = open_model(MODEL_SPM);
+    lmz_ctx *ca = new_ctx(a, LMZ_SIMD_AUTO, 1, 0, 0), *cb = new_ctx(b, LMZ_SIMD_AUTO, 1, 0, 0);
+    const char *text = "The quick brown fox jumps over the lazy dog.";
+    void *z = NULL, *d = NULL;
+    size_t zn = 0, dn = 0;
+    assert_int_equal(lmz_compress_buffer(ca, text, strlen(text), &z, &zn), LMZ_OK);
+    assert_int_equal(lmz_decompress_buffer(cb, z, zn, &d, &dn), LMZ_ERR_MODEL_MISMATCH);
+    assert_null(d);
+    lmz_model_info ia, ib;
+    lmz_model_get_info(a, &ia);
+    lmz_model_get_info(b, &ib);
+    assert_non_null(strstr(lmz_ctx_error(cb), ia.name));
+    assert_non_null(strstr(lmz_ctx_error(cb), ib.name));
+    free(z);
+    lmz_ctx_free(ca);
+    lmz_ctx_free(cb);
+    lmz_model_close(a);
+    lmz_model_close(b);
+}
+
+/* Every single-byte change and every truncation of an LM stream fails cleanly. */
+static void test_damage(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    lmz_ctx *c = new_ctx(m, LMZ_SIMD_AUTO, 1, 200, 32);
+    const char *text = "Damage must never decode to wrong output reported as success.\n"
+                       "Every chunk carries its own checks.\n";
+    void *z = NULL, *d = NULL;
+    size_t zn = 0, dn = 0;
+    assert_int_equal(lmz_compress_buffer(c, text, strlen(text), &z, &zn), LMZ_OK);
+    uint8_t *bad = malloc(zn);
+    for (size_t i = 0; i < zn; i++) {
+        memcpy(bad, z, zn);
+        bad[i] ^= 0x20;
+        lmz_status st = lmz_decompress_buffer(c, bad, zn, &d, &dn);
+        if (st == LMZ_OK) fail_msg("flip at byte %zu of %zu decoded as success", i, zn);
+        assert_null(d);
+    }
+    for (size_t len = 0; len < zn; len++) {
+        lmz_status st = lmz_decompress_buffer(c, z, len, &d, &dn);
+        if (st == LMZ_OK) fail_msg("truncation to %zu of %zu bytes decoded as success", len, zn);
+    }
+    free(bad);
+    free(z);
+    lmz_ctx_free(c);
+    lmz_model_close(m);
+}
+
+/* Incompressible input grows by at most a small constant plus 0.1%. */
+static void test_expansion_bound(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    lmz_ctx *c;
+    lmz_params p;
+    lmz_params_default(&p);
+    p.chunk_size = 64 << 10;
+    c = lmz_ctx_new(m, &p, NULL);
+    assert_non_null(c);
+    size_t n = 300000;
+    uint8_t *rnd = malloc(n);
+    uint64_t s = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        rnd[i] = (uint8_t)s;
+    }
+    size_t zn;
+    free(round_trip(c, rnd, n, &zn));
+    print_message("random %zu bytes -> %zu bytes\n", n, zn);
+    assert_true(zn <= n + n / 1000 + 256);
+    free(rnd);
+    lmz_ctx_free(c);
+    lmz_model_close(m);
+}
+
+/* Two streams back to back decode as the concatenation, like gzip members. */
+static void test_concatenated_streams(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    lmz_ctx *c = new_ctx(m, LMZ_SIMD_AUTO, 1, 0, 0);
+    void *z1, *z2, *d;
+    size_t n1, n2, dn;
+    assert_int_equal(lmz_compress_buffer(c, "first ", 6, &z1, &n1), LMZ_OK);
+    assert_int_equal(lmz_compress_buffer(c, "second", 6, &z2, &n2), LMZ_OK);
+    uint8_t *both = malloc(n1 + n2);
+    memcpy(both, z1, n1);
+    memcpy(both + n1, z2, n2);
+    assert_int_equal(lmz_decompress_buffer(c, both, n1 + n2, &d, &dn), LMZ_OK);
+    assert_int_equal(dn, 12);
+    assert_memory_equal(d, "first second", 12);
+    free(d); free(both); free(z1); free(z2);
+    lmz_ctx_free(c);
+    lmz_model_close(m);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    lmz_error err;
+    assert_null(lmz_model_open("tests/fixtures/does-not-exist.gguf", &err));
+    assert_int_equal(err.status, LMZ_ERR_MODEL);
+    assert_non_null(strstr(err.message, "does-not-exist"));
+    lmz_model *m = open_model(MODEL_A);
+    lmz_params p;
+    lmz_params_default(&p);
+    p.level = 12;
+    assert_null(lmz_ctx_new(m, &p, &err));
+    assert_int_equal(err.status, LMZ_ERR_ARG);
+    lmz_model_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_inputs),
+        cmocka_unit_test(test_round_trip_spm_and_qwen3),
+        cmocka_unit_test(test_determinism_matrix),
+        cmocka_unit_test(test_wrong_model),
+        cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_expansion_bound),
+        cmocka_unit_test(test_concatenated_streams),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
