@@ -39,6 +39,7 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
@@ -88,6 +89,11 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a
 
 tests-build: $(TEST_BIN) $(BUILD)/lmz
 
+$(BUILD)/bench/%: bench/%.c $(BUILD)/liblmz.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/liblmz.a $(LDLIBS_ALL)
+bench-build: $(BENCH_BIN)
+
 # The README's test command.  Quick suite under the release build, then the same suite
 # under ASan+UBSan.  The runner's last line is "N passed, N failed".
 test:
@@ -102,13 +108,15 @@ test-asan:
 	$(MAKE) --no-print-directory VARIANT=asan tests-build
 	bash tests/run.sh build/asan
 
-bench: all
+bench: all bench-build
 	bash bench/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 lmz $(DESTDIR)$(PREFIX)/bin/
+	ln -sf lmz $(DESTDIR)$(PREFIX)/bin/unlmz
+	ln -sf lmz $(DESTDIR)$(PREFIX)/bin/lmzcat
 	install -m 644 liblmz.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 liblmz.so $(DESTDIR)$(PREFIX)/lib/liblmz.so.0
 	ln -sf liblmz.so.0 $(DESTDIR)$(PREFIX)/lib/liblmz.so
@@ -119,5 +127,5 @@ install: all
 clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
-.PHONY: all test test-release test-asan tests-build bench install clean
+.PHONY: all test test-release test-asan tests-build bench bench-build install clean
 -include $(shell find build -name '*.d' 2>/dev/null)

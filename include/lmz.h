@@ -28,6 +28,9 @@ extern "C" {
 #define LMZ_VERSION_PATCH 0
 #define LMZ_VERSION_STRING "0.1.0"
 
+/* The library's version at run time (LMZ_VERSION_STRING is the header's). */
+const char *lmz_version_string(void);
+
 typedef enum lmz_status {
     LMZ_OK = 0,
     LMZ_ERR_ARG,            /* invalid argument or parameter */
@@ -87,7 +90,8 @@ typedef enum lmz_simd {
 } lmz_simd;
 
 /* Progress callback: bytes of input consumed and output produced so far.  Return
- * non-zero to interrupt (the call then returns LMZ_ERR_INTERRUPTED). */
+ * non-zero to interrupt (the call then returns LMZ_ERR_INTERRUPTED).  It is called only
+ * from the thread that called the library. */
 typedef int (*lmz_progress_fn)(void *user, uint64_t in_bytes, uint64_t out_bytes);
 
 typedef struct lmz_params {
@@ -130,8 +134,10 @@ typedef int (*lmz_write_fn)(void *user, const void *buf, size_t n);
 lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
                                lmz_write_fn write, void *write_user);
 
-/* Decompress one .lmz stream.  Every chunk's checksum and the content checksum are
- * verified; write may be NULL to only test.  Nothing written before an error is valid. */
+/* Decompress an .lmz input: one stream, or several back to back (decoded in turn, like
+ * gzip members).  Every chunk's checksum and the content checksum are verified; write
+ * may be NULL to only test.  Nothing written before an error is valid.  It never reads
+ * past the end of the last stream's End record. */
 lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
                                  lmz_write_fn write, void *write_user);
 

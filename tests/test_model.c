@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include "kernels/kernels.h"
 #include "model/gguf.h"
@@ -324,6 +327,40 @@ static void test_fwd_api(void **state)
     lmz_model_close(m);
 }
 
+/* A caller with another rounding mode and flush-to-zero / denormals-are-zero set (as a
+ * -ffast-math program has) gets the same logits, and its environment back. */
+static void test_caller_fp_environment(void **state)
+{
+    (void)state;
+#if defined(__x86_64__) || defined(__i386__)
+    const fixture *fx = &fixtures[0];
+    lmz_model *m = open_fixture(fx);
+    int32_t *tok = read_tokens(fx);
+    uint32_t n = 40, nv = m->hp.n_vocab;
+    float *ref = run_tokens(m, tok, n, n, 1, LMZ_SIMD_AUTO);
+    unsigned saved = _mm_getcsr();
+    unsigned odd = 0x1f80u | 0x6000u /* round toward zero */ | 0x8000u /* FTZ */ | 0x40u /* DAZ */;
+    _mm_setcsr(odd);
+    char err[256];
+    forward_ctx *f = fwd_new(m, n, 1, n, 2, LMZ_SIMD_AUTO, err, sizeof err);
+    assert_non_null(f);
+    fwd_set_min_parallel_work(f, 0);
+    float *lg = malloc(sizeof(float) * n * nv);
+    uint32_t *seq = calloc(n, sizeof *seq);
+    int rc = fwd_eval(f, tok, seq, n, lg);
+    unsigned after = _mm_getcsr() & ~0x3fu;     /* ignore the sticky exception flags */
+    _mm_setcsr(saved);
+    assert_int_equal(rc, 0);
+    assert_int_equal(after, odd);
+    assert_memory_equal(lg, ref, sizeof(float) * n * nv);
+    fwd_free(f);
+    free(lg); free(seq); free(ref); free(tok);
+    lmz_model_close(m);
+#else
+    skip();
+#endif
+}
+
 /* ---------------------------------------------------------------- loading errors */
 
 /* A GGUF rebuilt from a fixture with edits: keys/tensors named in drop are left out,
@@ -499,7 +536,8 @@ static void test_load_errors(void **state)
 
     lmz_error err = {0};
     assert_null(lmz_model_open("/nonexistent/model.gguf", &err));
-    assert_int_equal(err.status, LMZ_ERR_IO);
+    assert_int_equal(err.status, LMZ_ERR_MODEL);       /* lmz.h: "model file missing" */
+    assert_non_null(strstr(err.message, "/nonexistent/model.gguf"));
     /* Truncated file: the GGUF reader's error, no crash. */
     size_t size;
     snprintf(path, sizeof path, "%s/%s.gguf", fix_dir, fx->name);
@@ -568,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_fixtures_match_llamacpp),
         cmocka_unit_test(test_determinism_matrix),
         cmocka_unit_test(test_fwd_api),
+        cmocka_unit_test(test_caller_fp_environment),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_model_identity),
     };

@@ -16,6 +16,7 @@
 #include "model/gguf.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tok_internal.h"
+#include "tokenizer/unicode_cat.h"
 #include "tokenizer/tokenizer.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -342,15 +343,15 @@ static tokenizer *make_spm(void)
     return t;
 }
 
-/* Encode, decode, compare; also checks the id range and the n + 1 bound. */
+/* Encode into the n + 1 ids the contract promises are enough, decode, compare; also
+ * checks the id range. */
 static void check_roundtrip(const tokenizer *t, const uint8_t *text, size_t n)
 {
-    long need = tok_encode(t, text, n, NULL, 0);
+    int32_t *ids = malloc((n + 1) * sizeof *ids);
+    assert_non_null(ids);
+    long need = tok_encode(t, text, n, ids, n + 1);
     assert_true(need >= 0);
     assert_true((size_t)need <= n + 1);
-    int32_t *ids = malloc(((size_t)need + 1) * sizeof *ids);
-    assert_non_null(ids);
-    assert_int_equal(tok_encode(t, text, n, ids, (size_t)need), need);
     for (long i = 0; i < need; i++) {
         assert_true(ids[i] >= 0 && (uint32_t)ids[i] < tok_n_vocab(t));
         size_t len;
@@ -400,6 +401,51 @@ static void pieces_of(const tokenizer *t, const char *text, char *out, size_t ca
     }
     out[k] = 0;
     free(ids);
+}
+
+/* ------------------------------------------------------ characters, classes */
+
+static void test_utf8_and_classes(void **state)
+{
+    (void)state;
+    static const struct { const char *s; size_t n, len; uint32_t cp; } dec[] = {
+        {"A", 1, 1, 'A'},
+        {"\xc3\xa9", 2, 2, 0xE9},
+        {"\xe2\x96\x81", 3, 3, 0x2581},
+        {"\xf0\x9f\x98\x80", 4, 4, 0x1F600},
+        {"\xf4\x8f\xbf\xbf", 4, 4, 0x10FFFF},
+        {"\xc0\x80", 2, 1, TOK_CP_INVALID},          /* overlong NUL */
+        {"\xc1\xbf", 2, 1, TOK_CP_INVALID},
+        {"\xe0\x80\x80", 3, 1, TOK_CP_INVALID},      /* overlong */
+        {"\xf0\x80\x80\x80", 4, 1, TOK_CP_INVALID},
+        {"\xed\xa0\x80", 3, 1, TOK_CP_INVALID},      /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 4, 1, TOK_CP_INVALID}, /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 1, TOK_CP_INVALID},
+        {"\xff", 1, 1, TOK_CP_INVALID},
+        {"\x80", 1, 1, TOK_CP_INVALID},                /* lone continuation */
+        {"\xe4\xbd", 2, 1, TOK_CP_INVALID},            /* truncated */
+        {"\xe4\xbdx", 3, 1, TOK_CP_INVALID},
+    };
+    for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
+        uint32_t cp;
+        assert_int_equal(tok_utf8_decode((const uint8_t *)dec[i].s, dec[i].n, &cp), dec[i].len);
+        assert_int_equal(cp, dec[i].cp);
+    }
+    static const struct { uint32_t cp; tok_ucat cat; } cls[] = {
+        {'a', TOK_UCAT_LETTER}, {'Z', TOK_UCAT_LETTER}, {'7', TOK_UCAT_NUMBER},
+        {'_', TOK_UCAT_OTHER}, {' ', TOK_UCAT_SPACE}, {'\t', TOK_UCAT_SPACE},
+        {0x0B, TOK_UCAT_SPACE}, {0x1C, TOK_UCAT_OTHER}, {0x85, TOK_UCAT_SPACE},
+        {0xA0, TOK_UCAT_SPACE}, {0xAA, TOK_UCAT_LETTER}, {0xBD, TOK_UCAT_NUMBER},
+        {0x301, TOK_UCAT_OTHER} /* combining mark */, {0x660, TOK_UCAT_NUMBER},
+        {0x2163, TOK_UCAT_NUMBER}, {0x3000, TOK_UCAT_SPACE}, {0x4E2D, TOK_UCAT_LETTER},
+        {0xAC00, TOK_UCAT_LETTER}, {0xFEFF, TOK_UCAT_OTHER}, {0xE000, TOK_UCAT_OTHER},
+        {0x1F600, TOK_UCAT_OTHER}, {0x20000, TOK_UCAT_LETTER}, {0x10FFFF, TOK_UCAT_OTHER},
+        {TOK_CP_INVALID, TOK_UCAT_OTHER},
+    };
+    for (size_t i = 0; i < sizeof cls / sizeof cls[0]; i++) {
+        if (tok_ucat_of(cls[i].cp) != cls[i].cat)
+            fail_msg("class of U+%04X", cls[i].cp);
+    }
 }
 
 /* ------------------------------------------------------- pre-tokenizer splits */
@@ -807,8 +853,8 @@ static void test_lossless_all_bytes(void **state)
     }
 }
 
-/* 1 MB lines: with spaces, without any whitespace, and one repeated letter (the worst
- * case for merging); all must stay fast (O(n log n)). */
+/* 1 MB lines: with spaces, without any whitespace, one repeated letter (the worst case
+ * for merging), random bytes, and spaces then a letter; all must stay fast (O(n log n)). */
 static void test_lossless_megabyte(void **state)
 {
     (void)state;
@@ -817,14 +863,18 @@ static void test_lossless_megabyte(void **state)
     assert_non_null(buf);
     tokenizer *ts[3] = {make_gpt2("gpt-2"), make_gpt2("llama3"), make_spm()};
     uint64_t rng = 42;
-    for (int variant = 0; variant < 3; variant++) {
+    for (int variant = 0; variant < 5; variant++) {
         for (size_t i = 0; i < n; i++) {
             if (variant == 0)
                 buf[i] = (i % 7 == 6) ? ' ' : (uint8_t)('a' + rng_below(&rng, 26));
             else if (variant == 1)
                 buf[i] = (uint8_t)('a' + rng_below(&rng, 26));
-            else
+            else if (variant == 2)
                 buf[i] = 'a';
+            else if (variant == 3)
+                buf[i] = (uint8_t)rng_next(&rng);
+            else
+                buf[i] = i + 1 < n ? ' ' : 'x';
         }
         for (int k = 0; k < 3; k++)
             check_roundtrip(ts[k], buf, n);
@@ -1103,6 +1153,13 @@ static void test_missing_byte_tokens(void **state)
     vocab_free(&v);
 
     spm_vocab(&v);
+    v.types[300] = 0;                           /* UNDEFINED (old converters): normal */
+    tokenizer *t = vocab_build(&v, TOK_SPM_LLAMA, NULL, 1, 2, err, sizeof err);
+    assert_non_null(t);
+    size_t len;
+    assert_non_null(tok_piece(t, 300, &len));
+    assert_true(len > 0);
+    tok_free(t);
     err[0] = 0;
     assert_null(vocab_build(&v, TOK_SPM_LLAMA, NULL, (int32_t)v.n, 2, err, sizeof err));
     assert_true(err[0] != 0);
@@ -1281,6 +1338,7 @@ static void test_gguf_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_and_classes),
         cmocka_unit_test(test_split_gpt2),
         cmocka_unit_test(test_split_llama3_qwen2_smollm),
         cmocka_unit_test(test_pre_names),

@@ -34,6 +34,7 @@ struct cli_options {
     lmz_simd simd;
     uint32_t chunk_size;
     uint32_t context;
+    bool lm_always;         /* --lm-always: no zstd/raw fallback chunks */
     bool help, version;
     char **files;           /* FILE operands; none means "-" */
     int n_files;

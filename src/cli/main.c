@@ -59,14 +59,14 @@ static lmz_model *load_model(struct cli *cli)
     if (path && *path) {
         lmz_model *model = lmz_model_open(path, &err);
         if (!model)
-            cli_error(cli, path, "cannot load the model (%s): %s", from,
+            cli_error(cli, NULL, "cannot load the model named by %s: %s", from,
                       err.message[0] ? err.message : lmz_status_string(err.status));
         return model;
     }
     lmz_model *model = lmz_model_default(&err);
     if (!model)
-        cli_error(cli, NULL, "no model is built into this liblmz (%s); name one with "
-                  "-m MODEL.gguf or LMZ_MODEL=MODEL.gguf",
+        cli_error(cli, NULL, "no model to use: give one with -m MODEL.gguf or "
+                  "LMZ_MODEL=MODEL.gguf (%s)",
                   err.message[0] ? err.message : lmz_status_string(err.status));
     return model;
 }
@@ -86,6 +86,7 @@ static lmz_ctx *make_context(struct cli *cli)
     params.chunk_size = cli->opt.chunk_size;
     params.context = cli->opt.context;
     params.simd = cli->opt.simd;
+    params.lm_always = cli->opt.lm_always;
     params.progress = progress_callback;
     params.progress_user = &cli->progress;
     lmz_error err = { 0 };
@@ -97,7 +98,7 @@ static lmz_ctx *make_context(struct cli *cli)
 
 static void print_version(struct cli *cli)
 {
-    printf("lmz %s (liblmz %s)\n", LMZ_VERSION_STRING, LMZ_VERSION_STRING);
+    printf("lmz %s (liblmz %s)\n", LMZ_VERSION_STRING, lmz_version_string());
     lmz_error err = { 0 };
     lmz_model *model = lmz_model_default(&err);
     if (!model) {

@@ -15,6 +15,7 @@ enum {
     OPT_CONTEXT,
     OPT_FAST,
     OPT_BEST,
+    OPT_LM_ALWAYS,
 };
 
 static const struct option long_options[] = {
@@ -37,6 +38,7 @@ static const struct option long_options[] = {
     { "context", required_argument, NULL, OPT_CONTEXT },
     { "fast", no_argument, NULL, OPT_FAST },
     { "best", no_argument, NULL, OPT_BEST },
+    { "lm-always", no_argument, NULL, OPT_LM_ALWAYS },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -67,6 +69,8 @@ void cli_print_help(void)
         "      --simd=PATH     scalar, avx2, avx512 or auto (output is identical)\n"
         "      --chunk-size=N  bytes per independent chunk, suffix K or M (experts)\n"
         "      --context=N     model context in tokens (experts)\n"
+        "      --lm-always     code every chunk with the model, even where the zstd or\n"
+        "                      raw fallback would be smaller (tests, measurements)\n"
         "  -h, --help          this help\n"
         "  -V, --version       versions and the built-in model\n"
         "\n"
@@ -201,6 +205,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
             break;
         case OPT_FAST: opt->level = 1; break;
         case OPT_BEST: opt->level = 9; break;
+        case OPT_LM_ALWAYS: opt->lm_always = true; break;
         case 'h': opt->help = true; break;
         case 'V': opt->version = true; break;
         case ':':

@@ -186,13 +186,39 @@ out:
     return rc;
 }
 
+/* The uncompressed size of an .lmz file, read from its headers and records so that the
+ * progress line of a decompression can show a percentage; the file is rewound.  0 when
+ * unknown (the decompression itself then reports any problem). */
+static uint64_t listed_size(int fd)
+{
+    struct fd_reader r;
+    uint64_t total = 0;
+    fd_reader_init(&r, fd, false);
+    do {
+        lmz_stream_info info;
+        if (lmz_stream_list(fd_reader_read, &r, &info, NULL) != LMZ_OK) {
+            total = 0;
+            break;
+        }
+        total += info.original_size;
+    } while (fd_reader_peek(&r) == 1);
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        total = 0;
+    return total;
+}
+
 /* Run the library over the job.  Returns 0, or -1 after a message. */
 static int run_codec(struct cli *cli, const struct job *job, int out_fd,
                      struct fd_reader *r, struct fd_writer *w)
 {
     enum cli_mode mode = cli->opt.mode;
-    progress_begin(&cli->progress, job->name, mode == MODE_COMPRESS,
-                   job->from_stdin ? 0 : (uint64_t)job->in_st.st_size);
+    uint64_t in_size = job->from_stdin ? 0 : (uint64_t)job->in_st.st_size;
+    uint64_t out_size = 0;
+    if (mode != MODE_COMPRESS && in_size && cli->progress.enabled)
+        out_size = listed_size(job->in_fd);
+    if (signals_pending())
+        return -1;
+    progress_begin(&cli->progress, job->name, mode == MODE_COMPRESS, in_size, out_size);
     lmz_status st;
     int streams = 0;
     if (mode == MODE_COMPRESS) {
@@ -312,7 +338,8 @@ void cli_process(struct cli *cli, const char *operand)
         if (check_output_free(cli, &job) != 0)
             goto done;
         if (outfile_create(&of, job.out_path) != 0) {
-            cli_error(cli, job.out_path, "cannot create the output: %s", strerror(errno));
+            cli_error(cli, job.out_path, "cannot create a temporary file beside it: %s",
+                      strerror(errno));
             goto done;
         }
         out_fd = of.fd;

@@ -20,12 +20,14 @@ double bits_per_byte(uint64_t compressed, uint64_t uncompressed)
     return uncompressed ? 8.0 * (double)compressed / (double)uncompressed : 0.0;
 }
 
-void progress_begin(struct progress *p, const char *name, bool compressing, uint64_t total)
+void progress_begin(struct progress *p, const char *name, bool compressing,
+                    uint64_t total_in, uint64_t total_out)
 {
     p->active = true;
     p->name = name;
     p->compressing = compressing;
-    p->total = total;
+    p->total_in = total_in;
+    p->total_out = total_out;
     p->in = p->out = 0;
     p->drawn = 0;
     clock_gettime(CLOCK_MONOTONIC, &p->start);
@@ -66,18 +68,29 @@ static void draw(struct progress *p, double elapsed)
     size_t name_len = strlen(p->name);
     const char *shown = name_len > NAME_SHOWN ? p->name + name_len - NAME_SHOWN : p->name;
     int n = snprintf(line, sizeof line, "%s%s: ", name_len > NAME_SHOWN ? "..." : "", shown);
-    if (p->total)
-        n += snprintf(line + n, sizeof line - (size_t)n, "%3.0f%% ",
-                      100.0 * (double)p->in / (double)p->total);
-    n += snprintf(line + n, sizeof line - (size_t)n, "%s -> %s", in_s, out_s);
-    if (plain)
+    /* The fraction done: of the output when its size is known (a decoder may consume
+     * its input in jumps), else of the input. */
+    double done = -1;
+    if (p->total_out)
+        done = (double)p->out / (double)p->total_out;
+    else if (p->total_in)
+        done = (double)p->in / (double)p->total_in;
+    if (done > 1)
+        done = 1;
+    if (done >= 0)
+        n += snprintf(line + n, sizeof line - (size_t)n, "%3.0f%% ", 100.0 * done);
+    if (p->in || p->compressing)
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s -> %s", in_s, out_s);
+    else    /* a decoder that reports no input consumed yet */
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s out", out_s);
+    if (plain && packed)
         n += snprintf(line + n, sizeof line - (size_t)n, ", %.3f bpb",
                       bits_per_byte(packed, plain));
     if (elapsed > 0)
         n += snprintf(line + n, sizeof line - (size_t)n, ", %.1f KB/s",
                       (double)plain / 1000.0 / elapsed);
-    if (p->total && p->in > 0 && p->in < p->total && elapsed > 1.0) {
-        double eta = elapsed * (double)(p->total - p->in) / (double)p->in;
+    if (done > 0 && done < 1 && elapsed > 1.0) {
+        double eta = elapsed * (1 - done) / done;
         unsigned long s = (unsigned long)(eta + 0.5);
         n += snprintf(line + n, sizeof line - (size_t)n, ", ETA %lu:%02lu:%02lu",
                       s / 3600, s / 60 % 60, s % 60);

@@ -16,13 +16,15 @@ struct progress {
     bool active;            /* between begin and end */
     const char *name;
     bool compressing;       /* in = uncompressed bytes (else in = compressed bytes) */
-    uint64_t total;         /* input size when known, else 0 */
+    uint64_t total_in;      /* input size when known, else 0 */
+    uint64_t total_out;     /* output size when known (decompression), else 0 */
     uint64_t in, out;
     struct timespec start, last_draw;
     int drawn;              /* width of the line on screen, 0 if none */
 };
 
-void progress_begin(struct progress *p, const char *name, bool compressing, uint64_t total);
+void progress_begin(struct progress *p, const char *name, bool compressing,
+                    uint64_t total_in, uint64_t total_out);
 int progress_callback(void *user, uint64_t in_bytes, uint64_t out_bytes);
 /* Erase the line. */
 void progress_end(struct progress *p);

@@ -38,6 +38,7 @@ void lmzf_header_init(lmzf_header *h, const char *name)
     if (n) memcpy(h->model_name, name, n);
     h->model_name[n] = '\0';
     h->model_name_len = (uint8_t)n;
+    if (n) h->flags = LMZF_FLAG_NAME;
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -49,19 +50,20 @@ static int all_zero(const uint8_t *p, size_t n)
 
 const char *lmzf_header_problem(const lmzf_header *h, char *buf, size_t cap)
 {
+    int adapter = (h->flags & LMZF_FLAG_ADAPTER) != 0;
     if (h->format_version != LMZF_FORMAT_VERSION)
         snprintf(buf, cap, "format version %u is not supported (this build reads version %u)",
                  h->format_version, LMZF_FORMAT_VERSION);
     else if (h->flags & ~LMZF_FLAGS_KNOWN)
-        snprintf(buf, cap, "unknown feature flags 0x%04x (this build knows 0x%04x)",
+        snprintf(buf, cap, "unknown feature flags 0x%02x (this build knows 0x%02x)",
                  (unsigned)(h->flags & ~LMZF_FLAGS_KNOWN), LMZF_FLAGS_KNOWN);
     else if (h->model_name_len > LMZF_NAME_MAX)
         snprintf(buf, cap, "model name length %u exceeds %u", h->model_name_len,
                  LMZF_NAME_MAX);
-    else if (!(h->flags & LMZF_FLAG_ADAPTER) && !all_zero(h->adapter_hash, 16))
-        snprintf(buf, cap, "adapter hash set but the adapter flag is clear");
-    else if ((h->flags & LMZF_FLAG_ADAPTER) && all_zero(h->adapter_hash, 16))
-        snprintf(buf, cap, "adapter flag set but the adapter hash is zero");
+    else if (!adapter && !all_zero(h->adapter_id, LMZF_ID_SIZE))
+        snprintf(buf, cap, "adapter id set but the adapter flag is clear");
+    else if (adapter && all_zero(h->adapter_id, LMZF_ID_SIZE))
+        snprintf(buf, cap, "adapter flag set but the adapter id is zero");
     else if (h->chunk_size < 1 || h->chunk_size > LMZF_CHUNK_SIZE_MAX)
         snprintf(buf, cap, "chunk size %u outside 1..%u", h->chunk_size,
                  LMZF_CHUNK_SIZE_MAX);
@@ -103,9 +105,6 @@ const char *lmzf_chunk_problem(const lmzf_header *h, const lmzf_chunk *c, char *
     else if (c->method == LMZF_METHOD_RAW && c->payload_size != c->raw_size)
         snprintf(buf, cap, "RAW payload size %u differs from raw size %u", c->payload_size,
                  c->raw_size);
-    else if (c->method == LMZF_METHOD_RAW && c->payload_check != c->raw_check)
-        snprintf(buf, cap, "RAW payload check 0x%08x differs from raw check 0x%08x",
-                 c->payload_check, c->raw_check);
     else if (c->method == LMZF_METHOD_ZSTD && c->payload_size < 1)
         snprintf(buf, cap, "empty ZSTD payload");
     else if (c->payload_size > max)
@@ -118,7 +117,33 @@ const char *lmzf_chunk_problem(const lmzf_header *h, const lmzf_chunk *c, char *
 
 size_t lmzf_header_size(const lmzf_header *h)
 {
-    return LMZF_HEADER_MIN_SIZE + h->model_name_len;
+    size_t n = LMZF_MAGIC_SIZE + 3 + lmzf_varint_size(h->chunk_size) +
+               lmzf_varint_size(h->context) + lmzf_varint_size(h->keep) +
+               2 * LMZF_ID_SIZE + 4;
+    if (h->flags & LMZF_FLAG_ADAPTER) n += LMZF_ID_SIZE;
+    if (h->model_name_len) n += 1 + (size_t)h->model_name_len;
+    return n;
+}
+
+size_t lmzf_chunk_record_size(const lmzf_chunk *c)
+{
+    size_t n = 1 + lmzf_varint_size(c->raw_size) + 4;
+    if (c->method != LMZF_METHOD_RAW) n += lmzf_varint_size(c->payload_size) + 4;
+    if (c->method == LMZF_METHOD_LM) n += lmzf_varint_size(c->n_tokens);
+    return n;
+}
+
+int lmzf_end_stores_content(uint64_t n_chunks)
+{
+    /* with 0 chunks content_check is XXH32 of nothing, with 1 the chunk's raw_check:
+     * a decoder knows both without it */
+    return n_chunks >= 2;
+}
+
+size_t lmzf_end_size(const lmzf_end *e)
+{
+    return 1 + lmzf_varint_size(e->total_size) + lmzf_varint_size(e->n_chunks) +
+           (lmzf_end_stores_content(e->n_chunks) ? 4 : 0) + 4;
 }
 
 int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap)
@@ -127,48 +152,84 @@ int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap)
     if (lmzf_header_problem(h, why, sizeof why)) return -1;
     size_t size = lmzf_header_size(h);
     if (cap < size) return -1;
-    memset(buf, 0, size);
+    uint8_t flags = (uint8_t)((h->flags & LMZF_FLAG_ADAPTER) |
+                              (h->model_name_len ? LMZF_FLAG_NAME : 0));
+    size_t n = 0;
     memcpy(buf, LMZF_MAGIC, LMZF_MAGIC_SIZE);
-    lmzf_put16(buf + 8, h->format_version);
-    lmzf_put16(buf + 10, h->flags);
-    buf[12] = h->level;
-    /* 13..15 reserved, zero */
-    lmzf_put32(buf + 16, h->chunk_size);
-    lmzf_put32(buf + 20, h->context);
-    lmzf_put32(buf + 24, h->keep);
-    memcpy(buf + 28, h->model_hash, 16);
-    memcpy(buf + 44, h->tokenizer_hash, 16);
-    memcpy(buf + 60, h->adapter_hash, 16);
-    buf[76] = h->model_name_len;
-    memcpy(buf + 77, h->model_name, h->model_name_len);
-    size_t body = 77 + (size_t)h->model_name_len;
-    lmzf_put32(buf + body, XXH32(buf, body, 0));
-    return (int)size;
+    n += LMZF_MAGIC_SIZE;
+    buf[n++] = h->format_version;
+    buf[n++] = flags;
+    buf[n++] = h->level;
+    n += lmzf_put_varint(buf + n, h->chunk_size);
+    n += lmzf_put_varint(buf + n, h->context);
+    n += lmzf_put_varint(buf + n, h->keep);
+    memcpy(buf + n, h->model_id, LMZF_ID_SIZE);
+    memcpy(buf + n + LMZF_ID_SIZE, h->tokenizer_id, LMZF_ID_SIZE);
+    n += 2 * LMZF_ID_SIZE;
+    if (flags & LMZF_FLAG_ADAPTER) {
+        memcpy(buf + n, h->adapter_id, LMZF_ID_SIZE);
+        n += LMZF_ID_SIZE;
+    }
+    if (flags & LMZF_FLAG_NAME) {
+        buf[n++] = h->model_name_len;
+        memcpy(buf + n, h->model_name, h->model_name_len);
+        n += h->model_name_len;
+    }
+    lmzf_put32(buf + n, XXH32(buf, n, 0));
+    return (int)(n + 4);
 }
 
-int lmzf_encode_chunk(const lmzf_header *h, const lmzf_chunk *c, uint8_t *buf, size_t cap)
+int lmzf_encode_chunk(const lmzf_header *h, const lmzf_chunk *c, const void *payload,
+                      uint8_t *buf, size_t cap)
 {
     char why[160];
-    if (lmzf_chunk_problem(h, c, why, sizeof why) || cap < LMZF_RECORD_SIZE) return -1;
-    buf[0] = c->method;
-    lmzf_put32(buf + 1, c->raw_size);
-    lmzf_put32(buf + 5, c->payload_size);
-    lmzf_put32(buf + 9, c->n_tokens);
-    lmzf_put32(buf + 13, c->raw_check);
-    lmzf_put32(buf + 17, c->payload_check);
-    lmzf_put32(buf + 21, XXH32(buf, 21, 0));
-    return LMZF_RECORD_SIZE;
+    if (lmzf_chunk_problem(h, c, why, sizeof why) || !payload ||
+        cap < lmzf_chunk_record_size(c))
+        return -1;
+    size_t n = 0;
+    buf[n++] = c->method;
+    n += lmzf_put_varint(buf + n, c->raw_size);
+    if (c->method != LMZF_METHOD_RAW) n += lmzf_put_varint(buf + n, c->payload_size);
+    if (c->method == LMZF_METHOD_LM) n += lmzf_put_varint(buf + n, c->n_tokens);
+    if (c->method != LMZF_METHOD_RAW) {
+        lmzf_put32(buf + n, c->raw_check);
+        n += 4;
+    }
+    XXH32_state_t check;
+    XXH32_reset(&check, 0);
+    XXH32_update(&check, buf, n);
+    XXH32_update(&check, payload, c->payload_size);
+    lmzf_put32(buf + n, XXH32_digest(&check));
+    return (int)(n + 4);
+}
+
+uint32_t lmzf_end_check(const uint8_t *fields, size_t n, uint32_t content_check)
+{
+    /* content_check is covered whether it is stored or implied, so a one-chunk stream's
+     * End record is bound to its chunk's content too */
+    uint8_t content[4];
+    lmzf_put32(content, content_check);
+    XXH32_state_t check;
+    XXH32_reset(&check, 0);
+    XXH32_update(&check, fields, n);
+    XXH32_update(&check, content, 4);
+    return XXH32_digest(&check);
 }
 
 int lmzf_encode_end(const lmzf_end *e, uint8_t *buf, size_t cap)
 {
-    if (cap < LMZF_END_SIZE) return -1;
-    buf[0] = LMZF_METHOD_END;
-    lmzf_put64(buf + 1, e->total_size);
-    lmzf_put64(buf + 9, e->n_chunks);
-    lmzf_put64(buf + 17, e->content_check);
-    lmzf_put32(buf + 25, XXH32(buf, 25, 0));
-    return LMZF_END_SIZE;
+    if (cap < lmzf_end_size(e)) return -1;
+    size_t n = 0;
+    buf[n++] = LMZF_METHOD_END;
+    n += lmzf_put_varint(buf + n, e->total_size);
+    n += lmzf_put_varint(buf + n, e->n_chunks);
+    uint32_t check = lmzf_end_check(buf, n, e->content_check);
+    if (lmzf_end_stores_content(e->n_chunks)) {
+        lmzf_put32(buf + n, e->content_check);
+        n += 4;
+    }
+    lmzf_put32(buf + n, check);
+    return (int)(n + 4);
 }
 
 void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1])
@@ -181,37 +242,47 @@ void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1])
     out[n] = '\0';
 }
 
-static void hex16(const uint8_t *p, char out[33])
+/* An id as 16 hex digits, or "none" for the all-zero id of an absent adapter. */
+static const char *id_hex(const uint8_t *id, char out[2 * LMZF_ID_SIZE + 1])
 {
-    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", p[i]);
+    if (all_zero(id, LMZF_ID_SIZE)) return "none";
+    for (int i = 0; i < LMZF_ID_SIZE; i++) snprintf(out + 2 * i, 3, "%02x", id[i]);
+    return out;
 }
 
 lmz_status lmzf_check_model(const lmzf_header *h, const uint8_t model_hash[16],
                             const uint8_t tokenizer_hash[16], const uint8_t *adapter_hash,
                             const char *loaded_name, lmz_error *err)
 {
-    static const uint8_t none[16];
-    const uint8_t *want_adapter = (h->flags & LMZF_FLAG_ADAPTER) ? h->adapter_hash : none;
+    static const uint8_t none[LMZF_ID_SIZE];
+    const uint8_t *want_adapter = (h->flags & LMZF_FLAG_ADAPTER) ? h->adapter_id : none;
     const uint8_t *have_adapter = adapter_hash ? adapter_hash : none;
     const char *what;
     const uint8_t *want, *have;
-    if (memcmp(h->model_hash, model_hash, 16)) {
-        what = "model", want = h->model_hash, have = model_hash;
-    } else if (memcmp(h->tokenizer_hash, tokenizer_hash, 16)) {
-        what = "tokenizer", want = h->tokenizer_hash, have = tokenizer_hash;
-    } else if (memcmp(want_adapter, have_adapter, 16)) {
+    if (memcmp(h->model_id, model_hash, LMZF_ID_SIZE)) {
+        what = "model", want = h->model_id, have = model_hash;
+    } else if (memcmp(h->tokenizer_id, tokenizer_hash, LMZF_ID_SIZE)) {
+        what = "tokenizer", want = h->tokenizer_id, have = tokenizer_hash;
+    } else if (memcmp(want_adapter, have_adapter, LMZF_ID_SIZE)) {
         what = "adapter", want = want_adapter, have = have_adapter;
     } else {
         return LMZ_OK;
     }
-    char name[LMZF_NAME_MAX + 1], want_hex[33], have_hex[33];
+    char name[LMZF_NAME_MAX + 1], want_hex[2 * LMZF_ID_SIZE + 1],
+        have_hex[2 * LMZF_ID_SIZE + 1], model_hex[2 * LMZF_ID_SIZE + 1], stream[160];
     lmzf_printable_name(h, name);
-    hex16(want, want_hex);
-    hex16(have, have_hex);
+    const char *want_id = id_hex(want, want_hex);
+    /* Without a stored name the stream's model is known by its id alone. */
+    if (h->model_name_len)
+        snprintf(stream, sizeof stream, "model '%s' (%s id %s)", name, what, want_id);
+    else if (want == h->model_id)
+        snprintf(stream, sizeof stream, "the model of id %s (its name is not stored)",
+                 want_id);
+    else
+        snprintf(stream, sizeof stream,
+                 "the model of id %s (its name is not stored; %s id %s)",
+                 id_hex(h->model_id, model_hex), what, want_id);
     return lmzf_fail(err, LMZ_ERR_MODEL_MISMATCH,
-                     "stream was compressed with model '%s' (%s hash %s), but the loaded "
-                     "model is '%s' (%s hash %s)",
-                     name, what, all_zero(want, 16) ? "none" : want_hex,
-                     loaded_name ? loaded_name : "?", what,
-                     all_zero(have, 16) ? "none" : have_hex);
+                     "stream was compressed with %s, but the loaded model is '%s' (%s id %s)",
+                     stream, loaded_name ? loaded_name : "?", what, id_hex(have, have_hex));
 }

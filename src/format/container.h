@@ -24,16 +24,17 @@
 
 #include "lmz.h"
 
-#define LMZF_MAGIC            "\x89LMZ\r\n\x1a\n"
-#define LMZF_MAGIC_SIZE       8
+#define LMZF_MAGIC            "\x89LMZ"
+#define LMZF_MAGIC_SIZE       4
 #define LMZF_FORMAT_VERSION   1
-#define LMZF_FLAG_ADAPTER     0x0001u
-#define LMZF_FLAGS_KNOWN      LMZF_FLAG_ADAPTER
-#define LMZF_NAME_MAX         127
-#define LMZF_HEADER_MIN_SIZE  81 /* without the model name */
-#define LMZF_HEADER_MAX_SIZE  (LMZF_HEADER_MIN_SIZE + LMZF_NAME_MAX)
-#define LMZF_RECORD_SIZE      25 /* chunk record header, without the payload */
-#define LMZF_END_SIZE         29
+#define LMZF_FLAG_ADAPTER     0x01u /* an adapter id follows the tokenizer id */
+#define LMZF_FLAG_NAME        0x02u /* a model name follows */
+#define LMZF_FLAGS_KNOWN      (LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME)
+#define LMZF_ID_SIZE          8     /* stored model / tokenizer / adapter identity */
+#define LMZF_NAME_MAX         63
+#define LMZF_HEADER_MAX_SIZE  110   /* the largest valid header */
+#define LMZF_RECORD_MAX_SIZE  24    /* the largest chunk record header (LM) */
+#define LMZF_END_MAX_SIZE     29
 #define LMZF_CHUNK_SIZE_MAX   (1u << 30)
 #define LMZF_CONTEXT_MAX      (1u << 20)
 
@@ -44,40 +45,47 @@ typedef enum lmzf_method {
     LMZF_METHOD_RAW = 3
 } lmzf_method;
 
+/* The ids are the first LMZF_ID_SIZE bytes of the 16-byte hashes the library computes
+ * (lmz_model_info); only those are stored and compared. */
 typedef struct lmzf_header {
-    uint16_t format_version; /* LMZF_FORMAT_VERSION */
-    uint16_t flags;          /* LMZF_FLAG_* */
+    uint8_t format_version;  /* LMZF_FORMAT_VERSION */
+    uint8_t flags;           /* LMZF_FLAG_ADAPTER is the caller's to set; the encoder
+                              * writes LMZF_FLAG_NAME from model_name_len (the parser
+                              * reports it as read) */
     uint8_t level;
     uint32_t chunk_size;     /* 1 .. 2^30 */
     uint32_t context;        /* 2 .. 2^20 */
     uint32_t keep;           /* 1 .. context-1 */
-    uint8_t model_hash[16];
-    uint8_t tokenizer_hash[16];
-    uint8_t adapter_hash[16]; /* all zero unless flags has LMZF_FLAG_ADAPTER */
-    uint8_t model_name_len;   /* <= LMZF_NAME_MAX */
+    uint8_t model_id[LMZF_ID_SIZE];
+    uint8_t tokenizer_id[LMZF_ID_SIZE];
+    uint8_t adapter_id[LMZF_ID_SIZE]; /* all zero unless flags has LMZF_FLAG_ADAPTER */
+    uint8_t model_name_len;  /* 0 (no name stored) .. LMZF_NAME_MAX */
     char model_name[LMZF_NAME_MAX + 1]; /* the raw bytes, NUL-terminated after name_len */
 } lmzf_header;
 
 typedef struct lmzf_chunk {
     uint8_t method;          /* lmzf_method, not END */
     uint32_t raw_size;
-    uint32_t payload_size;
-    uint32_t n_tokens;       /* LM only; 0 for ZSTD and RAW */
-    uint32_t raw_check;      /* XXH32 of the content */
-    uint32_t payload_check;  /* XXH32 of the payload */
+    uint32_t payload_size;   /* RAW: not stored, equals raw_size */
+    uint32_t n_tokens;       /* stored for LM only; 0 for ZSTD and RAW */
+    uint32_t raw_check;      /* XXH32 of the content; RAW: not stored, computed from the
+                              * payload by lmzf_parser_payload */
+    uint32_t record_check;   /* as read: XXH32 of the record bytes before it and the
+                              * payload (verified by lmzf_parser_payload) */
 } lmzf_chunk;
 
 typedef struct lmzf_end {
     uint64_t total_size;
     uint64_t n_chunks;
-    uint64_t content_check;  /* XXH64 of the stream's whole content */
+    uint32_t content_check;  /* XXH32 of the stream's whole content; stored only when
+                              * n_chunks >= 2, else implied (doc/format.md section 5) */
 } lmzf_end;
 
 /* ------------------------------------------------------------ fields and bytes */
 
-/* A header with the version set, no flags, and the name set from `name` (truncated to
- * LMZF_NAME_MAX bytes at a UTF-8 character boundary; NULL = empty).  The caller fills
- * the sizes and hashes. */
+/* A header with the version set and the name set from `name` (truncated to
+ * LMZF_NAME_MAX bytes at a UTF-8 character boundary; NULL or "" = no name stored).
+ * The caller fills the sizes and ids. */
 void lmzf_header_init(lmzf_header *h, const char *name);
 
 /* What is wrong with a header's or a chunk's fields, as the decoder would report it
@@ -89,16 +97,31 @@ const char *lmzf_chunk_problem(const lmzf_header *h, const lmzf_chunk *c, char *
 /* The largest payload_size a chunk's method, raw_size and n_tokens allow. */
 uint64_t lmzf_payload_max(const lmzf_chunk *c);
 
+/* Encoded sizes: the header, a chunk record without its payload, the End record. */
 size_t lmzf_header_size(const lmzf_header *h);
+size_t lmzf_chunk_record_size(const lmzf_chunk *c);
+size_t lmzf_end_size(const lmzf_end *e);
 
 /* Serialize into buf, computing the check fields.  Return the bytes written, or -1 if
- * the fields are invalid (see the *_problem functions) or cap is too small. */
+ * the fields are invalid (see the *_problem functions) or cap is too small.
+ * lmzf_encode_chunk writes the record without its payload; record_check covers the
+ * payload too, so it takes it (payload_size bytes; for RAW the content); c->raw_check
+ * must be set for LM and ZSTD, c->record_check is ignored. */
 int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap);
-int lmzf_encode_chunk(const lmzf_header *h, const lmzf_chunk *c, uint8_t *buf, size_t cap);
+int lmzf_encode_chunk(const lmzf_header *h, const lmzf_chunk *c, const void *payload,
+                      uint8_t *buf, size_t cap);
 int lmzf_encode_end(const lmzf_end *e, uint8_t *buf, size_t cap);
 
-/* The model identity check of doc/format.md 6.4.  adapter_hash NULL = no adapter.
- * LMZ_ERR_MODEL_MISMATCH with both models named, or LMZ_OK. */
+/* The End record's layout and check: content_check is stored only when this says so,
+ * and end_check is XXH32 of the End record's bytes before content_check (`fields`, n
+ * bytes) followed by content_check, stored or implied. */
+int lmzf_end_stores_content(uint64_t n_chunks);
+uint32_t lmzf_end_check(const uint8_t *fields, size_t n, uint32_t content_check);
+
+/* The model identity check of doc/format.md 6.4.  The hashes are the library's 16-byte
+ * ones (lmz_model_info); their first LMZF_ID_SIZE bytes are compared with the stream's
+ * ids.  adapter_hash NULL = no adapter.  LMZ_ERR_MODEL_MISMATCH with both models named
+ * (the stream's by its id when it stores no name), or LMZ_OK. */
 lmz_status lmzf_check_model(const lmzf_header *h, const uint8_t model_hash[16],
                             const uint8_t tokenizer_hash[16], const uint8_t *adapter_hash,
                             const char *loaded_name, lmz_error *err);
@@ -164,8 +187,11 @@ typedef struct lmzf_parser {
     uint64_t stream_offset;    /* input offset of the current stream's header */
     uint64_t n_chunks;         /* chunk records read so far in the current stream */
     uint64_t total_size;       /* sum of their raw_size */
+    uint32_t first_raw_check;  /* raw_check of chunk 0: a one-chunk stream's content
+                                * check (doc/format.md section 5) */
     lmzf_end end;              /* the End record, once read */
-    XXH64_state_t content;     /* fed by lmzf_parser_content */
+    XXH32_state_t content;     /* fed by lmzf_parser_content */
+    XXH32_state_t record;      /* private: record_check of the chunk being read */
     int phase;                 /* private: what may be read next */
 } lmzf_parser;
 
@@ -177,22 +203,24 @@ void lmzf_parser_init(lmzf_parser *p, lmz_read_fn read, void *user);
  * found may be NULL when only one stream is wanted (then *found would always be 1). */
 lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err);
 
-/* Read the next record header.  A chunk record is checked (record_check and every
- * limit) before this returns; its payload must then be read with lmzf_parser_payload
- * before the next record.  The End record is checked against the chunks counted
- * (end_check, n_chunks, total_size); content_check is left to
+/* Read the next record header.  A chunk record's fields are checked against every
+ * limit before this returns, so its sizes may be allocated; its payload must then be
+ * read with lmzf_parser_payload before the next record, which verifies record_check
+ * (it covers the record header and the payload).  The End record is checked against
+ * the chunks counted (end_check, n_chunks, total_size); content_check is left to
  * lmzf_parser_check_content once the content has been decoded. */
 lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err);
 
 /* Read the payload of the chunk record just read into payload (payload_size bytes;
- * NULL = only verify it) and verify payload_check. */
-lmz_status lmzf_parser_payload(lmzf_parser *p, const lmzf_record *rec, void *payload,
+ * NULL = only verify it) and verify record_check.  For a RAW chunk it also sets
+ * rec->chunk.raw_check (computed from the payload, which is the content). */
+lmz_status lmzf_parser_payload(lmzf_parser *p, lmzf_record *rec, void *payload,
                                lmz_error *err);
 
 /* Feed decoded content, in order, for the content check. */
 void lmzf_parser_content(lmzf_parser *p, const void *raw, size_t n);
 
-/* After the End record and all content: XXH64 of the content fed == content_check. */
+/* After the End record and all content: XXH32 of the content fed == content_check. */
 lmz_status lmzf_parser_check_content(lmzf_parser *p, lmz_error *err);
 
 /* Verify a decoded chunk: n == raw_size and XXH32 == raw_check (LMZ_ERR_CORRUPT naming
@@ -212,7 +240,7 @@ typedef struct lmzf_writer {
     uint64_t bytes_out;     /* bytes written so far */
     uint64_t n_chunks;
     uint64_t total_size;
-    XXH64_state_t content;
+    XXH32_state_t content;
     int phase;              /* private */
 } lmzf_writer;
 
@@ -221,8 +249,9 @@ lmz_status lmzf_writer_begin(lmzf_writer *w, const lmzf_header *h, lmz_write_fn 
                              void *user, lmz_error *err);
 
 /* Write one chunk record and its payload.  raw is the chunk's content (it feeds
- * raw_check and the content hash, so chunks must come in order); for RAW, payload may
- * be NULL (the payload is raw).  Fields are validated as a decoder would. */
+ * raw_check and the content hash, so chunks must come in order); for RAW the payload
+ * is raw (pass NULL; payload_size must be raw_size).  Fields are validated as a decoder
+ * would. */
 lmz_status lmzf_writer_chunk(lmzf_writer *w, lmzf_method method, const void *raw,
                              uint32_t raw_size, const void *payload, uint32_t payload_size,
                              uint32_t n_tokens, lmz_error *err);

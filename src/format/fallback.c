@@ -32,7 +32,10 @@ size_t lmzf_zstd_compress(void *dst, size_t dst_cap, const void *src, size_t n, 
 lmzf_method lmzf_fallback_encode(const void *raw, uint32_t raw_size, int zstd_level,
                                  void *dst, size_t dst_cap, uint32_t *payload_size)
 {
-    size_t cap = raw_size ? raw_size - 1 : 0;
+    /* ZSTD's record stores payload_size and raw_check, RAW's does not: the frame must
+     * save more than those bytes (varint(payload) <= varint(raw_size)) */
+    size_t extra = 4 + lmzf_varint_size(raw_size);
+    size_t cap = raw_size > extra ? raw_size - extra - 1 : 0;
     if (cap > dst_cap) cap = dst_cap;
     size_t z = dst ? lmzf_zstd_compress(dst, cap, raw, raw_size, zstd_level) : 0;
     if (z) {

@@ -24,9 +24,10 @@ int lmzf_zstd_level(int lmz_level);
 size_t lmzf_zstd_compress(void *dst, size_t dst_cap, const void *src, size_t n,
                           int level);
 
-/* The fallback payload of a chunk: ZSTD when its frame is smaller than the content
- * (payload in dst, which needs raw_size - 1 bytes to make that possible), else RAW (the
- * payload is raw itself; dst unused).  Sets *payload_size. */
+/* The fallback payload of a chunk: ZSTD when its record (header and frame) is smaller
+ * than the RAW record, and the frame fits dst_cap (payload in dst, which needs
+ * raw_size - 1 bytes to allow every frame that could win), else RAW (the payload is raw
+ * itself; dst unused).  Sets *payload_size. */
 lmzf_method lmzf_fallback_encode(const void *raw, uint32_t raw_size, int zstd_level,
                                  void *dst, size_t dst_cap, uint32_t *payload_size);
 

@@ -15,9 +15,11 @@ static void take_header(lmz_stream_info *info, const lmzf_header *h)
     info->chunk_size = h->chunk_size;
     info->context = h->context;
     lmzf_printable_name(h, info->model_name);
-    memcpy(info->model_hash, h->model_hash, 16);
-    memcpy(info->tokenizer_hash, h->tokenizer_hash, 16);
-    memcpy(info->adapter_hash, h->adapter_hash, 16);
+    /* the stream stores 8-byte ids: the first bytes of the 16-byte hashes, the rest
+     * stays zero (info was cleared) */
+    memcpy(info->model_hash, h->model_id, LMZF_ID_SIZE);
+    memcpy(info->tokenizer_hash, h->tokenizer_id, LMZF_ID_SIZE);
+    memcpy(info->adapter_hash, h->adapter_id, LMZF_ID_SIZE);
 }
 
 static void count_chunk(lmz_stream_info *info, const lmzf_chunk *c)

@@ -29,7 +29,9 @@ void lmzf_parser_init(lmzf_parser *p, lmz_read_fn read, void *user)
     p->stream_offset = 0;
     p->n_chunks = 0;
     p->total_size = 0;
-    XXH64_reset(&p->content, 0);
+    p->first_raw_check = 0;
+    XXH32_reset(&p->content, 0);
+    XXH32_reset(&p->record, 0);
     p->phase = PH_START;
 }
 
@@ -86,21 +88,44 @@ static lmz_status read_exact(lmzf_parser *p, void *dst, size_t n, XXH32_state_t 
     }
 }
 
-static void decode_header(const uint8_t *b, lmzf_header *h)
+/* Read one varint of a `bits`-bit field (doc/format.md 1), appending its bytes to
+ * buf[*len] for the structure's check.  `field` names it in messages, after `where`. */
+static lmz_status read_varint(lmzf_parser *p, uint8_t *buf, size_t *len, unsigned bits,
+                              uint64_t *value, const char *where, const char *field,
+                              const char *what, lmz_error *err)
 {
-    memset(h, 0, sizeof *h);
-    h->format_version = lmzf_get16(b + 8);
-    h->flags = lmzf_get16(b + 10);
-    h->level = b[12];
-    h->chunk_size = lmzf_get32(b + 16);
-    h->context = lmzf_get32(b + 20);
-    h->keep = lmzf_get32(b + 24);
-    memcpy(h->model_hash, b + 28, 16);
-    memcpy(h->tokenizer_hash, b + 44, 16);
-    memcpy(h->adapter_hash, b + 60, 16);
-    h->model_name_len = b[76];
-    memcpy(h->model_name, b + 77, h->model_name_len);
-    h->model_name[h->model_name_len] = '\0';
+    *value = 0;
+    for (size_t i = 0;; i++) {
+        uint8_t *b = buf + *len;
+        lmz_status st = read_exact(p, b, 1, NULL, what, err);
+        if (st) return st;
+        (*len)++;
+        switch (lmzf_varint_byte(value, i, *b, bits)) {
+        case LMZF_VARINT_MORE:
+            continue;
+        case LMZF_VARINT_DONE:
+            return LMZ_OK;
+        case LMZF_VARINT_TOO_LONG:
+            return stop(p, err, LMZ_ERR_CORRUPT, "%s: %s: varint longer than %u bytes",
+                        where, field, (bits + 6) / 7);
+        case LMZF_VARINT_OVERLONG:
+            return stop(p, err, LMZ_ERR_CORRUPT,
+                        "%s: %s: overlong varint (not the shortest encoding)", where, field);
+        case LMZF_VARINT_OVERFLOW:
+            return stop(p, err, LMZ_ERR_CORRUPT, "%s: %s: varint exceeds %u bits", where,
+                        field, bits);
+        }
+    }
+}
+
+static lmz_status read_varint32(lmzf_parser *p, uint8_t *buf, size_t *len, uint32_t *value,
+                                const char *where, const char *field, const char *what,
+                                lmz_error *err)
+{
+    uint64_t v;
+    lmz_status st = read_varint(p, buf, len, 32, &v, where, field, what, err);
+    *value = (uint32_t)v; /* read_varint refused anything wider */
+    return st;
 }
 
 /* The magic, or why the input does not start a stream here. */
@@ -131,6 +156,71 @@ static lmz_status read_magic(lmzf_parser *p, int first, int *at_end, lmz_error *
                 "lmz stream", (unsigned long long)at, (unsigned long long)p->stream);
 }
 
+/* The header after its magic, into *h; `prefix` is "" or "stream N: ". */
+static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix,
+                              const char *what, lmz_error *err)
+{
+    /* context and keep may take 5 bytes each while being read, 2 more than valid */
+    uint8_t b[LMZF_HEADER_MAX_SIZE + 4];
+    size_t n = LMZF_MAGIC_SIZE;
+    memcpy(b, LMZF_MAGIC, LMZF_MAGIC_SIZE);
+    memset(h, 0, sizeof *h);
+    /* The version and the flags come first and are judged before the header check: a
+     * later version or an unknown feature may lay out the rest differently. */
+    lmz_status st = read_exact(p, b + n, 2, NULL, what, err);
+    if (st) return st;
+    h->format_version = b[n++];
+    h->flags = b[n++];
+    if (h->format_version != LMZF_FORMAT_VERSION)
+        return stop(p, err, LMZ_ERR_VERSION,
+                    "%sformat version %u is not supported (this build reads version %u); "
+                    "the header may be damaged", prefix, h->format_version,
+                    LMZF_FORMAT_VERSION);
+    if (h->flags & ~LMZF_FLAGS_KNOWN)
+        return stop(p, err, LMZ_ERR_VERSION,
+                    "%sthe stream uses feature flags 0x%02x that this build (format version "
+                    "%u) does not know; the header may be damaged", prefix,
+                    (unsigned)(h->flags & ~LMZF_FLAGS_KNOWN), LMZF_FORMAT_VERSION);
+    char where[96];
+    snprintf(where, sizeof where, "%sheader damaged", prefix);
+    if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
+    h->level = b[n++];
+    if ((st = read_varint32(p, b, &n, &h->chunk_size, where, "chunk size", what, err)) ||
+        (st = read_varint32(p, b, &n, &h->context, where, "context", what, err)) ||
+        (st = read_varint32(p, b, &n, &h->keep, where, "keep", what, err)))
+        return st;
+    size_t ids = (h->flags & LMZF_FLAG_ADAPTER ? 3 : 2) * LMZF_ID_SIZE;
+    if ((st = read_exact(p, b + n, ids, NULL, what, err))) return st;
+    memcpy(h->model_id, b + n, LMZF_ID_SIZE);
+    memcpy(h->tokenizer_id, b + n + LMZF_ID_SIZE, LMZF_ID_SIZE);
+    if (h->flags & LMZF_FLAG_ADAPTER)
+        memcpy(h->adapter_id, b + n + 2 * LMZF_ID_SIZE, LMZF_ID_SIZE);
+    n += ids;
+    if (h->flags & LMZF_FLAG_NAME) {
+        if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
+        unsigned name_len = b[n++];
+        if (name_len < 1 || name_len > LMZF_NAME_MAX)
+            return stop(p, err, LMZ_ERR_CORRUPT, "%s: model name length %u outside 1..%u",
+                        where, name_len, LMZF_NAME_MAX);
+        if ((st = read_exact(p, b + n, name_len, NULL, what, err))) return st;
+        memcpy(h->model_name, b + n, name_len);
+        h->model_name[name_len] = '\0';
+        h->model_name_len = (uint8_t)name_len;
+        n += name_len;
+    }
+    if ((st = read_exact(p, b + n, 4, NULL, what, err))) return st;
+    uint32_t stored = lmzf_get32(b + n), computed = XXH32(b, n, 0);
+    if (stored != computed)
+        return stop(p, err, LMZ_ERR_CORRUPT,
+                    "%sheader check mismatch (stored 0x%08x, computed 0x%08x)", prefix,
+                    stored, computed);
+    /* The header is intact: what is wrong now was written so. */
+    char why[160];
+    if (lmzf_header_problem(h, why, sizeof why))
+        return stop(p, err, LMZ_ERR_CORRUPT, "%sinvalid header: %s", prefix, why);
+    return LMZ_OK;
+}
+
 lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err)
 {
     int dummy;
@@ -149,51 +239,17 @@ lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err)
     if (stream) snprintf(prefix, sizeof prefix, "stream %llu: ", (unsigned long long)stream);
     snprintf(what, sizeof what, "%sthe header (at byte %llu)", prefix,
              (unsigned long long)at);
-
-    uint8_t b[LMZF_HEADER_MAX_SIZE + 4];
-    memcpy(b, LMZF_MAGIC, LMZF_MAGIC_SIZE);
-    /* The version first: a later version may lay out the rest differently. */
-    if ((st = read_exact(p, b + 8, 2, NULL, what, err))) return st;
-    unsigned version = lmzf_get16(b + 8);
-    if (version != LMZF_FORMAT_VERSION)
-        return stop(p, err, LMZ_ERR_VERSION,
-                    "%sformat version %u is not supported (this build reads version %u); "
-                    "the header may be damaged", prefix, version, LMZF_FORMAT_VERSION);
-    if ((st = read_exact(p, b + 10, 67, NULL, what, err))) return st;
-    unsigned name_len = b[76];
-    if (name_len > LMZF_NAME_MAX)
-        return stop(p, err, LMZ_ERR_CORRUPT,
-                    "%sheader damaged: model name length %u exceeds %u", prefix, name_len,
-                    LMZF_NAME_MAX);
-    if ((st = read_exact(p, b + 77, name_len + 4, NULL, what, err))) return st;
-    size_t body = 77 + name_len;
-    uint32_t stored = lmzf_get32(b + body), computed = XXH32(b, body, 0);
-    if (stored != computed)
-        return stop(p, err, LMZ_ERR_CORRUPT,
-                    "%sheader check mismatch (stored 0x%08x, computed 0x%08x)", prefix,
-                    stored, computed);
-
-    /* The header is intact: what is wrong now was written so. */
     lmzf_header h;
-    decode_header(b, &h);
-    char why[160];
-    if (h.flags & ~LMZF_FLAGS_KNOWN)
-        return stop(p, err, LMZ_ERR_VERSION,
-                    "%sthe stream uses feature flags 0x%04x that this build (format "
-                    "version %u) does not know", prefix,
-                    (unsigned)(h.flags & ~LMZF_FLAGS_KNOWN), LMZF_FORMAT_VERSION);
-    if (b[13] | b[14] | b[15])
-        return stop(p, err, LMZ_ERR_CORRUPT, "%sreserved header bytes are not zero", prefix);
-    if (lmzf_header_problem(&h, why, sizeof why))
-        return stop(p, err, LMZ_ERR_CORRUPT, "%sinvalid header: %s", prefix, why);
+    if ((st = read_header(p, &h, prefix, what, err))) return st;
 
     p->header = h;
     p->stream = stream;
     p->stream_offset = at;
     p->n_chunks = 0;
     p->total_size = 0;
+    p->first_raw_check = 0;
     memset(&p->end, 0, sizeof p->end);
-    XXH64_reset(&p->content, 0);
+    XXH32_reset(&p->content, 0);
     p->phase = PH_RECORDS;
     *found = 1;
     return LMZ_OK;
@@ -202,16 +258,31 @@ lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err)
 static lmz_status read_end(lmzf_parser *p, lmzf_record *rec, const char *where,
                            lmz_error *err)
 {
-    uint8_t b[LMZF_END_SIZE];
+    uint8_t b[LMZF_END_MAX_SIZE];
+    size_t n = 1;
     b[0] = LMZF_METHOD_END;
-    lmz_status st = read_exact(p, b + 1, LMZF_END_SIZE - 1, NULL, where, err);
-    if (st) return st;
-    char detail[160];
-    uint32_t stored = lmzf_get32(b + 25), computed = XXH32(b, 25, 0);
-    lmzf_end e = {lmzf_get64(b + 1), lmzf_get64(b + 9), lmzf_get64(b + 17)};
+    lmzf_end e = {0, 0, 0};
+    lmz_status st;
+    if ((st = read_varint(p, b, &n, 64, &e.total_size, where, "total size", where, err)) ||
+        (st = read_varint(p, b, &n, 64, &e.n_chunks, where, "chunk count", where, err)))
+        return st;
+    size_t fields = n;
+    if (lmzf_end_stores_content(e.n_chunks)) {
+        if ((st = read_exact(p, b + n, 4, NULL, where, err))) return st;
+        e.content_check = lmzf_get32(b + n);
+        n += 4;
+    } else {
+        /* implied: XXH32 of nothing, or the only chunk's raw_check */
+        e.content_check = e.n_chunks && p->n_chunks ? p->first_raw_check : XXH32("", 0, 0);
+    }
+    if ((st = read_exact(p, b + n, 4, NULL, where, err))) return st;
+    char detail[200];
+    uint32_t stored = lmzf_get32(b + n), computed = lmzf_end_check(b, fields, e.content_check);
     if (stored != computed)
-        snprintf(detail, sizeof detail, "end check mismatch (stored 0x%08x, computed 0x%08x)",
-                 stored, computed);
+        snprintf(detail, sizeof detail, "end check mismatch (stored 0x%08x, computed 0x%08x)%s",
+                 stored, computed,
+                 lmzf_end_stores_content(e.n_chunks)
+                     ? "" : ": the End record is damaged or does not belong to its chunks");
     else if (e.n_chunks != p->n_chunks)
         snprintf(detail, sizeof detail, "it counts %llu chunks, the stream has %llu",
                  (unsigned long long)e.n_chunks, (unsigned long long)p->n_chunks);
@@ -227,6 +298,32 @@ static lmz_status read_end(lmzf_parser *p, lmzf_record *rec, const char *where,
     return corrupt(p, err, where, detail);
 }
 
+/* The fields of a chunk record after its method byte, up to and including
+ * record_check; b holds the record's bytes so far (*n of them). */
+static lmz_status read_chunk_fields(lmzf_parser *p, lmzf_chunk *c, uint8_t *b, size_t *n,
+                                    const char *where, const char *what, lmz_error *err)
+{
+    lmz_status st = read_varint32(p, b, n, &c->raw_size, where, "raw size", what, err);
+    if (st) return st;
+    if (c->method == LMZF_METHOD_RAW) {
+        c->payload_size = c->raw_size; /* the payload is the content */
+    } else if ((st = read_varint32(p, b, n, &c->payload_size, where, "payload size", what,
+                                   err))) {
+        return st;
+    }
+    if (c->method == LMZF_METHOD_LM &&
+        (st = read_varint32(p, b, n, &c->n_tokens, where, "token count", what, err)))
+        return st;
+    if (c->method != LMZF_METHOD_RAW) {
+        if ((st = read_exact(p, b + *n, 4, NULL, what, err))) return st;
+        c->raw_check = lmzf_get32(b + *n);
+        *n += 4;
+    }
+    if ((st = read_exact(p, b + *n, 4, NULL, what, err))) return st;
+    c->record_check = lmzf_get32(b + *n);
+    return LMZ_OK;
+}
+
 lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err)
 {
     if (p->phase != PH_RECORDS)
@@ -236,7 +333,7 @@ lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err)
     rec->offset = p->reader.offset;
     rec->stream = p->stream;
 
-    uint8_t b[LMZF_RECORD_SIZE];
+    uint8_t b[LMZF_RECORD_MAX_SIZE];
     char where[128], what[160];
     lmzf_record_where(rec, where, sizeof where);
     lmzf_got got = lmzf_reader_read(&p->reader, b, 1, NULL, NULL);
@@ -252,78 +349,100 @@ lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err)
         lmzf_record_where(rec, where, sizeof where);
         return read_end(p, rec, where, err);
     }
-    snprintf(what, sizeof what, "the record of %s", where);
-    lmz_status st = read_exact(p, b + 1, LMZF_RECORD_SIZE - 1, NULL, what, err);
-    if (st) return st;
-
     char detail[200];
-    uint32_t stored = lmzf_get32(b + 21), computed = XXH32(b, 21, 0);
-    if (stored != computed) {
-        snprintf(detail, sizeof detail,
-                 "record check mismatch (stored 0x%08x, computed 0x%08x)", stored, computed);
-        return corrupt(p, err, where, detail);
-    }
     lmzf_chunk *c = &rec->chunk;
     c->method = b[0];
-    c->raw_size = lmzf_get32(b + 1);
-    c->payload_size = lmzf_get32(b + 5);
-    c->n_tokens = lmzf_get32(b + 9);
-    c->raw_check = lmzf_get32(b + 13);
-    c->payload_check = lmzf_get32(b + 17);
+    /* the method decides which fields follow: an unknown one ends the parse */
+    if (c->method != LMZF_METHOD_LM && c->method != LMZF_METHOD_ZSTD &&
+        c->method != LMZF_METHOD_RAW) {
+        snprintf(detail, sizeof detail, "unknown method %u", c->method);
+        return corrupt(p, err, where, detail);
+    }
+    snprintf(what, sizeof what, "the record of %s", where);
+    size_t n = 1;
+    lmz_status st = read_chunk_fields(p, c, b, &n, where, what, err);
+    if (st) return st;
+    /* The limits, before anyone allocates by these sizes.  record_check, which covers
+     * the payload too, is verified once the payload has been read. */
     if (lmzf_chunk_problem(&p->header, c, detail, sizeof detail))
         return corrupt(p, err, where, detail);
-
+    XXH32_reset(&p->record, 0);
+    XXH32_update(&p->record, b, n);
     p->n_chunks++;
     p->total_size += c->raw_size;
     p->phase = PH_PAYLOAD;
     return LMZ_OK;
 }
 
-lmz_status lmzf_parser_payload(lmzf_parser *p, const lmzf_record *rec, void *payload,
+/* Read a payload of n bytes into dst (NULL: only hash it), feeding `record` and, when
+ * not NULL, `raw`. */
+static lmz_status read_payload(lmzf_parser *p, uint8_t *dst, size_t n, XXH32_state_t *record,
+                               XXH32_state_t *raw, const char *what, lmz_error *err)
+{
+    uint8_t scratch[4096];
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done;
+        uint8_t *to = dst ? dst + done : scratch;
+        if (!dst && k > sizeof scratch) k = sizeof scratch;
+        lmz_status st = read_exact(p, to, k, record, what, err);
+        if (st) return st;
+        if (raw) XXH32_update(raw, to, k);
+        done += k;
+    }
+    return LMZ_OK;
+}
+
+lmz_status lmzf_parser_payload(lmzf_parser *p, lmzf_record *rec, void *payload,
                                lmz_error *err)
 {
     if (p->phase != PH_PAYLOAD || rec->is_end || rec->index + 1 != p->n_chunks ||
         rec->stream != p->stream)
         return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_parser_payload called out of order");
-    char where[128], what[200];
+    lmzf_chunk *c = &rec->chunk;
+    char where[128], what[240];
     lmzf_record_where(rec, where, sizeof where);
-    snprintf(what, sizeof what, "the payload of %s, %u bytes", where,
-             rec->chunk.payload_size);
-    XXH32_state_t hash;
-    XXH32_reset(&hash, 0);
-    lmz_status st = read_exact(p, payload, rec->chunk.payload_size, &hash, what, err);
+    /* A damaged size field is only caught by record_check, after the payload: a
+     * truncation message cannot tell the two apart. */
+    snprintf(what, sizeof what, "the payload of %s, %u bytes (or the record's sizes are "
+             "damaged)", where, c->payload_size);
+    XXH32_state_t raw;
+    XXH32_reset(&raw, 0);
+    int is_raw = c->method == LMZF_METHOD_RAW;
+    lmz_status st = read_payload(p, payload, c->payload_size, &p->record,
+                                 is_raw ? &raw : NULL, what, err);
     if (st) return st;
-    uint32_t computed = XXH32_digest(&hash);
-    if (computed != rec->chunk.payload_check) {
+    uint32_t computed = XXH32_digest(&p->record);
+    if (computed != c->record_check) {
         char detail[96];
         snprintf(detail, sizeof detail,
-                 "payload check mismatch (stored 0x%08x, computed 0x%08x)",
-                 rec->chunk.payload_check, computed);
+                 "record check mismatch (stored 0x%08x, computed 0x%08x)", c->record_check,
+                 computed);
         return corrupt(p, err, where, detail);
     }
+    if (is_raw) c->raw_check = XXH32_digest(&raw);
+    if (rec->index == 0) p->first_raw_check = c->raw_check;
     p->phase = PH_RECORDS;
     return LMZ_OK;
 }
 
 void lmzf_parser_content(lmzf_parser *p, const void *raw, size_t n)
 {
-    XXH64_update(&p->content, raw, n);
+    XXH32_update(&p->content, raw, n);
 }
 
 lmz_status lmzf_parser_check_content(lmzf_parser *p, lmz_error *err)
 {
     if (p->phase != PH_ENDED)
         return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_parser_check_content before the End record");
-    uint64_t computed = XXH64_digest(&p->content);
+    uint32_t computed = XXH32_digest(&p->content);
     if (computed == p->end.content_check) return LMZ_OK;
     char prefix[48] = "";
     if (p->stream) snprintf(prefix, sizeof prefix, "stream %llu: ",
                             (unsigned long long)p->stream);
     return lmzf_fail(err, LMZ_ERR_CORRUPT,
-                     "%scontent check mismatch (stored 0x%016llx, computed 0x%016llx): "
+                     "%scontent check mismatch (stored 0x%08x, computed 0x%08x): "
                      "chunks missing, duplicated or out of order", prefix,
-                     (unsigned long long)p->end.content_check,
-                     (unsigned long long)computed);
+                     p->end.content_check, computed);
 }
 
 lmz_status lmzf_check_raw(const lmzf_record *rec, const void *raw, size_t n,

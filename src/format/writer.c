@@ -27,7 +27,7 @@ lmz_status lmzf_writer_begin(lmzf_writer *w, const lmzf_header *h, lmz_write_fn 
     w->write = write;
     w->user = user;
     w->phase = PH_FAILED;
-    XXH64_reset(&w->content, 0);
+    XXH32_reset(&w->content, 0);
     char why[160];
     if (!write) return lmzf_fail(err, LMZ_ERR_ARG, "no write function");
     if (lmzf_header_problem(h, why, sizeof why))
@@ -46,32 +46,30 @@ lmz_status lmzf_writer_chunk(lmzf_writer *w, lmzf_method method, const void *raw
 {
     if (w->phase != PH_CHUNKS)
         return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_writer_chunk called out of order");
-    if (method == LMZF_METHOD_RAW && !payload) payload = raw;
+    if (method == LMZF_METHOD_RAW) payload = raw; /* the payload is the content */
     if (!raw || !payload)
         return lmzf_fail(err, LMZ_ERR_ARG, "chunk %llu: no content or payload",
                          (unsigned long long)w->n_chunks);
-    /* a RAW payload is the content: hash it once */
-    uint32_t raw_check = XXH32(raw, raw_size, 0);
-    int same = payload == raw && payload_size == raw_size;
+    int is_raw = method == LMZF_METHOD_RAW;
     lmzf_chunk c = {
         .method = (uint8_t)method,
         .raw_size = raw_size,
         .payload_size = payload_size,
         .n_tokens = n_tokens,
-        .raw_check = raw_check,
-        .payload_check = same ? raw_check : XXH32(payload, payload_size, 0),
+        /* a RAW payload is the content, which record_check covers: no raw_check */
+        .raw_check = is_raw ? 0 : XXH32(raw, raw_size, 0),
     };
     char why[160];
     if (lmzf_chunk_problem(&w->header, &c, why, sizeof why))
         return lmzf_fail(err, LMZ_ERR_ARG, "chunk %llu: %s", (unsigned long long)w->n_chunks,
                          why);
-    uint8_t rec[LMZF_RECORD_SIZE];
-    if (lmzf_encode_chunk(&w->header, &c, rec, sizeof rec) < 0)
-        return lmzf_fail(err, LMZ_ERR_ARG, "chunk record does not encode");
-    lmz_status st = put(w, rec, sizeof rec, err);
+    uint8_t rec[LMZF_RECORD_MAX_SIZE];
+    int n = lmzf_encode_chunk(&w->header, &c, payload, rec, sizeof rec);
+    if (n < 0) return lmzf_fail(err, LMZ_ERR_ARG, "chunk record does not encode");
+    lmz_status st = put(w, rec, (size_t)n, err);
     if (st == LMZ_OK) st = put(w, payload, payload_size, err);
     if (st != LMZ_OK) return st;
-    XXH64_update(&w->content, raw, raw_size);
+    XXH32_update(&w->content, raw, raw_size);
     w->n_chunks++;
     w->total_size += raw_size;
     return LMZ_OK;
@@ -81,10 +79,11 @@ lmz_status lmzf_writer_end(lmzf_writer *w, lmz_error *err)
 {
     if (w->phase != PH_CHUNKS)
         return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_writer_end called out of order");
-    lmzf_end e = {w->total_size, w->n_chunks, XXH64_digest(&w->content)};
-    uint8_t buf[LMZF_END_SIZE];
-    lmzf_encode_end(&e, buf, sizeof buf);
-    lmz_status st = put(w, buf, sizeof buf, err);
+    lmzf_end e = {w->total_size, w->n_chunks, XXH32_digest(&w->content)};
+    uint8_t buf[LMZF_END_MAX_SIZE];
+    int n = lmzf_encode_end(&e, buf, sizeof buf);
+    lmz_status st = n < 0 ? lmzf_fail(err, LMZ_ERR_ARG, "End record does not encode")
+                          : put(w, buf, (size_t)n, err);
     if (st == LMZ_OK) w->phase = PH_DONE;
     return st;
 }

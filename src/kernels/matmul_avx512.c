@@ -99,33 +99,38 @@ void lmz_mm_f32_avx512(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p
 
 /* Q8_0 with VNNI: vpdpbusd multiplies unsigned by signed bytes, so the activations are
  * offset to x + 128 (x ^ 0x80) and 128 * sum(w), stored in the record, is subtracted:
- * the int32 block sum is exact, as in the scalar code. */
+ * the int32 block sum is exact, as in the scalar code.  Each block sum is built in two
+ * partial sums (even and odd groups of 4 columns) so that few-token blocks still have
+ * enough independent vpdpbusd chains; integer addition makes the split invisible. */
 ALWAYS_INLINE void q8_block(const uint8_t *w, uint32_t nb, uint32_t n_out, uint32_t p,
                             const int8_t *xq, const float *xd, uint32_t n_in, float *y,
                             size_t ldy, const int R, const int T)
 {
-    __m512 acc[2][8];
-    const uint8_t *wp[2];
+    __m512 acc[4][8];
+    const uint8_t *wp[4];
     const __m512i flip = _mm512_set1_epi32((int)0x80808080u);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         wp[r] = w + (size_t)(p + r) * nb * LMZ_Q8_REC;
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     }
     for (uint32_t b = 0; b < nb; b++) {
-        __m512i isum[2][8];
-#pragma GCC unroll 2
+        __m512i isum[4][8][2];
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const uint8_t *rec = wp[r] + (size_t)b * LMZ_Q8_REC;
             __m512i s128 = _mm512_loadu_si512(rec + LMZ_Q8_BLOCK * LMZ_PANEL + 4 * LMZ_PANEL);
 #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) isum[r][t] = _mm512_sub_epi32(_mm512_setzero_si512(), s128);
+            for (int t = 0; t < T; t++) {
+                isum[r][t][0] = _mm512_sub_epi32(_mm512_setzero_si512(), s128);
+                isum[r][t][1] = _mm512_setzero_si512();
+            }
         }
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
-            __m512i wv[2];
-#pragma GCC unroll 2
+            __m512i wv[4];
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++)
                 wv[r] = _mm512_loadu_si512(wp[r] + (size_t)b * LMZ_Q8_REC + j * 64);
 #pragma GCC unroll 8
@@ -133,23 +138,24 @@ ALWAYS_INLINE void q8_block(const uint8_t *w, uint32_t nb, uint32_t n_out, uint3
                 int32_t quad;
                 memcpy(&quad, xq + (size_t)t * n_in + (size_t)b * LMZ_Q8_BLOCK + j * 4, 4);
                 __m512i xb = _mm512_xor_si512(_mm512_set1_epi32(quad), flip);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
                 for (int r = 0; r < R; r++)
-                    isum[r][t] = _mm512_dpbusd_epi32(isum[r][t], xb, wv[r]);
+                    isum[r][t][j & 1] = _mm512_dpbusd_epi32(isum[r][t][j & 1], xb, wv[r]);
             }
         }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m512 dw = _mm512_loadu_ps((const float *)(wp[r] + (size_t)b * LMZ_Q8_REC +
                                                         LMZ_Q8_BLOCK * LMZ_PANEL));
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
+                __m512i is = _mm512_add_epi32(isum[r][t][0], isum[r][t][1]);
                 __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xd[(size_t)t * nb + b]));
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][t]), scale, acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), scale, acc[r][t]);
             }
         }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         uint32_t rows = panel_rows(n_out, p + r);
 #pragma GCC unroll 8
@@ -183,12 +189,15 @@ ALWAYS_INLINE void q8_block(const uint8_t *w, uint32_t nb, uint32_t n_out, uint3
     }
 Q8_TOKENS(1, 8)
 Q8_TOKENS(2, 4)
+Q8_TOKENS(4, 2)
 
 void lmz_mm_q8_avx512(const uint8_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                       const int8_t *xq, const float *xd, uint32_t n_tok, float *y, size_t ldy)
 {
     uint32_t nb = n_in / LMZ_Q8_BLOCK;
     uint32_t p = p0;
+    if (n_tok <= 2)
+        for (; p + 4 <= p1; p += 4) q8_panels_4(w, nb, n_out, p, xq, xd, n_in, n_tok, y, ldy);
     if (n_tok <= 4)
         for (; p + 2 <= p1; p += 2) q8_panels_2(w, nb, n_out, p, xq, xd, n_in, n_tok, y, ldy);
     for (; p < p1; p++) q8_panels_1(w, nb, n_out, p, xq, xd, n_in, n_tok, y, ldy);

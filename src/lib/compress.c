@@ -126,8 +126,8 @@ static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write,
     h.chunk_size = ctx->level.chunk_size;
     h.context = ctx->level.context;
     h.keep = ctx->level.keep;
-    memcpy(h.model_hash, info.model_hash, 16);
-    memcpy(h.tokenizer_hash, info.tokenizer_hash, 16);
+    memcpy(h.model_id, info.model_hash, LMZF_ID_SIZE);
+    memcpy(h.tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
     lmz_error err = { LMZ_OK, "" };
     lmz_status st = lmzf_writer_begin(w, &h, write, user, &err);
     if (st != LMZ_OK) return lmz__fail(ctx, st, "%s", err.message);

@@ -4,7 +4,7 @@
  * LM chunks are gathered into groups of up to `lanes` and decoded side by side (one
  * token of each per forward pass); a ZSTD or RAW chunk first flushes the pending group
  * so that output stays in order.  Every chunk is checked (size and XXH32) before it is
- * written, and the whole content against the End record's XXH64.
+ * written, and the whole content against the End record's content check (XXH32).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -3,6 +3,11 @@
 #include <string.h>
 #include "lib/internal.h"
 
+const char *lmz_version_string(void)
+{
+    return LMZ_VERSION_STRING;
+}
+
 const char *lmz_status_string(lmz_status status)
 {
     switch (status) {

@@ -23,6 +23,22 @@
 #include "model/rope.h"
 #include "util/threadpool.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+/* The floating-point environment the rule assumes (doc/determinism.md): round to nearest,
+ * no flush-to-zero, no denormals-are-zero, all exceptions masked.  A host program may
+ * have changed it (a -ffast-math executable sets FTZ/DAZ at startup), so the forward pass
+ * sets it on entry and restores the caller's on exit; pool workers set it themselves. */
+#define CANONICAL_MXCSR 0x1f80u
+typedef unsigned fp_env;
+static fp_env fp_enter(void) { fp_env e = _mm_getcsr(); _mm_setcsr(CANONICAL_MXCSR); return e; }
+static void fp_leave(fp_env e) { _mm_setcsr(e); }
+#else
+typedef int fp_env;
+static fp_env fp_enter(void) { return 0; }
+static void fp_leave(fp_env e) { (void)e; }
+#endif
+
 #define MAX_N_CTX (1u << 20)       /* detmath's sin/cos reduction is exact up to 2^20 rad */
 #define MAX_BATCH 65536u
 /* Jobs smaller than this many multiply-adds run on the calling thread: waking workers
@@ -104,12 +120,12 @@ static void mm_run(forward_ctx *f, mm_job *j, const float *x, uint32_t n_tok)
     for (uint32_t i = 0; i < j->n_mats; i++) {
         any_q8 |= j->w[i]->type == GGML_TYPE_Q8_0;
         uint32_t np = lmz_n_panels(j->w[i]->n_out);
-        /* About 4 tasks per thread for balance, in multiples of 4 panels (the kernels'
+        /* About 4 tasks per thread for balance, in even numbers of panels (the kernels'
          * register blocks); the split never changes a result. */
         uint32_t chunk = np;
         if (parallel) {
             chunk = (np + 4 * f->n_threads - 1) / (4 * f->n_threads);
-            chunk = (chunk + 3) / 4 * 4;
+            chunk = (chunk + 1) / 2 * 2;
         }
         j->chunk[i] = chunk;
         j->first_task[i] = total;
@@ -244,6 +260,7 @@ int fwd_eval(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, uint32_
         if (seq[i] < f->max_seqs) f->seq_count[seq[i]] = 0;
     if (!ok) return -1;
     f->seq = seq;
+    fp_env env = fp_enter();
 
     uint32_t E = hp->n_embd;
     for (uint32_t i = 0; i < n; i++) mt_embd_row(m->tok_embd, (uint32_t)tokens[i], f->x + (size_t)i * E);
@@ -254,6 +271,7 @@ int fwd_eval(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, uint32_
 
     for (uint32_t i = 0; i < n; i++) f->seq_len[seq[i]] = f->pos[i] + 1;
     f->seq = NULL;
+    fp_leave(env);
     return 0;
 }
 
@@ -300,7 +318,10 @@ forward_ctx *fwd_new(const struct lmz_model *m, uint32_t n_ctx, uint32_t max_seq
         fwd_free(f);
         return NULL;
     }
-    if (rope_init(&f->rope, n_ctx, hp->n_rot, hp->rope_base, hp->rope_freq_scale)) goto nomem;
+    fp_env env = fp_enter();
+    int rope_failed = rope_init(&f->rope, n_ctx, hp->n_rot, hp->rope_base, hp->rope_freq_scale);
+    fp_leave(env);
+    if (rope_failed) goto nomem;
     uint32_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
     uint32_t max_in = hp->n_embd > q_dim ? hp->n_embd : q_dim;
     if (hp->n_ff > max_in) max_in = hp->n_ff;

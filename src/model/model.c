@@ -273,8 +273,9 @@ lmz_model *lmz_model_open(const char *path, lmz_error *err)
         set_error(err, LMZ_ERR_ARG, "no model path given");
         return NULL;
     }
+    /* lmz.h: a missing model file is LMZ_ERR_MODEL like a corrupt one. */
     if (access(path, R_OK) != 0) {
-        set_error(err, LMZ_ERR_IO, "cannot open model '%s': %s", path, strerror(errno));
+        set_error(err, LMZ_ERR_MODEL, "cannot open model '%s': %s", path, strerror(errno));
         return NULL;
     }
     lmz_model *m = calloc(1, sizeof *m);

@@ -14,6 +14,10 @@
 
 #include "util/threadpool.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
 /* Waiting: TP_SPIN pause iterations (a few microseconds), then TP_YIELD sched_yield()s,
  * then sleep.  Short on purpose: on a machine with more runnable threads than cores, a
  * spinning waiter steals the core the thread it waits for needs. */
@@ -37,6 +41,16 @@ struct tp_pool {
 
 typedef struct worker_arg { tp_pool *pool; uint32_t id; } worker_arg;
 
+/* Workers run with the default floating-point environment (round to nearest, no
+ * flush-to-zero / denormals-are-zero), whatever the creating thread had: results of the
+ * tasks must not depend on which thread ran them. */
+static void default_fp_env(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(0x1f80u);
+#endif
+}
+
 static void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -59,6 +73,7 @@ static void *worker_main(void *varg)
     free(varg);
     tp_pool *p = wa.pool;
     uint_fast64_t seen = 0;
+    default_fp_env();
     for (;;) {
         uint_fast64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         for (int s = 0; g == seen && s < TP_SPIN + TP_YIELD; s++) {

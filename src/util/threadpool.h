@@ -8,6 +8,9 @@
  * task must write only its own outputs and compute them the same way on any thread: that
  * is what makes results independent of the thread count (doc/determinism.md).
  *
+ * Workers run with the default floating-point environment (on x86: MXCSR round to
+ * nearest, no FTZ/DAZ); the caller's thread keeps its own.
+ *
  * One thread at a time may call tp_run on a pool.  tp_run allocates nothing.
  */
 #ifndef LMZ_THREADPOOL_H

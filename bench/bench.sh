@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# make bench: lmz on every file of ../shared/data, beside the classical compressors.
+#
+#   bash bench/bench.sh                  default model (or a fixture model if none is built in)
+#   MODEL=path.gguf LEVEL=5 THREADS=2 bash bench/bench.sh
+#   FILES='a.txt b.txt' bash bench/bench.sh
+#
+# Prints two tables (whole file; each .jsonl response on its own), each row with the
+# model's cross-entropy and the coded size in bits per byte, the coder's overhead,
+# compression and decompression speed, and the best classical compressor's bits per
+# byte from ../shared/bench/baselines-dev.md (made by ../shared/bench/baselines.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${LMZ_SHARED:-$(cd .. && pwd)/shared}
+BENCH=build/release/bench/lmz_bench
+LEVEL=${LEVEL:-5}
+THREADS=${THREADS:-2}
+args=(-l "$LEVEL" -T "$THREADS")
+if [ -n "${MODEL:-}" ]; then
+    args+=(-m "$MODEL")
+elif ./lmz -V 2>/dev/null | grep -q "built-in model: none"; then
+    MODEL=tests/fixtures/ref/llama-gqa-tied-gpt2.gguf
+    echo "# NOTE: no trained default model is built in yet; measuring with the random-weight"
+    echo "# fixture $MODEL, forced through the model (--lm-always).  These figures show the"
+    echo "# machinery's speed and overhead, not lmz's compression."
+    args+=(-m "$MODEL" --lm-always)
+fi
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# date: $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+
+baseline() {  # file column-title -> best classical bpb from baselines-dev.md ("best" column)
+    local file=$1 section=$2
+    awk -v f="$file" -v sec="$section" '
+        index($0, sec) == 1 { on = 1; next }
+        on && /^## / { on = 0 }
+        on && index($0, "| " f) == 1 { n = split($0, c, "|"); print c[n-1]; exit }
+    ' "$SHARED/bench/baselines-dev.md" | sed 's/^ *//; s/ *$//'
+}
+
+run_table() {  # title section-of-baselines [--per-line] files...
+    local title=$1 section=$2; shift 2
+    local mode=()
+    if [ "${1:-}" = --per-response ]; then mode=(--per-response); shift; fi
+    echo
+    echo "## $title"
+    "$BENCH" "${args[@]}" "${mode[@]}" "$@" | while IFS= read -r line; do
+        case "$line" in
+            "#"*) echo "$line" ;;
+            file*) echo "$line   best_classical" ;;
+            *) f=$(echo "$line" | awk '{print $1}')
+               echo "$line   $(baseline "$f" "$section")" ;;
+        esac
+    done
+}
+
+if [ -n "${FILES:-}" ]; then
+    read -r -a whole <<<"$FILES"
+    per=()
+else
+    whole=(); per=()
+    for f in "$SHARED"/data/*.txt "$SHARED"/data/llm-adapt-*.jsonl; do whole+=("$f"); done
+    for f in "$SHARED"/data/*.jsonl; do
+        case "$f" in *-train.jsonl) ;; *) per+=("$f") ;; esac
+    done
+fi
+run_table "Whole file" "## Whole-file (corpus) setting, bits per byte" "${whole[@]}"
+if [ ${#per[@]} -gt 0 ]; then
+    run_table "Each response on its own (.jsonl lines)" "## Per-response setting" --per-response "${per[@]}"
+fi

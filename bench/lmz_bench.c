@@ -1,0 +1,218 @@
+/*
+ * lmz_bench.c -- measures lmz on files: the model's cross-entropy and the size actually
+ * coded (bits per byte), the coder's overhead over the cross-entropy, compression and
+ * decompression speed, and peak memory.  Every figure is measured on the run.
+ *
+ *   lmz_bench -m MODEL.gguf [-l LEVEL] [-T THREADS] [--lm-always] FILE...
+ *
+ * A .jsonl file (one {"text": ...} object a line, as in ../shared/data) is measured on
+ * its "text" fields: by default joined with "\n\n" plus a final "\n" (the layout of the
+ * matching .txt files), with --per-response each text compressed on its own (the
+ * paper's setting; sizes summed over the responses).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "lib/internal.h"
+#include "lmz.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc(size > 0 ? (size_t)size : 1);
+    *n = buf ? fread(buf, 1, (size_t)size, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+typedef struct totals {
+    double raw, coded, entropy_bits, t_comp, t_decomp;
+    int ok;
+} totals;
+
+/* Compress and decompress one piece, adding to the totals. */
+static void measure(lmz_ctx *c, const uint8_t *p, size_t n, totals *t)
+{
+    void *z = NULL, *d = NULL;
+    size_t zn = 0, dn = 0;
+    double e = 0;
+    c->stats_entropy_bits = &e;
+    double t0 = now();
+    if (lmz_compress_buffer(c, p, n, &z, &zn) != LMZ_OK) {
+        fprintf(stderr, "compress: %s\n", lmz_ctx_error(c));
+        t->ok = 0;
+        return;
+    }
+    double t1 = now();
+    c->stats_entropy_bits = NULL;
+    if (lmz_decompress_buffer(c, z, zn, &d, &dn) != LMZ_OK || dn != n || memcmp(d, p, n)) {
+        fprintf(stderr, "decompress failed or differs: %s\n", lmz_ctx_error(c));
+        t->ok = 0;
+    }
+    double t2 = now();
+    t->raw += (double)n;
+    t->coded += (double)zn;
+    t->entropy_bits += e;
+    t->t_comp += t1 - t0;
+    t->t_decomp += t2 - t1;
+    free(z);
+    free(d);
+}
+
+/* Decode the JSON string starting after its opening quote at p[0..n) into out (which
+ * has room for n bytes: escapes never expand).  Returns the decoded length, or -1. */
+static long json_string(const uint8_t *p, size_t n, uint8_t *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') return (long)o;
+        if (p[i] != '\\') { out[o++] = p[i]; continue; }
+        if (++i >= n) return -1;
+        switch (p[i]) {
+        case 'n': out[o++] = '\n'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'u': {
+            unsigned cp = 0;
+            if (i + 4 >= n || sscanf((const char *)p + i + 1, "%4x", &cp) != 1) return -1;
+            i += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n && p[i + 1] == '\\' && p[i + 2] == 'u') {
+                unsigned lo = 0;
+                if (sscanf((const char *)p + i + 3, "%4x", &lo) == 1 && lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    i += 6;
+                }
+            }
+            if (cp < 0x80) out[o++] = (uint8_t)cp;
+            else if (cp < 0x800) { out[o++] = (uint8_t)(0xC0 | cp >> 6); out[o++] = (uint8_t)(0x80 | (cp & 63)); }
+            else if (cp < 0x10000) { out[o++] = (uint8_t)(0xE0 | cp >> 12); out[o++] = (uint8_t)(0x80 | ((cp >> 6) & 63)); out[o++] = (uint8_t)(0x80 | (cp & 63)); }
+            else { out[o++] = (uint8_t)(0xF0 | cp >> 18); out[o++] = (uint8_t)(0x80 | ((cp >> 12) & 63)); out[o++] = (uint8_t)(0x80 | ((cp >> 6) & 63)); out[o++] = (uint8_t)(0x80 | (cp & 63)); }
+            break;
+        }
+        default: out[o++] = p[i]; break;   /* \" \\ \/ */
+        }
+    }
+    return -1;
+}
+
+/* The "text" of every line: each measured alone (per_response) or all joined as the
+ * .txt files are and measured once. */
+static int jsonl_texts(const uint8_t *p, size_t n, lmz_ctx *c, int per_response, totals *t)
+{
+    uint8_t *joined = malloc(n + 1), *text = malloc(n + 1);
+    size_t jn = 0;
+    int bad = 0;
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && p[b] != '\n') b++;
+        const uint8_t *key = memmem(p + a, b - a, "\"text\": \"", 9);
+        long len = key ? json_string(key + 9, (size_t)(p + b - (key + 9)), text) : -1;
+        if (len < 0) { bad = 1; break; }
+        if (per_response) {
+            measure(c, text, (size_t)len, t);
+        } else {
+            if (jn) { joined[jn++] = '\n'; joined[jn++] = '\n'; }
+            memcpy(joined + jn, text, (size_t)len);
+            jn += (size_t)len;
+        }
+        a = b + 1;
+    }
+    if (!per_response && !bad) {
+        joined[jn++] = '\n';
+        measure(c, joined, jn, t);
+    }
+    free(joined);
+    free(text);
+    return bad ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model_path = NULL;
+    lmz_params params;
+    lmz_params_default(&params);
+    int per_response = 0, first_file = argc;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-m") && i + 1 < argc) model_path = argv[++i];
+        else if (!strcmp(argv[i], "-l") && i + 1 < argc) params.level = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-T") && i + 1 < argc) params.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lm-always")) params.lm_always = 1;
+        else if (!strcmp(argv[i], "--per-response")) per_response = 1;
+        else { first_file = i; break; }
+    }
+    if (first_file >= argc) {
+        fprintf(stderr, "usage: lmz_bench [-m MODEL] [-l LEVEL] [-T N] [--lm-always] "
+                        "[--per-response] FILE...\n");
+        return 2;
+    }
+    lmz_error err;
+    lmz_model *m = model_path ? lmz_model_open(model_path, &err) : lmz_model_default(&err);
+    if (!m) {
+        fprintf(stderr, "lmz_bench: %s\n", err.message);
+        return 1;
+    }
+    lmz_ctx *c = lmz_ctx_new(m, &params, &err);
+    if (!c) {
+        fprintf(stderr, "lmz_bench: %s\n", err.message);
+        return 1;
+    }
+    lmz_model_info info;
+    lmz_model_get_info(m, &info);
+    printf("# model %s (%s, %llu params, vocab %u), level %d, %d thread(s), SIMD %s%s%s\n",
+           info.name, info.arch, (unsigned long long)info.n_params, info.n_vocab,
+           params.level, params.threads, lmz_simd_name(lmz_ctx_simd(c)),
+           params.lm_always ? ", every chunk coded by the model" : "",
+           per_response ? ", each .jsonl response on its own" : "");
+    printf("%-52s %10s %8s %8s %9s %9s %9s\n", "file", "bytes", "ce_bpb", "bpb",
+           "overhead", "comp_KB/s", "dec_KB/s");
+    int status = 0;
+    for (int i = first_file; i < argc; i++) {
+        size_t n;
+        uint8_t *p = slurp(argv[i], &n);
+        if (!p) {
+            fprintf(stderr, "lmz_bench: cannot read %s\n", argv[i]);
+            status = 1;
+            continue;
+        }
+        totals t = { 0, 0, 0, 0, 0, 1 };
+        size_t len = strlen(argv[i]);
+        if (len > 6 && !strcmp(argv[i] + len - 6, ".jsonl")) {
+            if (jsonl_texts(p, n, c, per_response, &t) != 0) {
+                fprintf(stderr, "lmz_bench: %s: a line without a \"text\" string\n", argv[i]);
+                status = 1;
+            }
+        } else {
+            measure(c, p, n, &t);
+        }
+        if (!t.ok) status = 1;
+        const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
+        double ce = t.entropy_bits / t.raw, bpb = 8 * t.coded / t.raw;
+        printf("%-52s %10.0f %8.4f %8.4f %8.3f%% %9.1f %9.1f%s\n", name, t.raw, ce, bpb,
+               100.0 * (bpb - ce) / ce, t.raw / 1024 / t.t_comp, t.raw / 1024 / t.t_decomp,
+               t.ok ? "" : "  FAILED");
+        fflush(stdout);
+        free(p);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("# peak RSS %.1f MiB\n", ru.ru_maxrss / 1024.0);
+    lmz_ctx_free(c);
+    lmz_model_close(m);
+    return status;
+}
