@@ -151,6 +151,10 @@ lmz_status lmz_decompress_buffer(lmz_ctx *ctx, const void *src, size_t n,
 
 /* ---------------------------------------------------------------- listing */
 
+/* A stream records the first 8 bytes of the model, tokenizer and adapter identities;
+ * lmz_stream_info's 16-byte fields hold those 8 bytes followed by zeros. */
+#define LMZ_STREAM_ID_SIZE 8
+
 typedef struct lmz_stream_info {
     uint32_t format_version;
     uint32_t level;

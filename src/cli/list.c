@@ -34,10 +34,11 @@ static void print_row(uint64_t compressed, uint64_t uncompressed, uint64_t chunk
     printf(ROW_FORMAT, c, u, ratio, bpb, n, methods, model, name);
 }
 
-static void print_hash(const char *before, const char *label, const uint8_t hash[16])
+/* A stream stores the first LMZ_STREAM_ID_SIZE bytes of each identity. */
+static void print_id(const char *before, const char *label, const uint8_t hash[16])
 {
-    printf("%s%s hash ", before, label);
-    for (int i = 0; i < 16; i++)
+    printf("%s%s id ", before, label);
+    for (int i = 0; i < LMZ_STREAM_ID_SIZE; i++)
         printf("%02x", hash[i]);
 }
 
@@ -50,12 +51,12 @@ static void print_details(const lmz_stream_info *info)
     if (info->n_tokens)
         printf(" (%.2f bytes/token)", (double)info->original_size / (double)info->n_tokens);
     printf("\n");
-    print_hash("    ", "model", info->model_hash);
-    print_hash(", ", "tokenizer", info->tokenizer_hash);
+    print_id("    ", "model", info->model_hash);
+    print_id(", ", "tokenizer", info->tokenizer_hash);
     if (memcmp(info->adapter_hash, no_adapter, sizeof no_adapter) == 0)
         printf(", no adapter");
     else
-        print_hash(", ", "adapter", info->adapter_hash);
+        print_id(", ", "adapter", info->adapter_hash);
     printf("\n");
 }
 
