@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,46 @@ static void test_round_trip_inputs(void **state)
     for (size_t i = 0; i < sizeof rnd; i++) { s = s * 1103515245u + 12345u; rnd[i] = (uint8_t)(s >> 16); }
     free(round_trip(c, rnd, sizeof rnd, &zn));
     lmz_ctx_free(c);
+    lmz_model_close(m);
+}
+
+/* The head of every file of ../shared/data, through the automatic method choice (which
+ * picks zstd over this random model) and through the model. */
+static void test_round_trip_every_shared_file(void **state)
+{
+    (void)state;
+    const char *shared = getenv("LMZ_SHARED");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/data", shared ? shared : "../shared");
+    DIR *d = opendir(dir);
+    if (!d) fail_msg("cannot open %s", dir);
+    lmz_model *m = open_model(MODEL_A);
+    lmz_params p;
+    lmz_params_default(&p);
+    p.chunk_size = 8192;
+    lmz_ctx *auto_ctx = lmz_ctx_new(m, &p, NULL);
+    lmz_ctx *lm_ctx = new_ctx(m, LMZ_SIMD_AUTO, 2, 4096, 128);
+    assert_non_null(auto_ctx);
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || (strcmp(e->d_name + len - 4, ".txt") && strcmp(e->d_name + len - 6, ".jsonl")))
+            continue;
+        size_t n, zn;
+        uint8_t *text = shared_data(e->d_name, 20000, &n);
+        uint8_t *z = round_trip(auto_ctx, text, n, &zn);
+        assert_true(zn < n);       /* zstd at least compresses text */
+        free(z);
+        free(round_trip(lm_ctx, text, 3000, &zn));
+        free(text);
+        files++;
+    }
+    closedir(d);
+    print_message("%d files of %s round-tripped\n", files, dir);
+    assert_true(files >= 18);
+    lmz_ctx_free(auto_ctx);
+    lmz_ctx_free(lm_ctx);
     lmz_model_close(m);
 }
 
@@ -291,6 +332,12 @@ static void test_bad_arguments(void **state)
     p.level = 12;
     assert_null(lmz_ctx_new(m, &p, &err));
     assert_int_equal(err.status, LMZ_ERR_ARG);
+    /* A context beyond what the model was trained for (the fixtures say 512). */
+    lmz_params_default(&p);
+    p.context = 100000;
+    assert_null(lmz_ctx_new(m, &p, &err));
+    assert_int_equal(err.status, LMZ_ERR_ARG);
+    assert_non_null(strstr(err.message, "trained"));
     lmz_model_close(m);
 }
 
@@ -298,6 +345,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_inputs),
+        cmocka_unit_test(test_round_trip_every_shared_file),
         cmocka_unit_test(test_round_trip_spm_and_qwen3),
         cmocka_unit_test(test_determinism_matrix),
         cmocka_unit_test(test_wrong_model),

@@ -16,9 +16,6 @@
 #include "lib/textdetect.h"
 #include "model/model.h"
 
-/* Above this many bits per byte the LM result is suspect and ZSTD is tried as well. */
-#define LM_SUSPECT_BPB 4
-
 typedef struct chunk_slot {
     uint8_t *data;
     size_t size;
@@ -76,35 +73,42 @@ static lmz_status next_chunk(lmz_ctx *ctx, input *in, chunk_slot *slot, size_t c
     return LMZ_OK;
 }
 
+/* Bytes a chunk costs in the stream: its record header plus its payload. */
+static size_t record_cost(lmzf_method method, size_t raw_size, size_t payload_size,
+                          uint32_t n_tokens)
+{
+    lmzf_chunk c = { .method = (uint8_t)method, .raw_size = (uint32_t)raw_size,
+                     .payload_size = (uint32_t)payload_size, .n_tokens = n_tokens };
+    return lmzf_chunk_record_size(&c) + payload_size;
+}
+
+/* Write the group's chunks in order, each with the cheapest method: the LM's payload
+ * if it has one and it is smaller than the fallback's ZSTD or RAW.  The fallback is
+ * computed for every chunk: a weak model can lose to zstd even on text, and zstd -19
+ * (~1 MB/s) costs a few percent of the model's time. */
 static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
                               lm_chunk *lm, size_t n, uint8_t *zbuf)
 {
     lmz_error err = { LMZ_OK, "" };
     for (size_t i = 0; i < n; i++) {
         const chunk_slot *s = &slots[i];
-        lmzf_method method = LMZF_METHOD_RAW;
-        const void *payload = s->data;
-        size_t payload_size = s->size;
+        uint32_t fb_size = 0;
+        lmzf_method method = lmzf_fallback_encode(s->data, (uint32_t)s->size,
+                                                  lmzf_zstd_level(ctx->params.level), zbuf,
+                                                  s->size - 1, &fb_size);
+        const void *payload = method == LMZF_METHOD_ZSTD ? zbuf : NULL;
+        size_t payload_size = fb_size;
         uint32_t n_tokens = 0;
-        int lm_forced = ctx->params.lm_always && lm[i].out;
-        if (lm[i].out && (lm[i].out_size < payload_size || lm_forced)) {
+        if (lm[i].out &&
+            (ctx->params.lm_always ||
+             record_cost(LMZF_METHOD_LM, s->size, lm[i].out_size, lm[i].n_tokens) <
+                 record_cost(method, s->size, payload_size, 0))) {
             method = LMZF_METHOD_LM;
             payload = lm[i].out;
             payload_size = lm[i].out_size;
             n_tokens = lm[i].n_tokens;
         }
-        /* The fallback: ZSTD if it saves a byte over what we have, else RAW. */
-        uint32_t z_size = 0;
-        if (!lm_forced && (!s->texty || payload_size * 8 > (size_t)LM_SUSPECT_BPB * s->size) &&
-            lmzf_fallback_encode(s->data, (uint32_t)s->size, lmzf_zstd_level(ctx->params.level),
-                                 zbuf, payload_size - 1, &z_size) == LMZF_METHOD_ZSTD) {
-            method = LMZF_METHOD_ZSTD;
-            payload = zbuf;
-            payload_size = z_size;
-            n_tokens = 0;
-        }
-        lmz_status st = lmzf_writer_chunk(w, method, s->data, (uint32_t)s->size,
-                                          method == LMZF_METHOD_RAW ? NULL : payload,
+        lmz_status st = lmzf_writer_chunk(w, method, s->data, (uint32_t)s->size, payload,
                                           (uint32_t)payload_size, n_tokens, &err);
         if (st != LMZ_OK) return lmz__fail(ctx, st, "%s", err.message);
         ctx->progress_in += s->size;

@@ -45,6 +45,13 @@ lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error
     lmz_level_get(p.level, info.n_ctx_train, &ctx->level);
     if (p.chunk_size) ctx->level.chunk_size = p.chunk_size;
     if (p.context) {
+        if (info.n_ctx_train >= 2 && p.context > info.n_ctx_train) {
+            lmz__error_set(err, LMZ_ERR_ARG,
+                           "context %u tokens is more than the model was trained for (%u)",
+                           p.context, info.n_ctx_train);
+            free(ctx);
+            return NULL;
+        }
         ctx->level.context = p.context;
         ctx->level.keep = p.context / 2;
     }

@@ -110,7 +110,15 @@ static lmz_status check_model(dstate *d)
     lmz_error err = { LMZ_OK, "" };
     lmz_status st = lmzf_check_model(&d->parser.header, info.model_hash, info.tokenizer_hash,
                                      NULL, info.name, &err);
-    return st == LMZ_OK ? LMZ_OK : fail_err(d->ctx, st, &err);
+    if (st != LMZ_OK) return fail_err(d->ctx, st, &err);
+    /* The encoder never exceeds the model's training context; a stream of this model
+     * that does is damaged or hostile, and would only make us allocate a huge cache. */
+    uint32_t context = d->parser.header.context;
+    if (info.n_ctx_train >= 2 && context > info.n_ctx_train)
+        return lmz__fail(d->ctx, LMZ_ERR_CORRUPT,
+                         "stream asks for a context of %u tokens, more than the model's %u",
+                         context, info.n_ctx_train);
+    return LMZ_OK;
 }
 
 /* Decode one stream's records after its header. */
