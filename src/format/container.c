@@ -12,18 +12,6 @@
 
 #include "format/bytes.h"
 
-lmz_status lmzf_fail(lmz_error *err, lmz_status status, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-        err->status = status;
-    }
-    return status;
-}
-
 void lmzf_header_init(lmzf_header *h, const char *name)
 {
     memset(h, 0, sizeof *h);
@@ -282,7 +270,7 @@ lmz_status lmzf_check_model(const lmzf_header *h, const uint8_t model_hash[16],
         snprintf(stream, sizeof stream,
                  "the model of id %s (its name is not stored; %s id %s)",
                  id_hex(h->model_id, model_hex), what, want_id);
-    return lmzf_fail(err, LMZ_ERR_MODEL_MISMATCH,
+    return lmz_error_setf(err, LMZ_ERR_MODEL_MISMATCH,
                      "stream was compressed with %s, but the loaded model is '%s' (%s id %s)",
                      stream, loaded_name ? loaded_name : "?", what, id_hex(have, have_hex));
 }

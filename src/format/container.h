@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "lmz.h"
+#include "util/error.h"
 
 #define LMZF_MAGIC            "\x89LMZ"
 #define LMZF_MAGIC_SIZE       4
@@ -129,9 +130,6 @@ lmz_status lmzf_check_model(const lmzf_header *h, const uint8_t model_hash[16],
 /* Copy a stored model name for display: control bytes become '?'. */
 void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1]);
 
-/* Fill *err (if not NULL) with status and a printf-style message; returns status. */
-lmz_status lmzf_fail(lmz_error *err, lmz_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------ reader */
 

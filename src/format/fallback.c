@@ -78,18 +78,18 @@ lmz_status lmzf_fallback_decode(const lmzf_record *rec, const void *payload, voi
     const lmzf_chunk *c = &rec->chunk;
     char where[128], why[160];
     if (rec->is_end || (c->method != LMZF_METHOD_ZSTD && c->method != LMZF_METHOD_RAW))
-        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_fallback_decode: not a ZSTD or RAW chunk");
+        return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_fallback_decode: not a ZSTD or RAW chunk");
     if (c->method == LMZF_METHOD_RAW) {
         memmove(raw, payload, c->raw_size);
     } else {
         const char *problem = frame_problem(payload, c->payload_size, c->raw_size, why,
                                             sizeof why);
         if (problem)
-            return lmzf_fail(err, LMZ_ERR_CORRUPT, "%s: %s",
+            return lmz_error_setf(err, LMZ_ERR_CORRUPT, "%s: %s",
                              lmzf_record_where(rec, where, sizeof where), problem);
         size_t r = ZSTD_decompress(raw, c->raw_size, payload, c->payload_size);
         if (ZSTD_isError(r) || r != c->raw_size)
-            return lmzf_fail(err, LMZ_ERR_CORRUPT, "%s: zstd decoding failed: %s",
+            return lmz_error_setf(err, LMZ_ERR_CORRUPT, "%s: zstd decoding failed: %s",
                              lmzf_record_where(rec, where, sizeof where),
                              ZSTD_isError(r) ? ZSTD_getErrorName(r) : "short output");
     }

@@ -50,10 +50,10 @@ static lmz_status walk_stream(lmzf_parser *p, lmz_stream_info *info, lmz_error *
 lmz_status lmz_stream_list(lmz_read_fn read, void *read_user, lmz_stream_info *info,
                            lmz_error *err)
 {
-    if (!read || !info) return lmzf_fail(err, LMZ_ERR_ARG, "lmz_stream_list: NULL argument");
+    if (!read || !info) return lmz_error_setf(err, LMZ_ERR_ARG, "lmz_stream_list: NULL argument");
     memset(info, 0, sizeof *info);
     lmzf_parser *p = malloc(sizeof *p);
-    if (!p) return lmzf_fail(err, LMZ_ERR_NOMEM, "out of memory");
+    if (!p) return lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
     lmzf_parser_init(p, read, read_user);
     int found = 0;
     lmz_status st = lmzf_parser_next_stream(p, &found, err);

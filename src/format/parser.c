@@ -227,7 +227,7 @@ lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err)
     if (!found) found = &dummy;
     *found = 0;
     if (p->phase != PH_START && p->phase != PH_ENDED)
-        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_parser_next_stream called out of order");
+        return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_parser_next_stream called out of order");
     int first = p->phase == PH_START;
     uint64_t at = p->reader.offset;
     int at_end = 0;
@@ -327,7 +327,7 @@ static lmz_status read_chunk_fields(lmzf_parser *p, lmzf_chunk *c, uint8_t *b, s
 lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err)
 {
     if (p->phase != PH_RECORDS)
-        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_parser_record called out of order");
+        return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_parser_record called out of order");
     memset(rec, 0, sizeof *rec);
     rec->index = p->n_chunks;
     rec->offset = p->reader.offset;
@@ -397,7 +397,7 @@ lmz_status lmzf_parser_payload(lmzf_parser *p, lmzf_record *rec, void *payload,
 {
     if (p->phase != PH_PAYLOAD || rec->is_end || rec->index + 1 != p->n_chunks ||
         rec->stream != p->stream)
-        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_parser_payload called out of order");
+        return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_parser_payload called out of order");
     lmzf_chunk *c = &rec->chunk;
     char where[128], what[240];
     lmzf_record_where(rec, where, sizeof where);
@@ -433,13 +433,13 @@ void lmzf_parser_content(lmzf_parser *p, const void *raw, size_t n)
 lmz_status lmzf_parser_check_content(lmzf_parser *p, lmz_error *err)
 {
     if (p->phase != PH_ENDED)
-        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_parser_check_content before the End record");
+        return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_parser_check_content before the End record");
     uint32_t computed = XXH32_digest(&p->content);
     if (computed == p->end.content_check) return LMZ_OK;
     char prefix[48] = "";
     if (p->stream) snprintf(prefix, sizeof prefix, "stream %llu: ",
                             (unsigned long long)p->stream);
-    return lmzf_fail(err, LMZ_ERR_CORRUPT,
+    return lmz_error_setf(err, LMZ_ERR_CORRUPT,
                      "%scontent check mismatch (stored 0x%08x, computed 0x%08x): "
                      "chunks missing, duplicated or out of order", prefix,
                      p->end.content_check, computed);
@@ -450,12 +450,12 @@ lmz_status lmzf_check_raw(const lmzf_record *rec, const void *raw, size_t n,
 {
     char where[128];
     if (n != rec->chunk.raw_size)
-        return lmzf_fail(err, LMZ_ERR_CORRUPT, "%s: decoded %zu bytes, the record says %u",
+        return lmz_error_setf(err, LMZ_ERR_CORRUPT, "%s: decoded %zu bytes, the record says %u",
                          lmzf_record_where(rec, where, sizeof where), n,
                          rec->chunk.raw_size);
     uint32_t computed = XXH32(raw, n, 0);
     if (computed != rec->chunk.raw_check)
-        return lmzf_fail(err, LMZ_ERR_CORRUPT,
+        return lmz_error_setf(err, LMZ_ERR_CORRUPT,
                          "%s: raw check mismatch after decoding (stored 0x%08x, computed "
                          "0x%08x)", lmzf_record_where(rec, where, sizeof where),
                          rec->chunk.raw_check, computed);

@@ -13,7 +13,7 @@ static lmz_status put(lmzf_writer *w, const void *buf, size_t n, lmz_error *err)
 {
     if (n && w->write(w->user, buf, n) != 0) {
         w->phase = PH_FAILED;
-        return lmzf_fail(err, LMZ_ERR_IO, "write failed at output byte %llu",
+        return lmz_error_setf(err, LMZ_ERR_IO, "write failed at output byte %llu",
                          (unsigned long long)w->bytes_out);
     }
     w->bytes_out += n;
@@ -29,12 +29,12 @@ lmz_status lmzf_writer_begin(lmzf_writer *w, const lmzf_header *h, lmz_write_fn 
     w->phase = PH_FAILED;
     XXH32_reset(&w->content, 0);
     char why[160];
-    if (!write) return lmzf_fail(err, LMZ_ERR_ARG, "no write function");
+    if (!write) return lmz_error_setf(err, LMZ_ERR_ARG, "no write function");
     if (lmzf_header_problem(h, why, sizeof why))
-        return lmzf_fail(err, LMZ_ERR_ARG, "invalid stream header: %s", why);
+        return lmz_error_setf(err, LMZ_ERR_ARG, "invalid stream header: %s", why);
     uint8_t buf[LMZF_HEADER_MAX_SIZE];
     int n = lmzf_encode_header(h, buf, sizeof buf);
-    if (n < 0) return lmzf_fail(err, LMZ_ERR_ARG, "header does not encode");
+    if (n < 0) return lmz_error_setf(err, LMZ_ERR_ARG, "header does not encode");
     w->header = *h;
     w->phase = PH_CHUNKS;
     return put(w, buf, (size_t)n, err);
@@ -45,10 +45,10 @@ lmz_status lmzf_writer_chunk(lmzf_writer *w, lmzf_method method, const void *raw
                              uint32_t n_tokens, lmz_error *err)
 {
     if (w->phase != PH_CHUNKS)
-        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_writer_chunk called out of order");
+        return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_writer_chunk called out of order");
     if (method == LMZF_METHOD_RAW) payload = raw; /* the payload is the content */
     if (!raw || !payload)
-        return lmzf_fail(err, LMZ_ERR_ARG, "chunk %llu: no content or payload",
+        return lmz_error_setf(err, LMZ_ERR_ARG, "chunk %llu: no content or payload",
                          (unsigned long long)w->n_chunks);
     int is_raw = method == LMZF_METHOD_RAW;
     lmzf_chunk c = {
@@ -61,11 +61,11 @@ lmz_status lmzf_writer_chunk(lmzf_writer *w, lmzf_method method, const void *raw
     };
     char why[160];
     if (lmzf_chunk_problem(&w->header, &c, why, sizeof why))
-        return lmzf_fail(err, LMZ_ERR_ARG, "chunk %llu: %s", (unsigned long long)w->n_chunks,
+        return lmz_error_setf(err, LMZ_ERR_ARG, "chunk %llu: %s", (unsigned long long)w->n_chunks,
                          why);
     uint8_t rec[LMZF_RECORD_MAX_SIZE];
     int n = lmzf_encode_chunk(&w->header, &c, payload, rec, sizeof rec);
-    if (n < 0) return lmzf_fail(err, LMZ_ERR_ARG, "chunk record does not encode");
+    if (n < 0) return lmz_error_setf(err, LMZ_ERR_ARG, "chunk record does not encode");
     lmz_status st = put(w, rec, (size_t)n, err);
     if (st == LMZ_OK) st = put(w, payload, payload_size, err);
     if (st != LMZ_OK) return st;
@@ -78,11 +78,11 @@ lmz_status lmzf_writer_chunk(lmzf_writer *w, lmzf_method method, const void *raw
 lmz_status lmzf_writer_end(lmzf_writer *w, lmz_error *err)
 {
     if (w->phase != PH_CHUNKS)
-        return lmzf_fail(err, LMZ_ERR_ARG, "lmzf_writer_end called out of order");
+        return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_writer_end called out of order");
     lmzf_end e = {w->total_size, w->n_chunks, XXH32_digest(&w->content)};
     uint8_t buf[LMZF_END_MAX_SIZE];
     int n = lmzf_encode_end(&e, buf, sizeof buf);
-    lmz_status st = n < 0 ? lmzf_fail(err, LMZ_ERR_ARG, "End record does not encode")
+    lmz_status st = n < 0 ? lmz_error_setf(err, LMZ_ERR_ARG, "End record does not encode")
                           : put(w, buf, (size_t)n, err);
     if (st == LMZ_OK) w->phase = PH_DONE;
     return st;

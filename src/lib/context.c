@@ -17,25 +17,25 @@ void lmz_params_default(lmz_params *p)
 lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error *err)
 {
     if (!model) {
-        lmz__error_set(err, LMZ_ERR_ARG, "no model given");
+        lmz_error_setf(err, LMZ_ERR_ARG, "no model given");
         return NULL;
     }
     lmz_params p;
     if (params) p = *params; else lmz_params_default(&p);
     if (p.level == 0) p.level = LMZ_LEVEL_DEFAULT;
     if (p.level < LMZ_LEVEL_MIN || p.level > LMZ_LEVEL_MAX) {
-        lmz__error_set(err, LMZ_ERR_ARG, "level %d is out of range %d..%d",
+        lmz_error_setf(err, LMZ_ERR_ARG, "level %d is out of range %d..%d",
                        p.level, LMZ_LEVEL_MIN, LMZ_LEVEL_MAX);
         return NULL;
     }
     if (p.threads <= 0) p.threads = 1;
     if (p.threads > 256) {
-        lmz__error_set(err, LMZ_ERR_ARG, "%d threads is too many (256 at most)", p.threads);
+        lmz_error_setf(err, LMZ_ERR_ARG, "%d threads is too many (256 at most)", p.threads);
         return NULL;
     }
     lmz_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
-        lmz__error_set(err, LMZ_ERR_NOMEM, "out of memory");
+        lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
         return NULL;
     }
     lmz_model_info info;
@@ -46,7 +46,7 @@ lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error
     if (p.chunk_size) ctx->level.chunk_size = p.chunk_size;
     if (p.context) {
         if (info.n_ctx_train >= 2 && p.context > info.n_ctx_train) {
-            lmz__error_set(err, LMZ_ERR_ARG,
+            lmz_error_setf(err, LMZ_ERR_ARG,
                            "context %u tokens is more than the model was trained for (%u)",
                            p.context, info.n_ctx_train);
             free(ctx);
@@ -57,14 +57,14 @@ lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error
     }
     if (ctx->level.context < 2 || ctx->level.chunk_size < 1 ||
         ctx->level.chunk_size > LMZ_MAX_CHUNK_SIZE) {
-        lmz__error_set(err, LMZ_ERR_ARG, "invalid settings: context %u tokens, chunk %u bytes",
+        lmz_error_setf(err, LMZ_ERR_ARG, "invalid settings: context %u tokens, chunk %u bytes",
                        ctx->level.context, ctx->level.chunk_size);
         free(ctx);
         return NULL;
     }
     char msg[256] = "";
     if (lmz_simd_resolve(p.simd, &ctx->simd, msg, sizeof msg) != 0) {
-        lmz__error_set(err, LMZ_ERR_ARG, "%s", msg);
+        lmz_error_setf(err, LMZ_ERR_ARG, "%s", msg);
         free(ctx);
         return NULL;
     }

@@ -25,7 +25,7 @@ lmz_model *lmz_model_default(lmz_error *err)
 #else
 lmz_model *lmz_model_default(lmz_error *err)
 {
-    lmz__error_set(err, LMZ_ERR_MODEL,
+    lmz_error_setf(err, LMZ_ERR_MODEL,
                    "this lmz was built without a default model; give one with -m MODEL.gguf");
     return NULL;
 }

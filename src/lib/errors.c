@@ -33,13 +33,3 @@ lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)
     va_end(ap);
     return status;
 }
-
-void lmz__error_set(lmz_error *err, lmz_status status, const char *fmt, ...)
-{
-    if (!err) return;
-    err->status = status;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-}

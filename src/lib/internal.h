@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include "lmz.h"
+#include "util/error.h"
 
 /* What a level decides.  Recorded in the stream header, so decoding never consults the
  * table: changing it changes only what new files use. */
@@ -46,9 +47,6 @@ struct lmz_ctx {
 
 /* Record an error on the context and return its status. */
 lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* The same for functions with only an lmz_error (which may be NULL). */
-void lmz__error_set(lmz_error *err, lmz_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Get the context's forward pass for `context` tokens, `lanes` sequences and batches of

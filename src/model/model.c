@@ -23,18 +23,7 @@
 #include <unistd.h>
 
 #include "model/model_internal.h"
-
-static void set_error(lmz_error *err, lmz_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_error(lmz_error *err, lmz_status status, const char *fmt, ...)
-{
-    if (!err) return;
-    err->status = status;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-}
+#include "util/error.h"
 
 /* ---------------------------------------------------------------- identity hash */
 
@@ -259,7 +248,7 @@ static lmz_model *finish_load(lmz_model *m, const char *path, lmz_error *err)
     XXH3_freeState(ld.hash);
     return m;
 fail:
-    set_error(err, ld.status == LMZ_OK ? LMZ_ERR_MODEL : ld.status, "%s%s%s",
+    lmz_error_setf(err, ld.status == LMZ_OK ? LMZ_ERR_MODEL : ld.status, "%s%s%s",
               path ? path : "", path ? ": " : "", ld.err);
     free(ld.used);
     if (ld.hash) XXH3_freeState(ld.hash);
@@ -270,22 +259,22 @@ fail:
 lmz_model *lmz_model_open(const char *path, lmz_error *err)
 {
     if (!path) {
-        set_error(err, LMZ_ERR_ARG, "no model path given");
+        lmz_error_setf(err, LMZ_ERR_ARG, "no model path given");
         return NULL;
     }
     /* lmz.h: a missing model file is LMZ_ERR_MODEL like a corrupt one. */
     if (access(path, R_OK) != 0) {
-        set_error(err, LMZ_ERR_MODEL, "cannot open model '%s': %s", path, strerror(errno));
+        lmz_error_setf(err, LMZ_ERR_MODEL, "cannot open model '%s': %s", path, strerror(errno));
         return NULL;
     }
     lmz_model *m = calloc(1, sizeof *m);
     if (!m) {
-        set_error(err, LMZ_ERR_NOMEM, "out of memory");
+        lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
         return NULL;
     }
     char gerr[300];
     if (gguf_open(&m->file, path, gerr, sizeof gerr)) {
-        set_error(err, LMZ_ERR_MODEL, "%s", gerr);
+        lmz_error_setf(err, LMZ_ERR_MODEL, "%s", gerr);
         free(m);
         return NULL;
     }
@@ -295,17 +284,17 @@ lmz_model *lmz_model_open(const char *path, lmz_error *err)
 lmz_model *lmz_model_from_memory(const void *data, size_t size, lmz_error *err)
 {
     if (!data && size) {
-        set_error(err, LMZ_ERR_ARG, "no model data given");
+        lmz_error_setf(err, LMZ_ERR_ARG, "no model data given");
         return NULL;
     }
     lmz_model *m = calloc(1, sizeof *m);
     if (!m) {
-        set_error(err, LMZ_ERR_NOMEM, "out of memory");
+        lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
         return NULL;
     }
     char gerr[300];
     if (gguf_parse(&m->file, data, size, gerr, sizeof gerr)) {
-        set_error(err, LMZ_ERR_MODEL, "model in memory: %s", gerr);
+        lmz_error_setf(err, LMZ_ERR_MODEL, "model in memory: %s", gerr);
         free(m);
         return NULL;
     }
