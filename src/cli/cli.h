@@ -72,4 +72,8 @@ struct list_totals {
 void cli_list(struct cli *cli, const char *name, struct list_totals *totals);
 void cli_list_totals(const struct list_totals *totals);
 
+/* `lmz --train-tokenizer|--tokenize|--train-model ...`: if argv[1] names one, run it,
+ * set *status to its exit status and return 1; else return 0. */
+int cli_run_subcommand(int argc, char **argv, int *status);
+
 #endif

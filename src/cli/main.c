@@ -143,6 +143,9 @@ static void cleanup(struct cli *cli)
 
 int main(int argc, char **argv)
 {
+    int status;
+    if (cli_run_subcommand(argc, argv, &status))
+        return status;
     struct cli cli;
     memset(&cli, 0, sizeof cli);
     if (cli_parse_options(&cli.opt, argc, argv) != 0)

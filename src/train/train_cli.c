@@ -1,5 +1,5 @@
 /*
- * train_cli.c -- `lmz train`: options, the training loop, progress lines, periodic
+ * train_cli.c -- `lmz --train-model`: options, the training loop, progress lines, periodic
  * evaluation, checkpoints and export.
  */
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include "train/train_cli.h"
 
 static const char usage[] =
-    "usage: lmz train --tokens FILE.u32 --tokenizer TOK.gguf --out MODEL.gguf [options]\n"
+    "usage: lmz --train-model --tokens FILE.u32 --tokenizer TOK.gguf --out MODEL.gguf [options]\n"
     "  --tokens FILE       training token stream (little-endian uint32 ids)\n"
     "  --tokenizer GGUF    tokenizer metadata to copy (its vocabulary size is the model's)\n"
     "  --out GGUF          the trained model (written at every evaluation and at the end)\n"
@@ -47,7 +47,7 @@ static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t *out)
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-' || v < lo || v > UINT32_MAX) {
-        fprintf(stderr, "lmz train: %s needs an integer >= %u, not '%s'\n", opt, lo, s);
+        fprintf(stderr, "lmz --train-model: %s needs an integer >= %u, not '%s'\n", opt, lo, s);
         return -1;
     }
     *out = (uint32_t)v;
@@ -60,7 +60,7 @@ static int parse_f(const char *opt, const char *s, float *out)
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !(v >= 0) || v > 1e30) {
-        fprintf(stderr, "lmz train: %s needs a non-negative number, not '%s'\n", opt, s);
+        fprintf(stderr, "lmz --train-model: %s needs a non-negative number, not '%s'\n", opt, s);
         return -1;
     }
     *out = (float)v;
@@ -111,7 +111,7 @@ static int parse_args(int argc, char **argv, opts *o)
         size_t k = 0;
         while (k < sizeof table / sizeof *table && strcmp(a, table[k].name)) k++;
         if (k == sizeof table / sizeof *table) {
-            fprintf(stderr, "lmz train: unknown option '%s'\n%s", a, usage);
+            fprintf(stderr, "lmz --train-model: unknown option '%s'\n%s", a, usage);
             return -1;
         }
         if (table[k].set) *table[k].set = 1;
@@ -120,7 +120,7 @@ static int parse_args(int argc, char **argv, opts *o)
             continue;
         }
         if (i + 1 >= argc) {
-            fprintf(stderr, "lmz train: %s needs a value\n", a);
+            fprintf(stderr, "lmz --train-model: %s needs a value\n", a);
             return -1;
         }
         const char *v = argv[++i];
@@ -139,11 +139,11 @@ static int parse_args(int argc, char **argv, opts *o)
     o->st.seq_len = c->n_ctx;
     o->heldout = heldout;
     if (!o->tokens || !o->tokenizer || !o->out) {
-        fprintf(stderr, "lmz train: --tokens, --tokenizer and --out are required\n%s", usage);
+        fprintf(stderr, "lmz --train-model: --tokens, --tokenizer and --out are required\n%s", usage);
         return -1;
     }
     if (o->resume && !o->checkpoint) {
-        fprintf(stderr, "lmz train: --resume needs --checkpoint FILE\n");
+        fprintf(stderr, "lmz --train-model: --resume needs --checkpoint FILE\n");
         return -1;
     }
     return 0;
@@ -182,7 +182,7 @@ int lmz_train_main(int argc, char **argv)
     char err[512];
     gguf_file tok;
     if (gguf_open(&tok, o.tokenizer, err, sizeof err)) {
-        fprintf(stderr, "lmz train: tokenizer: %s\n", err);
+        fprintf(stderr, "lmz --train-model: tokenizer: %s\n", err);
         return 1;
     }
     int rc = 1;
@@ -190,7 +190,7 @@ int lmz_train_main(int argc, char **argv)
     tr_session *s = NULL;
     uint32_t n_vocab = tr_tokenizer_vocab(&tok);
     if (n_vocab == 0) {
-        fprintf(stderr, "lmz train: '%s' has no tokenizer.ggml.tokens\n", o.tokenizer);
+        fprintf(stderr, "lmz --train-model: '%s' has no tokenizer.ggml.tokens\n", o.tokenizer);
         goto out;
     }
     o.st.model.n_vocab = n_vocab;
@@ -209,7 +209,7 @@ int lmz_train_main(int argc, char **argv)
     if (!s) goto fail;
     const tm_config *c = &s->st.model;
     double flops_tok = trainer_flops_per_token(s->t, s->st.seq_len);
-    fprintf(stderr, "lmz train: %zu parameters (vocab %u, dim %u, layers %u, heads %u/%u, ff %u, "
+    fprintf(stderr, "lmz --train-model: %zu parameters (vocab %u, dim %u, layers %u, heads %u/%u, ff %u, "
             "ctx %u, %s head); %zu training + %zu held-out tokens; batch %u x %u; %d threads; "
             "step %llu of %u\n", trainer_n_params(s->t), c->n_vocab, c->n_embd, c->n_layer,
             c->n_head, c->n_head_kv, c->n_ff, c->n_ctx, c->tied ? "tied" : "untied",
@@ -237,11 +237,11 @@ int lmz_train_main(int argc, char **argv)
         if (eval && milestone(s, &o, &tok, err, sizeof err)) goto fail;
     }
     if (s->st.step == step0 && milestone(s, &o, &tok, err, sizeof err)) goto fail;
-    fprintf(stderr, "lmz train: wrote %s\n", o.out);
+    fprintf(stderr, "lmz --train-model: wrote %s\n", o.out);
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "lmz train: %s\n", err);
+    fprintf(stderr, "lmz --train-model: %s\n", err);
 out:
     tr_session_free(s);
     tr_data_free(&data);
