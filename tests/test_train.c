@@ -211,6 +211,112 @@ static void test_gemm_kernels_agree(void **state)
     free(A); free(B); free(C1); free(C2);
 }
 
+/* The bf16 product (both operands rounded to bf16, fp32 sums) against the fp32 one, on
+ * odd shapes, both A orientations, accumulated, two threads.  Each operand's rounding is
+ * within 2^-9 relative, so each product within ~2^-8: the bound is 2^-7 of sum |a b|. */
+static void test_gemm_bf16_agrees(void **state)
+{
+    (void)state;
+    if (tr_exec_set_bf16(&ex, 1) != 1) skip();
+    static const uint32_t shapes[][3] = {{77, 300, 290}, {3, 5, 7}, {1, 33, 1}, {130, 520, 257}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        uint32_t M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+        float *A = rand_vec((size_t)M * K, 1), *B = rand_vec((size_t)K * N, 1);
+        float *C1 = rand_vec((size_t)M * N, 1), *C2 = malloc((size_t)M * N * sizeof(float));
+        memcpy(C2, C1, (size_t)M * N * sizeof(float));
+        for (int tr = 0; tr < 2; tr++) {
+            tr_gemm_args g = {.M = M, .N = N, .K = K, .A = A, .a_rs = tr ? 1 : K,
+                              .a_cs = tr ? M : 1, .B = B, .ldb = N, .C = C1, .ldc = N,
+                              .accumulate = tr};
+            tr_gemm_block_portable(&g, 0, M, 0, N);
+            g.C = C2;
+            tr_gemm(&ex, &g);
+            double worst = 0;
+            for (uint32_t m = 0; m < M; m++)
+                for (uint32_t n = 0; n < N; n++) {
+                    double mag = 0;
+                    for (uint32_t k = 0; k < K; k++)
+                        mag += fabs((double)A[(size_t)m * g.a_rs + (size_t)k * g.a_cs] *
+                                    B[(size_t)k * N + n]);
+                    double d = fabs((double)C1[(size_t)m * N + n] - C2[(size_t)m * N + n]);
+                    worst = fmax(worst, d / (mag + 1e-30));
+                    assert_true(d <= mag / 128 + 1e-6);
+                }
+            print_message("  bf16 gemm %ux%ux%u %s: max error / sum|ab| %.2e\n", M, N, K,
+                          tr ? "A^T, +=" : "A", worst);
+            memcpy(C2, C1, (size_t)M * N * sizeof(float));
+        }
+        free(A); free(B); free(C1); free(C2);
+    }
+    assert_int_equal(tr_exec_set_bf16(&ex, 0), 0);
+}
+
+/* max |a - b| over n, relative to max |a| */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)a[i]));
+    }
+    return m > 0 ? d / m : d;
+}
+
+/* The AVX-512 row kernels (used by every other test on this machine) against the
+ * portable ones, on lengths around the 16-lane tails: the same formulas, summed in
+ * another order, so within 1e-5 relative (measured: ~1e-7). */
+static void test_vec_kernels_agree(void **state)
+{
+    (void)state;
+    if (ex.v == &tr_vec_portable) skip();
+    const tr_vec *P = &tr_vec_portable, *V = ex.v;
+    static const uint32_t lens[] = {1, 15, 17, 64, 300, 4096};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        uint32_t n = lens[li], T = n + 5;
+        float *a = rand_vec(T, 4), *b = malloc(T * sizeof(float)), *p = rand_vec(T, 1);
+        float *c = rand_vec(T, 1), *d = rand_vec(T, 1), *e = rand_vec(T, 1), *f = rand_vec(T, 1);
+        float *g = rand_vec(T, 1);
+        for (uint32_t i = 0; i < T; i++) p[i] = fabsf(p[i]);
+        memcpy(b, a, T * sizeof(float));
+        float la = P->ce_row(ex.k, a, n, n / 2, 0.25f), lb = V->ce_row(ex.k, b, n, n / 2, 0.25f);
+        assert_true(fabs(la - lb) <= 1e-5 * fmax(1.0, fabs(la)));
+        assert_true(rel_diff(a, b, n) < 1e-5);
+        memcpy(b, a, T * sizeof(float));
+        P->softmax_row(ex.k, a, n, T, 0.125f);
+        V->softmax_row(ex.k, b, n, T, 0.125f);
+        assert_true(rel_diff(a, b, T) < 1e-5);
+        memcpy(b, a, T * sizeof(float));
+        P->softmax_bwd_row(a, p, n, T, 0.125f);
+        V->softmax_bwd_row(b, p, n, T, 0.125f);
+        assert_true(rel_diff(a, b, T) < 1e-5);
+        memcpy(b, a, T * sizeof(float));
+        P->rmsnorm_bwd_row(a, c, d, e, 1.3f, n);
+        V->rmsnorm_bwd_row(b, c, d, e, 1.3f, n);
+        assert_true(rel_diff(a, b, n) < 1e-5);
+        memcpy(b, a, T * sizeof(float));
+        P->rmsnorm_dw_row(a, c, d, 1.3f, n);
+        V->rmsnorm_dw_row(b, c, d, 1.3f, n);
+        assert_true(rel_diff(a, b, n) < 1e-5);
+        memcpy(a, p, T * sizeof(float));
+        memcpy(b, p, T * sizeof(float));
+        P->swiglu_bwd(a, f, c, d, e, n);
+        V->swiglu_bwd(b, g, c, d, e, n);
+        assert_true(rel_diff(a, b, n) < 1e-5 && rel_diff(f, g, n) < 1e-5);
+        memcpy(b, a, T * sizeof(float));
+        memcpy(g, f, T * sizeof(float));
+        float *pc = malloc(T * sizeof(float));
+        memcpy(pc, c, T * sizeof(float));
+        tr_adam_args aa = {c, a, f, d, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 0.19f, 0.0975f};
+        tr_adam_args ab = {pc, b, g, d, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 0.19f, 0.0975f};
+        for (uint32_t i = 0; i < T; i++) f[i] = g[i] = fabsf(f[i]);
+        P->adam(&aa, 0, n);
+        V->adam(&ab, 0, n);
+        assert_true(rel_diff(c, pc, n) < 1e-5 && rel_diff(a, b, n) < 1e-5 &&
+                    rel_diff(f, g, n) < 1e-5);
+        free(a); free(b); free(p); free(c); free(d); free(e); free(f); free(g); free(pc);
+    }
+}
+
 typedef struct rope_ctx { rope_table t; float *in, *y, *R; uint32_t ns, T, nh, hd; } rope_ctx;
 static double rope_loss(void *c_)
 {
@@ -355,12 +461,14 @@ static double model_loss(void *c_)
     return loss;
 }
 
-/* Parameters drawn larger than the init, so that every path carries gradient. */
+/* Parameters drawn larger than the init, so that every path carries gradient.  fp32
+ * products: the finite-difference and inference comparisons need their precision. */
 static trainer *make_trainer(const tm_config *c, uint32_t max_seqs, int threads, float scale)
 {
     char err[256];
     trainer *t = trainer_new(c, max_seqs, threads, err, sizeof err);
     if (!t) fail_msg("%s", err);
+    assert_int_equal(trainer_set_bf16(t, 0), 0);
     float *p = trainer_params(t);
     tm_init_params(c, p, 7);
     for (uint32_t i = 0; i < tm_n_tensors(c); i++) {
@@ -402,6 +510,54 @@ static void check_model(int tied)
 static void test_grad_model_untied(void **state) { (void)state; check_model(0); }
 static void test_grad_model_tied(void **state) { (void)state; check_model(1); }
 
+/* Whole-model gradients with bf16 products against fp32 ones, at the initialization's
+ * scale, on shapes that cross the kernels' tile and block edges: the loss within 1e-3
+ * relative and every tensor's gradient within 5e-2 in relative L2 norm (measured: see the
+ * printed figures). */
+static void test_bf16_model_grads_agree(void **state)
+{
+    (void)state;
+    tm_config c = {.n_vocab = 301, .n_embd = 64, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
+                   .n_ff = 160, .n_ctx = 70, .tied = 1, .norm_eps = 1e-5f,
+                   .rope_base = 10000.0f};
+    trainer *t = make_trainer(&c, 3, 2, 1.0f);
+    uint32_t T = 70, tok[3 * 71];
+    for (int i = 0; i < 3 * 71; i++) tok[i] = (uint32_t)(tm_rng_next(&test_rng) % c.n_vocab);
+    double l32, l16;
+    assert_int_equal(trainer_forward(t, tok, 3, T, &l32), 0);
+    trainer_backward(t);
+    size_t n = trainer_n_params(t);
+    float *g32 = malloc(n * sizeof(float));
+    memcpy(g32, trainer_grads(t), n * sizeof(float));
+    if (trainer_set_bf16(t, 1) != 1) {
+        free(g32);
+        trainer_free(t);
+        skip();
+    }
+    assert_int_equal(trainer_forward(t, tok, 3, T, &l16), 0);
+    trainer_backward(t);
+    const float *g16 = trainer_grads(t);
+    print_message("  loss fp32 %.6f bf16 %.6f, relative %.2e\n", l32, l16, fabs(l16 - l32) / l32);
+    assert_true(fabs(l16 - l32) <= 1e-3 * l32);
+    double worst = 0;
+    for (uint32_t i = 0; i < tm_n_tensors(&c); i++) {
+        tm_tensor ti;
+        tm_tensor_at(&c, i, &ti);
+        double dd = 0, nn = 0;
+        for (size_t k = 0; k < (size_t)ti.n_out * ti.n_in; k++) {
+            double a = g32[ti.offset + k], b = g16[ti.offset + k];
+            dd += (a - b) * (a - b);
+            nn += a * a;
+        }
+        double rel = sqrt(dd / (nn + 1e-300));
+        worst = fmax(worst, rel);
+        assert_true(rel < 5e-2);
+    }
+    print_message("  worst tensor gradient, relative L2 difference: %.2e\n", worst);
+    free(g32);
+    trainer_free(t);
+}
+
 /* ---------------------------------------------------------------- 2. overfitting */
 
 static const char tiny_text[] =
@@ -437,27 +593,36 @@ static void text_data(tr_data *d, double heldout)
 }
 
 /* 300 steps of 8 x 32 tokens on a 113-byte text: the loss must fall from ln(128) = 4.85
- * (uniform) to below 0.25 nats per token (measured: 0.066). */
-static void test_overfit_tiny_text(void **state)
+ * (uniform) to below 0.25 nats per token (measured: 0.066 fp32), with fp32 products and,
+ * where the CPU has them, bf16 products. */
+static void overfit(int bf16)
 {
-    (void)state;
     tr_data d;
     text_data(&d, 0);
     tr_run_state st = tiny_run();
     char err[256];
     tr_session *s = tr_session_new(&st, &d, 2, err, sizeof err);
     if (!s) fail_msg("%s", err);
+    if (trainer_set_bf16(s->t, bf16) != bf16) {
+        tr_session_free(s);
+        tr_data_free(&d);
+        skip();
+    }
     tr_step_info info, first;
     for (uint32_t i = 0; i < st.opt.total_steps; i++) {
         tr_session_step(s, &info);
         if (i == 0) first = info;
     }
-    print_message("  loss: first step %.4f, step %u %.4f\n", first.loss, st.opt.total_steps, info.loss);
+    print_message("  %s loss: first step %.4f, step %u %.4f\n", bf16 ? "bf16" : "fp32",
+                  first.loss, st.opt.total_steps, info.loss);
     assert_true(first.loss > 4.0);
     assert_true(info.loss < 0.25);
     tr_session_free(s);
     tr_data_free(&d);
 }
+
+static void test_overfit_tiny_text(void **state) { (void)state; overfit(0); }
+static void test_overfit_tiny_text_bf16(void **state) { (void)state; overfit(1); }
 
 /* ---------------------------------------------------------------- 3. export -> inference */
 
@@ -609,13 +774,17 @@ int main(void)
         cmocka_unit_test(test_grad_rmsnorm),
         cmocka_unit_test(test_grad_linear),
         cmocka_unit_test(test_gemm_kernels_agree),
+        cmocka_unit_test(test_gemm_bf16_agrees),
+        cmocka_unit_test(test_vec_kernels_agree),
         cmocka_unit_test(test_grad_rope),
         cmocka_unit_test(test_grad_attention),
         cmocka_unit_test(test_grad_swiglu),
         cmocka_unit_test(test_grad_cross_entropy),
         cmocka_unit_test(test_grad_model_untied),
         cmocka_unit_test(test_grad_model_tied),
+        cmocka_unit_test(test_bf16_model_grads_agree),
         cmocka_unit_test(test_overfit_tiny_text),
+        cmocka_unit_test(test_overfit_tiny_text_bf16),
         cmocka_unit_test(test_export_matches_inference_untied),
         cmocka_unit_test(test_export_matches_inference_tied),
         cmocka_unit_test(test_checkpoint_resume),

@@ -31,23 +31,14 @@ double tr_grad_norm(const float *g, size_t n)
 }
 
 typedef struct adam_job {
-    float *p, *m, *v;
-    const float *g;
-    float lr, b1, b2, eps, wd, scale, bc1, bc2;
+    const tr_exec *x;
+    tr_adam_args a;
 } adam_job;
 
 static void adam_rows(void *arg, uint32_t i0, uint32_t i1)
 {
     const adam_job *j = arg;
-    for (uint32_t i = i0; i < i1; i++) {
-        float g = j->g[i] * j->scale;
-        float m = j->b1 * j->m[i] + (1.0f - j->b1) * g;
-        float v = j->b2 * j->v[i] + (1.0f - j->b2) * g * g;
-        j->m[i] = m;
-        j->v[i] = v;
-        float update = (m / j->bc1) / (sqrtf(v / j->bc2) + j->eps) + j->wd * j->p[i];
-        j->p[i] = j->p[i] - j->lr * update;
-    }
+    j->x->v->adam(&j->a, i0, i1);
 }
 
 void tr_adamw_step(const tr_exec *x, const tm_config *c, const tr_opt_config *o,
@@ -60,9 +51,9 @@ void tr_adamw_step(const tr_exec *x, const tm_config *c, const tr_opt_config *o,
     for (uint32_t i = 0; i < tm_n_tensors(c); i++) {
         tm_tensor ti;
         tm_tensor_at(c, i, &ti);
-        adam_job j = {params + ti.offset, m + ti.offset, v + ti.offset, grads + ti.offset,
-                      lr, o->beta1, o->beta2, o->eps, ti.is_matrix ? o->weight_decay : 0.0f,
-                      grad_scale, bc1, bc2};
+        adam_job j = {x, {params + ti.offset, m + ti.offset, v + ti.offset, grads + ti.offset,
+                          lr, o->beta1, o->beta2, o->eps, ti.is_matrix ? o->weight_decay : 0.0f,
+                          grad_scale, bc1, bc2}};
         tr_parallel_rows(x, ti.n_out * ti.n_in, adam_rows, &j);
     }
 }

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/detmath.h"
 #include "train/train_ops.h"
 
 /* ---------------------------------------------------------------- embedding */
@@ -25,6 +24,7 @@ void tr_embedding_bwd(float *dtable, const float *dx, const uint32_t *tokens, ui
 /* ---------------------------------------------------------------- RMSNorm */
 
 typedef struct norm_bwd_job {
+    const tr_vec *v;
     float *din, *dw;
     const float *dy, *in, *w, *rstd;
     uint32_t n, dim;
@@ -35,33 +35,24 @@ typedef struct norm_bwd_job {
 static void norm_bwd_rows(void *arg, uint32_t r0, uint32_t r1)
 {
     const norm_bwd_job *j = arg;
-    for (uint32_t t = r0; t < r1; t++) {
-        const float *dy = j->dy + (size_t)t * j->dim, *in = j->in + (size_t)t * j->dim;
-        float *dx = j->din + (size_t)t * j->dim;
-        float r = j->rstd[t];
-        double dot = 0.0;
-        for (uint32_t i = 0; i < j->dim; i++) dot += (double)(dy[i] * j->w[i]) * (in[i] * r);
-        float c = (float)(dot / j->dim);
-        for (uint32_t i = 0; i < j->dim; i++)
-            dx[i] = dx[i] + r * (dy[i] * j->w[i] - (in[i] * r) * c);
-    }
+    for (uint32_t t = r0; t < r1; t++)
+        j->v->rmsnorm_bwd_row(j->din + (size_t)t * j->dim, j->dy + (size_t)t * j->dim,
+                              j->in + (size_t)t * j->dim, j->w, j->rstd[t], j->dim);
 }
 
 /* Columns [c0, c1) of dw, summed over tokens in order. */
 static void norm_bwd_cols(void *arg, uint32_t c0, uint32_t c1)
 {
     const norm_bwd_job *j = arg;
-    for (uint32_t t = 0; t < j->n; t++) {
-        const float *dy = j->dy + (size_t)t * j->dim, *in = j->in + (size_t)t * j->dim;
-        float r = j->rstd[t];
-        for (uint32_t i = c0; i < c1; i++) j->dw[i] = j->dw[i] + dy[i] * (in[i] * r);
-    }
+    for (uint32_t t = 0; t < j->n; t++)
+        j->v->rmsnorm_dw_row(j->dw + c0, j->dy + (size_t)t * j->dim + c0,
+                             j->in + (size_t)t * j->dim + c0, j->rstd[t], c1 - c0);
 }
 
 void tr_rmsnorm_bwd(const tr_exec *x, float *din, float *dw, const float *dy, const float *in,
                     const float *w, const float *rstd, uint32_t n, uint32_t dim)
 {
-    norm_bwd_job j = {din, dw, dy, in, w, rstd, n, dim};
+    norm_bwd_job j = {x->v, din, dw, dy, in, w, rstd, n, dim};
     tr_parallel_rows(x, n, norm_bwd_rows, &j);
     if (dw) tr_parallel_rows(x, dim, norm_bwd_cols, &j);
 }
@@ -147,20 +138,13 @@ static void attn_bwd_task(void *arg, uint32_t task, uint32_t thread)
             uint32_t r1 = r0 + ATTN_ROWS < T ? r0 + ATTN_ROWS : T;
             tr_gemm_args dp = {.M = r1 - r0, .N = r1, .K = hd, .A = dob + r0 * qd, .a_rs = qd,
                                .a_cs = 1, .B = vt, .ldb = T, .C = ds + (size_t)r0 * T, .ldc = T};
-            j->x->gemm_block(&dp, 0, dp.M, 0, dp.N);
-            for (uint32_t t = r0; t < r1; t++) {
-                const float *pr = p + (size_t)t * T;
-                float *dr = ds + (size_t)t * T;
-                double dot = 0.0;
-                for (uint32_t u = 0; u <= t; u++) dot += (double)(pr[u] * dr[u]);
-                float c = (float)dot;
-                for (uint32_t u = 0; u <= t; u++) dr[u] = pr[u] * (dr[u] - c) * scale;
-                for (uint32_t u = t + 1; u < T; u++) dr[u] = 0.0f;
-            }
+            tr_gemm_local(j->x, &dp, thread);
+            for (uint32_t t = r0; t < r1; t++)
+                j->x->v->softmax_bwd_row(ds + (size_t)t * T, p + (size_t)t * T, t + 1, T, scale);
             tr_gemm_args dqg = {.M = r1 - r0, .N = hd, .K = r1, .A = ds + (size_t)r0 * T,
                                 .a_rs = T, .a_cs = 1, .B = kb, .ldb = kvd, .C = dqb + r0 * qd,
                                 .ldc = qd};
-            j->x->gemm_block(&dqg, 0, dqg.M, 0, dqg.N);
+            tr_gemm_local(j->x, &dqg, thread);
         }
         /* Rows s0.. of dK and dV: only queries t >= s0 see position s0 and later. */
         for (uint32_t s0 = 0; s0 < T; s0 += ATTN_ROWS) {
@@ -169,12 +153,12 @@ static void attn_bwd_task(void *arg, uint32_t task, uint32_t thread)
                                 .A = ds + (size_t)s0 * T + s0, .a_rs = 1, .a_cs = T,
                                 .B = qb + s0 * qd, .ldb = qd, .C = dkb + s0 * kvd, .ldc = kvd,
                                 .accumulate = gi > 0};
-            j->x->gemm_block(&dkg, 0, dkg.M, 0, dkg.N);
+            tr_gemm_local(j->x, &dkg, thread);
             tr_gemm_args dvg = dkg;
             dvg.A = p + (size_t)s0 * T + s0;
             dvg.B = dob + s0 * qd;
             dvg.C = dvb + s0 * kvd;
-            j->x->gemm_block(&dvg, 0, dvg.M, 0, dvg.N);
+            tr_gemm_local(j->x, &dvg, thread);
         }
     }
 }
@@ -190,25 +174,28 @@ void tr_attention_bwd(const tr_exec *x, const tr_attn_shape *s, float *dq, float
 /* ---------------------------------------------------------------- SwiGLU */
 
 typedef struct swiglu_bwd_job {
+    const lmz_kernels *k;
+    const tr_vec *v;
     float *dg, *du;
     const float *dout, *g, *u;
 } swiglu_bwd_job;
 
-/* silu(g) = g sig(g);  silu'(g) = sig(g) (1 + g (1 - sig(g))) */
+/* exp(-g) from the vectorized exp_n, computed into dg first; then the row kernel. */
 static void swiglu_bwd_rows(void *arg, uint32_t r0, uint32_t r1)
 {
     const swiglu_bwd_job *j = arg;
-    for (uint32_t i = r0; i < r1; i++) {
-        float g = j->g[i], sig = 1.0f / (1.0f + lmz_expf(-g));
-        float silu = g * sig;
-        j->du[i] = j->dout[i] * silu;
-        j->dg[i] = j->dout[i] * j->u[i] * (sig * (1.0f + g * (1.0f - sig)));
-    }
+    float *e = j->dg + r0;
+    const float *g = j->g + r0, *u = j->u + r0, *dout = j->dout + r0;
+    float *du = j->du + r0;
+    uint32_t n = r1 - r0;
+    for (uint32_t i = 0; i < n; i++) e[i] = -g[i];
+    j->k->exp_n(e, e, n);
+    j->v->swiglu_bwd(e, du, dout, g, u, n);
 }
 
 void tr_swiglu_bwd(const tr_exec *x, float *dg, float *du, const float *dout, const float *g,
                    const float *u, size_t n)
 {
-    swiglu_bwd_job j = {dg, du, dout, g, u};
+    swiglu_bwd_job j = {x->k, x->v, dg, du, dout, g, u};
     tr_parallel_rows(x, (uint32_t)n, swiglu_bwd_rows, &j);
 }

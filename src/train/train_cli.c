@@ -27,6 +27,8 @@ static const char usage[] =
     "  --batch N (16) --lr F (1e-3) --lr-min F (lr/10) --warmup N (100) --steps N (1000)\n"
     "  --weight-decay F (0.1) --clip F (1.0) --seed N (1) --threads N (2)\n"
     "  --heldout F (0.01)  fraction of the stream held out for evaluation\n"
+    "  --fp32              fp32 matrix products (default: bf16 products with fp32 sums where\n"
+    "                      the CPU has AVX512_BF16, ~2x faster)\n"
     "  --eval-every N (100) evaluate, save the checkpoint and export every N steps\n"
     "  --checkpoint FILE   training state (saved atomically)\n"
     "  --resume            continue from --checkpoint (--steps may extend the run)\n"
@@ -36,7 +38,7 @@ static const char usage[] =
 typedef struct opts {
     const char *tokens, *tokenizer, *out, *checkpoint, *name;
     tr_run_state st;
-    int threads, resume, q8, steps_set, lr_min_set;
+    int threads, resume, q8, steps_set, lr_min_set, fp32;
     uint32_t eval_every;
     double heldout;
 } opts;
@@ -100,6 +102,7 @@ static int parse_args(int argc, char **argv, opts *o)
         {"--clip", FLT, &o->st.opt.clip, 0, NULL}, {"--rope-base", FLT, &c->rope_base, 0, NULL},
         {"--norm-eps", FLT, &c->norm_eps, 0, NULL}, {"--heldout", FLT, &heldout, 0, NULL},
         {"--resume", FLAG, &o->resume, 0, NULL}, {"--q8", FLAG, &o->q8, 0, NULL},
+        {"--fp32", FLAG, &o->fp32, 0, NULL},
         {"--untied", FLAG, &untied, 0, NULL},
     };
     for (int i = 1; i < argc; i++) {
@@ -207,14 +210,19 @@ int lmz_train_main(int argc, char **argv)
         s = tr_session_new(&o.st, &data, o.threads, err, sizeof err);
     }
     if (!s) goto fail;
+    int bf16 = trainer_set_bf16(s->t, !o.fp32);
+    if (bf16 < 0) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
     const tm_config *c = &s->st.model;
     double flops_tok = trainer_flops_per_token(s->t, s->st.seq_len);
     fprintf(stderr, "lmz --train-model: %zu parameters (vocab %u, dim %u, layers %u, heads %u/%u, ff %u, "
             "ctx %u, %s head); %zu training + %zu held-out tokens; batch %u x %u; %d threads; "
-            "step %llu of %u\n", trainer_n_params(s->t), c->n_vocab, c->n_embd, c->n_layer,
+            "%s products; step %llu of %u\n", trainer_n_params(s->t), c->n_vocab, c->n_embd, c->n_layer,
             c->n_head, c->n_head_kv, c->n_ff, c->n_ctx, c->tied ? "tied" : "untied",
             data.n_train, data.n_tokens - data.n_train, s->st.batch, s->st.seq_len, o.threads,
-            (unsigned long long)s->st.step, s->st.opt.total_steps);
+            bf16 ? "bf16" : "fp32", (unsigned long long)s->st.step, s->st.opt.total_steps);
     double t0 = now_s(), t_last = t0;
     uint64_t step0 = s->st.step;
     while (s->st.step < s->st.opt.total_steps) {

@@ -3,6 +3,7 @@
  * matrix product: a portable block kernel, and the split of C into blocks among threads.
  * The AVX-512 block kernel is in train_gemm_avx512.c.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/train_ops.h"
@@ -21,6 +22,11 @@ int tr_exec_init(tr_exec *x, int n_threads)
     if (!x->pool) return -1;
     int avx512 = lmz_simd_supported(LMZ_SIMD_AVX512);
     x->gemm_block = avx512 ? tr_gemm_block_avx512 : tr_gemm_block_portable;
+#if defined(__x86_64__)
+    x->v = avx512 ? &tr_vec_avx512 : &tr_vec_portable;
+#else
+    x->v = &tr_vec_portable;
+#endif
     x->k = lmz_kernels_get(lmz_simd_best());
     return 0;
 }
@@ -29,6 +35,34 @@ void tr_exec_free(tr_exec *x)
 {
     tp_free(x->pool);
     x->pool = NULL;
+    free(x->bf16_scratch);
+    x->bf16_scratch = NULL;
+    x->bf16 = 0;
+}
+
+static int cpu_has_bf16(void)
+{
+#if defined(__x86_64__)
+    return lmz_simd_supported(LMZ_SIMD_AVX512) && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+int tr_exec_set_bf16(tr_exec *x, int on)
+{
+    if (!on || !cpu_has_bf16()) {
+        x->bf16 = 0;
+        return 0;
+    }
+#if defined(__x86_64__)
+    if (!x->bf16_scratch) {
+        x->bf16_scratch = aligned_alloc(64, x->n_threads * tr_gemm_bf16_scratch_bytes());
+        if (!x->bf16_scratch) return -1;
+    }
+#endif
+    x->bf16 = 1;
+    return 1;
 }
 
 void tr_exec_run(const tr_exec *x, uint32_t n_tasks, tp_task_fn fn, void *arg)
@@ -74,9 +108,58 @@ static void gemm_task(void *arg, uint32_t task, uint32_t thread)
     j->fn(g, m0, m1, n0, n1);
 }
 
+/* bf16 tasks: whole rows of C, so that each task packs its B panels once per K block;
+ * about two tasks per thread for the balance. */
+typedef struct bf16_job {
+    const tr_gemm_args *g;
+    unsigned char *scratch;
+    uint32_t rows;
+} bf16_job;
+
+#if defined(__x86_64__)
+static void bf16_task(void *arg, uint32_t task, uint32_t thread)
+{
+    const bf16_job *j = arg;
+    uint32_t m0 = task * j->rows, m1 = m0 + j->rows < j->g->M ? m0 + j->rows : j->g->M;
+    tr_gemm_block_bf16(j->g, m0, m1, 0, j->g->N,
+                       j->scratch + (size_t)thread * tr_gemm_bf16_scratch_bytes());
+}
+#endif
+
+static void gemm_bf16(const tr_exec *x, const tr_gemm_args *g)
+{
+#if !defined(__x86_64__)
+    (void)x; (void)g;
+    abort();   /* unreachable: tr_exec_set_bf16 turns bf16 on only on x86-64 */
+#else
+    uint32_t parts = x->n_threads == 1 ? 1 : 2 * x->n_threads;
+    uint32_t rows = (g->M + parts - 1) / parts;
+    rows = (rows + 15) / 16 * 16;
+    bf16_job j = {g, x->bf16_scratch, rows};
+    tr_exec_run(x, (g->M + rows - 1) / rows, bf16_task, &j);
+#endif
+}
+
+void tr_gemm_local(const tr_exec *x, const tr_gemm_args *g, uint32_t thread)
+{
+#if defined(__x86_64__)
+    if (x->bf16) {
+        tr_gemm_block_bf16(g, 0, g->M, 0, g->N,
+                           x->bf16_scratch + (size_t)thread * tr_gemm_bf16_scratch_bytes());
+        return;
+    }
+#endif
+    (void)thread;
+    x->gemm_block(g, 0, g->M, 0, g->N);
+}
+
 void tr_gemm(const tr_exec *x, const tr_gemm_args *g)
 {
     if (g->M == 0 || g->N == 0) return;
+    if (x->bf16) {
+        gemm_bf16(x, g);
+        return;
+    }
     double macs = (double)g->M * g->N * g->K;
     if (x->n_threads == 1 || macs < PAR_MIN_MACS) {
         x->gemm_block(g, 0, g->M, 0, g->N);

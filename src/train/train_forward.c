@@ -6,7 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/detmath.h"
 #include "train/train_ops.h"
 
 /* ---------------------------------------------------------------- embedding */
@@ -53,8 +52,14 @@ void tr_rmsnorm_fwd(const tr_exec *x, float *y, float *rstd, const float *in, co
 void tr_linear_fwd(const tr_exec *x, float *y, const float *in, const float *W, uint32_t n,
                    uint32_t n_in, uint32_t n_out, float *wt)
 {
-    for (uint32_t o = 0; o < n_out; o++)
-        for (uint32_t i = 0; i < n_in; i++) wt[(size_t)i * n_out + o] = W[(size_t)o * n_in + i];
+    /* in 32 x 32 blocks, so that reads and writes both stay within a few cache lines */
+    for (uint32_t o0 = 0; o0 < n_out; o0 += 32)
+        for (uint32_t i0 = 0; i0 < n_in; i0 += 32) {
+            uint32_t o1 = o0 + 32 < n_out ? o0 + 32 : n_out, i1 = i0 + 32 < n_in ? i0 + 32 : n_in;
+            for (uint32_t o = o0; o < o1; o++)
+                for (uint32_t i = i0; i < i1; i++)
+                    wt[(size_t)i * n_out + o] = W[(size_t)o * n_in + i];
+        }
     tr_gemm_args g = {.M = n, .N = n_out, .K = n_in, .A = in, .a_rs = n_in, .a_cs = 1,
                       .B = wt, .ldb = n_out, .C = y, .ldc = n_out, .accumulate = 0};
     tr_gemm(x, &g);
@@ -95,23 +100,6 @@ static void transpose_head(float *dst, const float *src, size_t ld, uint32_t T, 
         for (uint32_t d = 0; d < hd; d++) dst[(size_t)d * T + t] = src[(size_t)t * ld + d];
 }
 
-/* Row t of scores (columns 0..t valid) -> probabilities; zero past the diagonal. */
-static void softmax_causal(const lmz_kernels *k, float *row, uint32_t t, uint32_t T, float scale)
-{
-    float m = -INFINITY;
-    for (uint32_t s = 0; s <= t; s++) {
-        row[s] = row[s] * scale;
-        if (row[s] > m) m = row[s];
-    }
-    for (uint32_t s = 0; s <= t; s++) row[s] = row[s] - m;
-    k->exp_n(row, row, t + 1);
-    float sum = 0.0f;
-    for (uint32_t s = 0; s <= t; s++) sum += row[s];
-    float inv = 1.0f / sum;
-    for (uint32_t s = 0; s <= t; s++) row[s] = row[s] * inv;
-    for (uint32_t s = t + 1; s < T; s++) row[s] = 0.0f;
-}
-
 static void attn_fwd_task(void *arg, uint32_t task, uint32_t thread)
 {
     const attn_job *j = arg;
@@ -133,11 +121,11 @@ static void attn_fwd_task(void *arg, uint32_t task, uint32_t thread)
             uint32_t r1 = r0 + ATTN_ROWS < T ? r0 + ATTN_ROWS : T;
             tr_gemm_args sc = {.M = r1 - r0, .N = r1, .K = hd, .A = qb + r0 * qd, .a_rs = qd,
                                .a_cs = 1, .B = kt, .ldb = T, .C = p + (size_t)r0 * T, .ldc = T};
-            j->x->gemm_block(&sc, 0, sc.M, 0, sc.N);
-            for (uint32_t t = r0; t < r1; t++) softmax_causal(j->x->k, p + (size_t)t * T, t, T, scale);
+            tr_gemm_local(j->x, &sc, thread);
+            for (uint32_t t = r0; t < r1; t++) j->x->v->softmax_row(j->x->k, p + (size_t)t * T, t + 1, T, scale);
             tr_gemm_args pv = {.M = r1 - r0, .N = hd, .K = r1, .A = p + (size_t)r0 * T, .a_rs = T,
                                .a_cs = 1, .B = vb, .ldb = kvd, .C = ob + r0 * qd, .ldc = qd};
-            j->x->gemm_block(&pv, 0, pv.M, 0, pv.N);
+            tr_gemm_local(j->x, &pv, thread);
         }
     }
 }
@@ -153,22 +141,22 @@ void tr_attention_fwd(const tr_exec *x, const tr_attn_shape *s, float *out, floa
 /* ---------------------------------------------------------------- SwiGLU */
 
 typedef struct swiglu_job {
-    float *out, *dg, *du;
-    const float *g, *u, *dout;
+    const lmz_kernels *k;
+    float *out;
+    const float *g, *u;
 } swiglu_job;
 
+/* The inference's kernel (silu_mul: g / (1 + exp(-g)) * u, vectorized), on a copy of g. */
 static void swiglu_rows(void *arg, uint32_t r0, uint32_t r1)
 {
     const swiglu_job *j = arg;
-    for (uint32_t i = r0; i < r1; i++) {
-        float g = j->g[i];
-        j->out[i] = (g / (1.0f + lmz_expf(-g))) * j->u[i];
-    }
+    memcpy(j->out + r0, j->g + r0, (size_t)(r1 - r0) * sizeof(float));
+    j->k->silu_mul(j->out + r0, j->u + r0, r1 - r0);
 }
 
 void tr_swiglu_fwd(const tr_exec *x, float *out, const float *g, const float *u, size_t n)
 {
-    swiglu_job j = {.out = out, .g = g, .u = u};
+    swiglu_job j = {.k = x->k, .out = out, .g = g, .u = u};
     tr_parallel_rows(x, (uint32_t)n, swiglu_rows, &j);
 }
 
@@ -185,21 +173,9 @@ typedef struct ce_job {
 static void ce_rows(void *arg, uint32_t r0, uint32_t r1)
 {
     const ce_job *j = arg;
-    uint32_t V = j->n_vocab;
-    for (uint32_t t = r0; t < r1; t++) {
-        float *row = j->logits + (size_t)t * V;
-        float m = -INFINITY;
-        for (uint32_t i = 0; i < V; i++) m = row[i] > m ? row[i] : m;
-        float target = row[j->targets[t]] - m;
-        for (uint32_t i = 0; i < V; i++) row[i] = row[i] - m;
-        j->x->k->exp_n(row, row, V);
-        double sum = 0.0;
-        for (uint32_t i = 0; i < V; i++) sum += row[i];
-        j->loss[t] = (float)(log(sum) - (double)target);
-        float f = (float)(j->dscale / sum);
-        for (uint32_t i = 0; i < V; i++) row[i] = row[i] * f;
-        row[j->targets[t]] -= j->dscale;
-    }
+    for (uint32_t t = r0; t < r1; t++)
+        j->loss[t] = j->x->v->ce_row(j->x->k, j->logits + (size_t)t * j->n_vocab, j->n_vocab,
+                                     j->targets[t], j->dscale);
 }
 
 double tr_cross_entropy(const tr_exec *x, float *logits, const uint32_t *targets, uint32_t n,

@@ -24,6 +24,7 @@
 
 #include "kernels/kernels.h"
 #include "model/rope.h"
+#include "train/train_vec.h"
 #include "util/threadpool.h"
 
 /* ---------------------------------------------------------------- execution */
@@ -50,17 +51,30 @@ void tr_gemm_block_portable(const tr_gemm_args *g, uint32_t m0, uint32_t m1, uin
 void tr_gemm_block_avx512(const tr_gemm_args *g, uint32_t m0, uint32_t m1, uint32_t n0,
                           uint32_t n1);
 
+/* bf16 products (train_gemm_bf16_avx512.c, needs AVX512_BF16): A and B rounded to bf16,
+ * sums in fp32.  scratch: tr_gemm_bf16_scratch_bytes() of packing buffers, 64-aligned. */
+void tr_gemm_block_bf16(const tr_gemm_args *g, uint32_t m0, uint32_t m1, uint32_t n0,
+                        uint32_t n1, void *scratch);
+size_t tr_gemm_bf16_scratch_bytes(void);
+
 /* Threads and kernels of one trainer. */
 typedef struct tr_exec {
     tp_pool *pool;
     uint32_t n_threads;
-    tr_gemm_fn gemm_block;
+    tr_gemm_fn gemm_block;       /* fp32: attention, and linear layers unless bf16 */
+    int bf16;                    /* linear layers' products in bf16 (tr_exec_set_bf16) */
+    unsigned char *bf16_scratch; /* n_threads x tr_gemm_bf16_scratch_bytes(), or NULL */
     const lmz_kernels *k;        /* exp_n for the softmaxes */
+    const tr_vec *v;             /* row kernels: AVX-512 when the CPU has it */
 } tr_exec;
 
-/* n_threads < 1 means 1.  Picks the AVX-512 gemm when the CPU has it.  0 or -1. */
+/* n_threads < 1 means 1.  Picks the AVX-512 gemm when the CPU has it; products start in
+ * fp32 (exact enough for the gradient checks).  0 or -1. */
 int tr_exec_init(tr_exec *x, int n_threads);
 void tr_exec_free(tr_exec *x);
+/* Turns bf16 products (tr_gemm) on or off; on only where the CPU has AVX512_BF16.
+ * Returns the resulting state (1 bf16, 0 fp32), or -1 out of memory. */
+int tr_exec_set_bf16(tr_exec *x, int on);
 /* fn(arg, task, thread) for every task, on the pool (inline with one thread). */
 void tr_exec_run(const tr_exec *x, uint32_t n_tasks, tp_task_fn fn, void *arg);
 
@@ -68,7 +82,11 @@ void tr_exec_run(const tr_exec *x, uint32_t n_tasks, tp_task_fn fn, void *arg);
 typedef void (*tr_rows_fn)(void *arg, uint32_t r0, uint32_t r1);
 void tr_parallel_rows(const tr_exec *x, uint32_t n, tr_rows_fn fn, void *arg);
 
-/* The whole product, split among the threads by blocks of C. */
+/* One product on the calling thread (thread: its index in the pool, for the bf16 packing
+ * buffers), bf16 when x->bf16: the attention's per-(sequence, head) products. */
+void tr_gemm_local(const tr_exec *x, const tr_gemm_args *g, uint32_t thread);
+
+/* The whole product, split among the threads by blocks of C; bf16 when x->bf16. */
 void tr_gemm(const tr_exec *x, const tr_gemm_args *g);
 
 /* ---------------------------------------------------------------- embedding */

@@ -41,6 +41,7 @@ struct trainer {
 };
 
 const tm_config *trainer_config(const trainer *t) { return &t->c; }
+int trainer_set_bf16(trainer *t, int on) { return tr_exec_set_bf16(&t->x, on); }
 const tr_exec *trainer_exec(const trainer *t) { return &t->x; }
 size_t trainer_n_params(const trainer *t) { return t->n_params; }
 float *trainer_params(trainer *t) { return t->params; }
@@ -157,6 +158,7 @@ trainer *trainer_new(const tm_config *c, uint32_t max_seqs, int n_threads, char 
     }
     cv = (carver){t->arena, 0};
     carve_all(t, &cv);
+    if (tr_exec_set_bf16(&t->x, 1) < 0) goto nomem;
     return t;
 nomem:
     snprintf(err, errlen, "trainer: out of memory");

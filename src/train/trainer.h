@@ -18,11 +18,17 @@
 typedef struct trainer trainer;
 
 /* Arena for up to max_seqs sequences of up to c->n_ctx tokens; parameters allocated
- * (zero; call tm_init_params on trainer_params, or load them).  NULL with a message. */
+ * (zero; call tm_init_params on trainer_params, or load them).  The linear layers'
+ * products run in bf16 where the CPU has AVX512_BF16 (trainer_set_bf16).  NULL with a
+ * message. */
 trainer *trainer_new(const tm_config *c, uint32_t max_seqs, int n_threads, char *err,
                      size_t errlen);
 void trainer_free(trainer *t);
 
+/* bf16 products (on: the default where the CPU has AVX512_BF16) or fp32 (exact enough for
+ * finite-difference checks and for matching the inference's loss).  Returns the resulting
+ * state: 1 bf16, 0 fp32, -1 out of memory (state unchanged). */
+int trainer_set_bf16(trainer *t, int on);
 const tm_config *trainer_config(const trainer *t);
 const tr_exec *trainer_exec(const trainer *t);
 size_t trainer_n_params(const trainer *t);
