@@ -5,6 +5,10 @@
 # every tests/test_*.c becomes its own test program.
 # Files named *_avx2.c / *_avx512.c are the only ones compiled with those ISA flags; the
 # runtime dispatch in src/kernels picks a path, so the binary runs on any x86-64.
+# The target architecture is the compiler's (`$(CC) -dumpmachine`): *_avx2.c / *_avx512.c
+# are built only for x86-64, *_neon.c only for AArch64 (where NEON is baseline, no flag).
+# Cross build for AArch64 into its own folder (tools/check_arm.sh, `make check-arm`):
+#   make BUILD=build/aarch64 CC=aarch64-linux-gnu-gcc build/aarch64/lmz tests-build
 #
 # Determinism (doc/determinism.md): the whole library is built with -ffp-contract=off and
 # never with -ffast-math, so the compiler cannot fuse or reorder floating-point operations.
@@ -30,10 +34,19 @@ CFLAGS_ALL := $(BASEFLAGS) $(OPT) $(CFLAGS)
 LDLIBS_ALL := -lzstd -lxxhash -lm -pthread
 LDFLAGS_ALL := $(filter -fsanitize%,$(OPT)) $(LDFLAGS)
 
+TARGET_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifneq ($(filter x86_64-% amd64-%,$(TARGET_MACHINE)),)
+  ARCH_EXCLUDE := %_neon.c
+else ifneq ($(filter aarch64-% arm64-%,$(TARGET_MACHINE)),)
+  ARCH_EXCLUDE := %_avx2.c %_avx512.c
+else
+  ARCH_EXCLUDE := %_avx2.c %_avx512.c %_neon.c
+endif
+
 ISA_AVX2   := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 
-LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+LIB_SRC  := $(filter-out $(ARCH_EXCLUDE),$(shell find src -name '*.c' -not -path 'src/cli/*' | sort))
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -111,6 +124,11 @@ test-asan:
 bench: all bench-build
 	bash bench/bench.sh
 
+# Cross-build for AArch64, run its tests under qemu-user and check that x86-64 and AArch64
+# write the same .lmz bytes (slow: emulation).  Not part of `make test`.
+check-arm:
+	bash tools/check_arm.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
@@ -127,5 +145,47 @@ install: all
 clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
-.PHONY: all test test-release test-asan tests-build bench bench-build install clean
+.PHONY: all test test-release test-asan tests-build bench bench-build check-arm install clean
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------- fuzzing (fuzz/README.md)
+# libFuzzer harnesses fuzz/fuzz_*.c, built with clang under ASan+UBSan into build/fuzz/
+# (the library again, with coverage instrumentation).  `make fuzz` replays
+# fuzz/regressions/ and runs each harness for FUZZ_SECONDS on a copy of its seeds
+# (build/fuzz/corpus/NAME; FUZZ_JOBS at once); `make fuzz-smoke` is the short pass of
+# `make test` (tests/test_fuzz_smoke.sh).  No -fno-sanitize-recover: with it clang 14
+# needs minutes for the AVX-512 kernels; fuzz/run.sh makes UBSan halt on errors instead.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS    ?= 1
+FUZZ_DIR     := build/fuzz
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -ffp-contract=off \
+                -fno-fast-math -pthread -Iinclude -Isrc $(WARN) -fsanitize=address,undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+
+$(FUZZ_DIR)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(ISA_AVX2) -MMD -MP -c $< -o $@
+$(FUZZ_DIR)/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(ISA_AVX512) -MMD -MP -c $< -o $@
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ_DIR)/liblmz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+# the option parser is linked alone, without the rest of the CLI
+$(FUZZ_DIR)/fuzz_options: $(FUZZ_DIR)/obj/src/cli/options.o
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DIR)/liblmz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(filter %.o,$^) \
+	    $(FUZZ_DIR)/liblmz.a $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+fuzz: fuzz-build
+	bash fuzz/run.sh -t $(FUZZ_SECONDS) -j $(FUZZ_JOBS)
+fuzz-smoke: fuzz-build
+	BUILD=$(BUILD) bash tests/test_fuzz_smoke.sh
+
+.PHONY: fuzz fuzz-build fuzz-smoke

@@ -86,7 +86,8 @@ typedef enum lmz_simd {
     LMZ_SIMD_AUTO = 0, /* best the CPU has; the LMZ_SIMD environment variable overrides */
     LMZ_SIMD_SCALAR,
     LMZ_SIMD_AVX2,
-    LMZ_SIMD_AVX512
+    LMZ_SIMD_AVX512,
+    LMZ_SIMD_NEON      /* AArch64 Advanced SIMD */
 } lmz_simd;
 
 /* Progress callback: bytes of input consumed and output produced so far.  Return

@@ -193,7 +193,7 @@ fi
 check_exit help 0 quiet "$LMZ" --help
 check_exit version 0 quiet "$LMZ" --version
 check_exit bad-option 1 quiet "$LMZ" --no-such-option
-check_exit bad-simd 1 quiet "$LMZ" --simd=neon
+check_exit bad-simd 1 quiet "$LMZ" --simd=sse9
 
 # ---------------------------------------------------------------- failures stay safe
 # A file size limit: the write fails with EFBIG (lmz ignores SIGXFSZ) after part of the

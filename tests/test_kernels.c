@@ -33,13 +33,16 @@ static uint32_t rnd(void)
 }
 static float rndf(void) { return ((float)(rnd() % 2000001) - 1000000.0f) / 1000000.0f; }
 
-static const lmz_simd simd_paths[] = {LMZ_SIMD_AVX2, LMZ_SIMD_AVX512};
+/* Every SIMD path; a build has those of its architecture (x86-64: AVX2, AVX-512;
+ * AArch64: NEON) and skips the others. */
+static const lmz_simd simd_paths[] = {LMZ_SIMD_AVX2, LMZ_SIMD_AVX512, LMZ_SIMD_NEON};
+#define N_SIMD_PATHS (sizeof simd_paths / sizeof simd_paths[0])
 
 /* The SIMD paths this CPU has; prints the ones it lacks once. */
 static int have_path(lmz_simd s)
 {
     if (lmz_kernels_get(s)) return 1;
-    static int said[4];
+    static int said[LMZ_SIMD_NEON + 1];
     if (!said[s]) print_message("note: CPU lacks the %s path; its checks are skipped\n",
                                 lmz_simd_path_name(s));
     said[s] = 1;
@@ -120,7 +123,7 @@ static void test_mm_f32_simd_matches_scalar(void **state)
                     uint32_t p0 = ranges[rg][0], p1 = ranges[rg][1];
                     memset(y0, 0x7f, sizeof(float) * max_tok * ldy);
                     ks->mm_f32(wp, n_in, n_out, p0, p1, x, ldx, n_tok, y0, ldy);
-                    for (size_t s = 0; s < 2; s++) {
+                    for (size_t s = 0; s < N_SIMD_PATHS; s++) {
                         if (!have_path(simd_paths[s])) continue;
                         const lmz_kernels *kv = lmz_kernels_get(simd_paths[s]);
                         memset(y1, 0x7f, sizeof(float) * max_tok * ldy);
@@ -222,7 +225,7 @@ static void test_mm_q8_simd_matches_scalar(void **state)
                     uint32_t p0 = ranges[rg][0], p1 = ranges[rg][1];
                     memset(y0, 0x7f, sizeof(float) * max_tok * ldy);
                     ks->mm_q8(wp, n_in, n_out, p0, p1, xq, xd, n_tok, y0, ldy);
-                    for (size_t s = 0; s < 2; s++) {
+                    for (size_t s = 0; s < N_SIMD_PATHS; s++) {
                         if (!have_path(simd_paths[s])) continue;
                         const lmz_kernels *kv = lmz_kernels_get(simd_paths[s]);
                         memset(y1, 0x7f, sizeof(float) * max_tok * ldy);
@@ -274,7 +277,7 @@ static int same_float(float a, float b) { return (a != a && b != b) || memcmp(&a
 
 static void check_exp_paths(const float *x, size_t n, float *y)
 {
-    for (size_t s = 0; s < 2; s++) {
+    for (size_t s = 0; s < N_SIMD_PATHS; s++) {
         if (!have_path(simd_paths[s])) continue;
         const lmz_kernels *kv = lmz_kernels_get(simd_paths[s]);
         kv->exp_n(y, x, n);
@@ -410,7 +413,7 @@ static void test_vec_kernels_match_scalar(void **state)
         double tot = 0;
         for (uint32_t i = 0; i < n; i++) tot += r0[i];
         assert_true(fabs(tot - 1) < 1e-5);
-        for (size_t s = 0; s < 2; s++) {
+        for (size_t s = 0; s < N_SIMD_PATHS; s++) {
             if (!have_path(simd_paths[s])) continue;
             const lmz_kernels *kv = lmz_kernels_get(simd_paths[s]);
             float s1 = kv->sumsq(a, n);
@@ -439,7 +442,7 @@ static void test_vec_kernels_match_scalar(void **state)
     memcpy(r0, sc, sizeof sc);
     ks->softmax(r0, 20, 1.0f);
     assert_true(r0[1] == 0.0f && r0[18] > 0.99f);
-    for (size_t s = 0; s < 2; s++) {
+    for (size_t s = 0; s < N_SIMD_PATHS; s++) {
         if (!have_path(simd_paths[s])) continue;
         memcpy(r1, sc, sizeof sc);
         lmz_kernels_get(simd_paths[s])->softmax(r1, 20, 1.0f);
@@ -472,7 +475,7 @@ static void test_attn_v_matches_scalar(void **state)
                         for (uint32_t j = 0; j < npos; j++) acc = fmaf(p[q * MAXPOS + j], v[j * hd + d], acc);
                         assert_memory_equal(&acc, &o0[q * ldo + d], 4);
                     }
-                for (size_t s = 0; s < 2; s++) {
+                for (size_t s = 0; s < N_SIMD_PATHS; s++) {
                     if (!have_path(simd_paths[s])) continue;
                     const lmz_kernels *kv = lmz_kernels_get(simd_paths[s]);
                     memset(o1, 0, sizeof(float) * MAXQ * (MAXHD + 3));

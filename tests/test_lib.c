@@ -177,11 +177,11 @@ static void test_determinism_matrix(void **state)
     lmz_model *m = open_model(MODEL_A);
     size_t n;
     uint8_t *text = shared_data("llm-gpt-4o-2024-05-13.txt", 5000, &n);
-    const lmz_simd paths[] = { LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512 };
+    const lmz_simd paths[] = { LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512, LMZ_SIMD_NEON };
     uint8_t *ref = NULL;
     size_t ref_n = 0;
     int tried = 0;
-    for (size_t p = 0; p < 3; p++) {
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         if (!lmz_simd_supported(paths[p])) {
             print_message("SIMD path %s not on this CPU: skipped\n", lmz_simd_name(paths[p]));
             continue;

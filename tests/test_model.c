@@ -243,8 +243,10 @@ static void run_mode(const lmz_model *m, const int32_t *tok, const int32_t *tok2
 static void test_determinism_matrix(void **state)
 {
     (void)state;
-    static const lmz_simd paths[] = {LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512};
-    for (int p = 0; p < 3; p++)
+    static const lmz_simd paths[] = {LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512,
+                                     LMZ_SIMD_NEON};
+    const int n_paths = (int)(sizeof paths / sizeof paths[0]);
+    for (int p = 0; p < n_paths; p++)
         if (!lmz_simd_supported(paths[p]))
             print_message("note: this CPU lacks the %s path: not part of the matrix here\n",
                           lmz_simd_path_name(paths[p]));
@@ -262,7 +264,7 @@ static void test_determinism_matrix(void **state)
         float *ref2 = run_tokens(m, tok2, n, n, 1, LMZ_SIMD_SCALAR);
         assert_memory_not_equal(ref, ref2, bytes);
         float *out = malloc(bytes), *out2 = malloc(bytes);
-        for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < n_paths; p++) {
             if (!lmz_simd_supported(paths[p])) continue;
             for (int threads = 1; threads <= 3; threads++)
                 for (int mode = 0; mode < N_MODES; mode++) {
@@ -327,20 +329,43 @@ static void test_fwd_api(void **state)
     lmz_model_close(m);
 }
 
+/* The caller's floating-point control register: an "odd" setting (round toward zero and
+ * flush-to-zero, as a -ffast-math program may have), reading and writing it. */
+#if defined(__x86_64__) || defined(__i386__)
+#define HAVE_FP_CONTROL 1
+typedef unsigned fp_control;
+/* round toward zero, FTZ, DAZ */
+static const fp_control odd_fp_control = 0x1f80u | 0x6000u | 0x8000u | 0x40u;
+static fp_control get_fp_control(void) { return _mm_getcsr() & ~0x3fu; }   /* no sticky flags */
+static void set_fp_control(fp_control c) { _mm_setcsr(c); }
+#elif defined(__aarch64__)
+#define HAVE_FP_CONTROL 1
+typedef uint64_t fp_control;
+/* FPCR: RMode = round toward zero (3 << 22), FZ (1 << 24); the flags live in FPSR */
+static const fp_control odd_fp_control = (UINT64_C(3) << 22) | (UINT64_C(1) << 24);
+static fp_control get_fp_control(void)
+{
+    fp_control c;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(c));
+    return c;
+}
+static void set_fp_control(fp_control c) { __asm__ __volatile__("msr fpcr, %0" : : "r"(c)); }
+#endif
+
 /* A caller with another rounding mode and flush-to-zero / denormals-are-zero set (as a
  * -ffast-math program has) gets the same logits, and its environment back. */
 static void test_caller_fp_environment(void **state)
 {
     (void)state;
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(HAVE_FP_CONTROL)
     const fixture *fx = &fixtures[0];
     lmz_model *m = open_fixture(fx);
     int32_t *tok = read_tokens(fx);
     uint32_t n = 40, nv = m->hp.n_vocab;
     float *ref = run_tokens(m, tok, n, n, 1, LMZ_SIMD_AUTO);
-    unsigned saved = _mm_getcsr();
-    unsigned odd = 0x1f80u | 0x6000u /* round toward zero */ | 0x8000u /* FTZ */ | 0x40u /* DAZ */;
-    _mm_setcsr(odd);
+    fp_control saved = get_fp_control();
+    set_fp_control(odd_fp_control);
+    assert_true(get_fp_control() == odd_fp_control);
     char err[256];
     forward_ctx *f = fwd_new(m, n, 1, n, 2, LMZ_SIMD_AUTO, err, sizeof err);
     assert_non_null(f);
@@ -348,10 +373,10 @@ static void test_caller_fp_environment(void **state)
     float *lg = malloc(sizeof(float) * n * nv);
     uint32_t *seq = calloc(n, sizeof *seq);
     int rc = fwd_eval(f, tok, seq, n, lg);
-    unsigned after = _mm_getcsr() & ~0x3fu;     /* ignore the sticky exception flags */
-    _mm_setcsr(saved);
+    fp_control after = get_fp_control();
+    set_fp_control(saved);
     assert_int_equal(rc, 0);
-    assert_int_equal(after, odd);
+    assert_true(after == odd_fp_control);
     assert_memory_equal(lg, ref, sizeof(float) * n * nv);
     fwd_free(f);
     free(lg); free(seq); free(ref); free(tok);

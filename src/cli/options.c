@@ -66,7 +66,7 @@ void cli_print_help(void)
         "  -T, --threads=N     worker threads; 0 (the default) = one per online CPU\n"
         "  -m, --model=FILE    GGUF model (default: $LMZ_MODEL, else the built-in model);\n"
         "                      decompress with the model that compressed\n"
-        "      --simd=PATH     scalar, avx2, avx512 or auto (output is identical)\n"
+        "      --simd=PATH     scalar, avx2, avx512, neon or auto (output is identical)\n"
         "      --chunk-size=N  bytes per independent chunk, suffix K or M (experts)\n"
         "      --context=N     model context in tokens (experts)\n"
         "      --lm-always     code every chunk with the model, even where the zstd or\n"
@@ -120,6 +120,7 @@ static int parse_simd(const char *s, lmz_simd *out)
     static const struct { const char *name; lmz_simd simd; } paths[] = {
         { "auto", LMZ_SIMD_AUTO }, { "scalar", LMZ_SIMD_SCALAR },
         { "avx2", LMZ_SIMD_AVX2 }, { "avx512", LMZ_SIMD_AVX512 },
+        { "neon", LMZ_SIMD_NEON },
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         if (strcmp(s, paths[i].name) == 0) {
@@ -185,7 +186,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
         case 'm': opt->model_path = optarg; break;
         case OPT_SIMD:
             if (parse_simd(optarg, &opt->simd) != 0) {
-                usage_error("invalid --simd '%s' (scalar, avx2, avx512 or auto)", optarg);
+                usage_error("invalid --simd '%s' (scalar, avx2, avx512, neon or auto)", optarg);
                 return -1;
             }
             break;
@@ -226,8 +227,10 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
             return -1;
         }
     }
-    opt->files = argv + optind;
-    opt->n_files = argc - optind;
+    /* argc may be 0 (execve allows it); getopt then leaves optind at 1 */
+    int first = optind < argc ? optind : argc;
+    opt->files = argv + first;
+    opt->n_files = argc - first;
 
     if (opt->output && opt->to_stdout) {
         usage_error("-o OUT and -c cannot be used together");

@@ -19,22 +19,47 @@
 #include "coder/quantize_kernels.h"
 #include "kernels/kernels.h"
 
-/* The same CPU test as the model's kernels: the *_avx2.c / *_avx512.c files of both are
- * built with the same ISA flags. */
+/* The same CPU test as the model's kernels: the *_avx2.c / *_avx512.c / *_neon.c files
+ * of both are built with the same ISA flags. */
+static lmz_simd simd_of(quant_isa isa)
+{
+    switch (isa) {
+    case QUANT_ISA_AVX2:   return LMZ_SIMD_AVX2;
+    case QUANT_ISA_AVX512: return LMZ_SIMD_AVX512;
+    case QUANT_ISA_NEON:   return LMZ_SIMD_NEON;
+    default:               return LMZ_SIMD_SCALAR;
+    }
+}
+
+quant_isa quant_isa_for_simd(lmz_simd simd)
+{
+    switch (simd) {
+    case LMZ_SIMD_AVX2:   return QUANT_ISA_AVX2;
+    case LMZ_SIMD_AVX512: return QUANT_ISA_AVX512;
+    case LMZ_SIMD_NEON:   return QUANT_ISA_NEON;
+    case LMZ_SIMD_SCALAR: return QUANT_ISA_SCALAR;
+    default:              return quant_isa_best();
+    }
+}
+
 quant_isa quant_isa_best(void)
 {
-    if (lmz_simd_supported(LMZ_SIMD_AVX512)) return QUANT_ISA_AVX512;
-    if (lmz_simd_supported(LMZ_SIMD_AVX2)) return QUANT_ISA_AVX2;
-    return QUANT_ISA_SCALAR;
+    return quant_isa_for_simd(lmz_simd_best());
 }
 
 static const quant_kernels *kernels_for(quant_isa isa)
 {
-    quant_isa best = quant_isa_best();
-    if (isa > best) isa = best;
+    /* An unsupported path falls back to the nearest supported one below it. */
+    while (isa > QUANT_ISA_SCALAR && !lmz_simd_supported(simd_of(isa)))
+        isa = (quant_isa)(isa - 1);
     switch (isa) {
+#if defined(__x86_64__)
     case QUANT_ISA_AVX512: return &quant_kernels_avx512;
     case QUANT_ISA_AVX2:   return &quant_kernels_avx2;
+#endif
+#if defined(__aarch64__)
+    case QUANT_ISA_NEON:   return &quant_kernels_neon;
+#endif
     default:               return &quant_kernels_scalar;
     }
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "coder/rangecoder.h"
+#include "lmz.h"
 
 #define LMZ_QUANT_MAX_VOCAB (UINT32_C(1) << 18)
 
@@ -25,11 +26,14 @@
 typedef enum quant_isa {
     QUANT_ISA_SCALAR = 0,
     QUANT_ISA_AVX2 = 1,      /* where lmz_simd_supported(LMZ_SIMD_AVX2) */
-    QUANT_ISA_AVX512 = 2     /* where lmz_simd_supported(LMZ_SIMD_AVX512) */
+    QUANT_ISA_AVX512 = 2,    /* where lmz_simd_supported(LMZ_SIMD_AVX512) */
+    QUANT_ISA_NEON = 3       /* where lmz_simd_supported(LMZ_SIMD_NEON) (AArch64) */
 } quant_isa;
 
 /* The best path this CPU runs. */
 quant_isa quant_isa_best(void);
+/* The quantizer path that goes with a model kernel path (AUTO: the best one). */
+quant_isa quant_isa_for_simd(lmz_simd simd);
 
 /* Cumulative frequencies: cum[0] = 0, cum[n_vocab] = LMZ_FREQ_TOTAL, and token i has
  * freq cum[i + 1] - cum[i] >= 1.  cum holds n_vocab + 1 entries.  Returns 0, or -1 if
@@ -42,7 +46,8 @@ int quant_cumfreq(const float *logits, uint32_t n_vocab, uint32_t *cum);
 int quant_symbol(const float *logits, uint32_t n_vocab, uint32_t token,
                  uint32_t *start, uint32_t *freq);
 
-/* The same on a chosen path (an unsupported one falls back to the best one below it). */
+/* The same on a chosen path (an unsupported one falls back to the nearest supported one
+ * below it in this enum). */
 int quant_cumfreq_isa(quant_isa isa, const float *logits, uint32_t n_vocab, uint32_t *cum);
 int quant_symbol_isa(quant_isa isa, const float *logits, uint32_t n_vocab, uint32_t token,
                      uint32_t *start, uint32_t *freq);

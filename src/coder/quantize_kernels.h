@@ -37,7 +37,8 @@ typedef struct quant_kernels {
 } quant_kernels;
 
 extern const quant_kernels quant_kernels_scalar;
-extern const quant_kernels quant_kernels_avx2;
-extern const quant_kernels quant_kernels_avx512;
+extern const quant_kernels quant_kernels_avx2;     /* x86-64 builds only */
+extern const quant_kernels quant_kernels_avx512;   /* x86-64 builds only */
+extern const quant_kernels quant_kernels_neon;     /* AArch64 builds only */
 
 #endif

@@ -87,7 +87,9 @@ double lmz_log_d(double x)
 static double reduce_pio2(double x, int *q)
 {
     double kd = round_int(x * TWO_OVER_PI);
-    *q = (int)((int64_t)kd & 3);
+    /* Converting kd to an integer is undefined past 2^63, and a hostile model's RoPE
+     * angles get there; past 2^55 every double is a multiple of 4, so quadrant 0. */
+    *q = kd > -0x1p55 && kd < 0x1p55 ? (int)((int64_t)kd & 3) : 0;
     return ((x - kd * PIO2_1) - kd * PIO2_2) - kd * PIO2_3;
 }
 

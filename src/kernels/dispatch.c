@@ -1,6 +1,9 @@
 /*
  * dispatch.c -- which kernel path runs: CPU feature checks, the LMZ_SIMD override, and
  * the per-path tables.  The tables are constant; nothing here is mutable state.
+ * A build has the scalar path plus its architecture's: AVX2 and AVX-512 on x86-64, NEON
+ * on AArch64 (Advanced SIMD is part of the AArch64 base architecture, so it needs no
+ * run-time check).  The other architecture's paths are known by name but unsupported.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,14 +11,31 @@
 
 #include "kernels/kernels.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+/* F16C by CPUID (leaf 1, ECX): clang 14 (Debian 12) rejects "f16c" in
+ * __builtin_cpu_supports.  The AVX2 check already covers the OS saving YMM registers. */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 #define TABLE(isa, id)                                                                    \
     static const lmz_kernels table_##isa = {                                              \
         id, #isa, lmz_mm_f32_##isa, lmz_mm_q8_##isa, lmz_exp_n_##isa, lmz_sumsq_##isa,     \
         lmz_softmax_##isa, lmz_silu_mul_##isa, lmz_attn_v_##isa,                          \
     };
 TABLE(scalar, LMZ_SIMD_SCALAR)
+#if defined(__x86_64__)
 TABLE(avx2, LMZ_SIMD_AVX2)
 TABLE(avx512, LMZ_SIMD_AVX512)
+#endif
+#if defined(__aarch64__)
+TABLE(neon, LMZ_SIMD_NEON)
+#endif
 
 int lmz_simd_supported(lmz_simd simd)
 {
@@ -23,15 +43,19 @@ int lmz_simd_supported(lmz_simd simd)
     case LMZ_SIMD_AUTO:
     case LMZ_SIMD_SCALAR:
         return 1;
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
     /* __builtin_cpu_supports also checks that the OS saves the wide registers (XCR0). */
     case LMZ_SIMD_AVX2:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+               cpu_has_f16c();
     case LMZ_SIMD_AVX512:
         return lmz_simd_supported(LMZ_SIMD_AVX2) && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__aarch64__)
+    case LMZ_SIMD_NEON:
+        return 1;
 #endif
     default:
         return 0;
@@ -40,6 +64,7 @@ int lmz_simd_supported(lmz_simd simd)
 
 lmz_simd lmz_simd_best(void)
 {
+    if (lmz_simd_supported(LMZ_SIMD_NEON)) return LMZ_SIMD_NEON;
     if (lmz_simd_supported(LMZ_SIMD_AVX512)) return LMZ_SIMD_AVX512;
     if (lmz_simd_supported(LMZ_SIMD_AVX2)) return LMZ_SIMD_AVX2;
     return LMZ_SIMD_SCALAR;
@@ -52,6 +77,7 @@ const char *lmz_simd_path_name(lmz_simd simd)
     case LMZ_SIMD_SCALAR: return "scalar";
     case LMZ_SIMD_AVX2: return "avx2";
     case LMZ_SIMD_AVX512: return "avx512";
+    case LMZ_SIMD_NEON: return "neon";
     }
     return "unknown";
 }
@@ -69,14 +95,17 @@ int lmz_simd_resolve(lmz_simd requested, lmz_simd *out, char *err, size_t errlen
         if (strcmp(env, "scalar") == 0) want = LMZ_SIMD_SCALAR;
         else if (strcmp(env, "avx2") == 0) want = LMZ_SIMD_AVX2;
         else if (strcmp(env, "avx512") == 0) want = LMZ_SIMD_AVX512;
+        else if (strcmp(env, "neon") == 0) want = LMZ_SIMD_NEON;
         else {
-            snprintf(err, errlen, "LMZ_SIMD=%s: unknown path (use scalar, avx2, avx512 or auto)",
+            snprintf(err, errlen,
+                     "LMZ_SIMD=%s: unknown path (use scalar, avx2, avx512, neon or auto)",
                      env);
             return -1;
         }
         from = "LMZ_SIMD";
     }
-    if (want != LMZ_SIMD_SCALAR && want != LMZ_SIMD_AVX2 && want != LMZ_SIMD_AVX512) {
+    if (want != LMZ_SIMD_SCALAR && want != LMZ_SIMD_AVX2 && want != LMZ_SIMD_AVX512 &&
+        want != LMZ_SIMD_NEON) {
         snprintf(err, errlen, "invalid SIMD path %d", (int)want);
         return -1;
     }
@@ -94,8 +123,13 @@ const lmz_kernels *lmz_kernels_get(lmz_simd simd)
     if (!lmz_simd_supported(simd)) return NULL;
     switch (simd) {
     case LMZ_SIMD_SCALAR: return &table_scalar;
+#if defined(__x86_64__)
     case LMZ_SIMD_AVX2: return &table_avx2;
     case LMZ_SIMD_AVX512: return &table_avx512;
+#endif
+#if defined(__aarch64__)
+    case LMZ_SIMD_NEON: return &table_neon;
+#endif
     default: return NULL;
     }
 }

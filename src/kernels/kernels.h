@@ -113,7 +113,7 @@ typedef struct lmz_kernels {
 int lmz_simd_supported(lmz_simd simd);
 /* The best path this CPU supports. */
 lmz_simd lmz_simd_best(void);
-/* Resolve a request: AUTO -> the LMZ_SIMD environment variable (scalar|avx2|avx512) if
+/* Resolve a request: AUTO -> the LMZ_SIMD environment variable (scalar|avx2|avx512|neon) if
  * set, else the best path.  Returns -1 with a message if the request (or the variable)
  * names a path the CPU lacks or an unknown name. */
 int lmz_simd_resolve(lmz_simd requested, lmz_simd *out, char *err, size_t errlen);
@@ -135,8 +135,11 @@ const char *lmz_simd_path_name(lmz_simd simd);
     void lmz_silu_mul_##isa(float *g, const float *u, uint32_t n);                           \
     void lmz_attn_v_##isa(const float *v, uint32_t hd, uint32_t n_pos, const float *p,       \
                           size_t ldp, uint32_t n_q, float *out, size_t ldo);
+/* Each path's functions exist only in builds for its architecture (the Makefile compiles
+ * *_avx2.c / *_avx512.c on x86-64 and *_neon.c on AArch64). */
 LMZ_KERNEL_PROTOTYPES(scalar)
 LMZ_KERNEL_PROTOTYPES(avx2)
 LMZ_KERNEL_PROTOTYPES(avx512)
+LMZ_KERNEL_PROTOTYPES(neon)
 
 #endif

@@ -275,8 +275,7 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
     r.n_vocab = tok_n_vocab(r.tok);
     r.context = context;
     r.keep = keep;
-    r.qisa = ctx->simd == LMZ_SIMD_AVX512 ? QUANT_ISA_AVX512
-           : ctx->simd == LMZ_SIMD_AVX2 ? QUANT_ISA_AVX2 : QUANT_ISA_SCALAR;
+    r.qisa = quant_isa_for_simd(ctx->simd);
     r.lanes = ctx->level.lanes;
     if (r.lanes > n) r.lanes = (uint32_t)n;
     if (r.lanes < 1) r.lanes = 1;
@@ -346,8 +345,11 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
             if (!r.b_ent[i].has_target) continue;
             lane *ln = r.b_ent[i].ln;
             lane_code(&r, ln, r.logits + (size_t)i * r.n_vocab);
-            /* A corrupt payload can spell more text than the chunk holds: stop early. */
-            if (r.decoding && ln->decoded_bytes > ln->chunk->raw_size) {
+            /* A corrupt payload can spell more text than the chunk holds, or need more
+             * bytes than it has (the range decoder overran, which no valid payload does):
+             * stop early, or a tiny hostile chunk claiming 2^30 bytes decodes for hours.
+             * The chunk is corrupt either way (rc_dec_finish fails on an overrun). */
+            if (r.decoding && (ln->decoded_bytes > ln->chunk->raw_size || ln->dec.overrun)) {
                 ln->coded = ln->total;
                 ln->next_feed = n_feeds(&r, ln);
             }

@@ -33,6 +33,18 @@
 typedef unsigned fp_env;
 static fp_env fp_enter(void) { fp_env e = _mm_getcsr(); _mm_setcsr(CANONICAL_MXCSR); return e; }
 static void fp_leave(fp_env e) { _mm_setcsr(e); }
+#elif defined(__aarch64__)
+/* The same on AArch64: FPCR = 0 is round to nearest (RMode 0), no flush-to-zero (FZ,
+ * FZ16, FIZ), no alternate handling (AH), no default-NaN, no exception traps. */
+typedef uint64_t fp_env;
+static fp_env fp_enter(void)
+{
+    fp_env e;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(e));
+    __asm__ __volatile__("msr fpcr, %0" : : "r"((uint64_t)0));
+    return e;
+}
+static void fp_leave(fp_env e) { __asm__ __volatile__("msr fpcr, %0" : : "r"(e)); }
 #else
 typedef int fp_env;
 static fp_env fp_enter(void) { return 0; }

@@ -20,11 +20,12 @@ int tr_exec_init(tr_exec *x, int n_threads)
     x->n_threads = n_threads < 1 ? 1u : (uint32_t)n_threads;
     x->pool = tp_new((int)x->n_threads);
     if (!x->pool) return -1;
+#if defined(__x86_64__)
     int avx512 = lmz_simd_supported(LMZ_SIMD_AVX512);
     x->gemm_block = avx512 ? tr_gemm_block_avx512 : tr_gemm_block_portable;
-#if defined(__x86_64__)
     x->v = avx512 ? &tr_vec_avx512 : &tr_vec_portable;
 #else
+    x->gemm_block = tr_gemm_block_portable;
     x->v = &tr_vec_portable;
 #endif
     x->k = lmz_kernels_get(lmz_simd_best());

@@ -48,6 +48,8 @@ static void default_fp_env(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_setcsr(0x1f80u);
+#elif defined(__aarch64__)
+    __asm__ __volatile__("msr fpcr, %0" : : "r"((uint64_t)0));   /* see forward.c */
 #endif
 }
 
@@ -55,6 +57,8 @@ static void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
 #endif
 }
 

@@ -9,7 +9,7 @@
  * is what makes results independent of the thread count (doc/determinism.md).
  *
  * Workers run with the default floating-point environment (on x86: MXCSR round to
- * nearest, no FTZ/DAZ); the caller's thread keeps its own.
+ * nearest, no FTZ/DAZ; on AArch64: FPCR = 0); the caller's thread keeps its own.
  *
  * One thread at a time may call tp_run on a pool.  tp_run allocates nothing.
  */
