@@ -7,31 +7,13 @@
 #include <immintrin.h>
 
 #include "coder/quantize_kernels.h"
+#include "kernels/exp_avx2.h"
 
 /* lmz_expf on each lane, for lanes that are not NaN and not above LMZ_EXP_HI. */
 static inline __m256 exp8(__m256 x)
 {
     __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(LMZ_EXP_LO), _CMP_GE_OQ);
-    __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(LMZ_EXP_LOG2E));
-    t = _mm256_add_ps(t, _mm256_set1_ps(LMZ_EXP_MAGIC));
-    __m256i n = _mm256_sub_epi32(_mm256_castps_si256(t),
-                                 _mm256_set1_epi32((int)lmz_f32_bits(LMZ_EXP_MAGIC)));
-    __m256 nf = _mm256_sub_ps(t, _mm256_set1_ps(LMZ_EXP_MAGIC));
-    /* fnmadd(a, b, c) = -(a * b) + c with one rounding = fmaf(-a, b, c). */
-    __m256 r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(LMZ_EXP_LN2_HI), x);
-    r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(LMZ_EXP_LN2_LO), r);
-    __m256 p = _mm256_set1_ps(LMZ_EXP_C5);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C0));
-    __m256 r2 = _mm256_mul_ps(r, r);
-    p = _mm256_fmadd_ps(p, r2, r);
-    p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-    __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
-    __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
-    return _mm256_and_ps(e, keep);      /* x < LMZ_EXP_LO (or -inf): +0 */
+    return _mm256_and_ps(lmz_exp8_core(x), keep);      /* x < LMZ_EXP_LO (or -inf): +0 */
 }
 
 /* quant_q() of 8 logits.  AVX2 converts only to signed int32: weights below 2^31 convert

@@ -7,31 +7,13 @@
 #include <immintrin.h>
 
 #include "coder/quantize_kernels.h"
+#include "kernels/exp_avx512.h"
 
 /* lmz_expf on each lane, for lanes that are not NaN and not above LMZ_EXP_HI. */
 static inline __m512 exp16(__m512 x)
 {
     __mmask16 flush = _mm512_cmp_ps_mask(x, _mm512_set1_ps(LMZ_EXP_LO), _CMP_LT_OQ);
-    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(LMZ_EXP_LOG2E));
-    t = _mm512_add_ps(t, _mm512_set1_ps(LMZ_EXP_MAGIC));
-    __m512i n = _mm512_sub_epi32(_mm512_castps_si512(t),
-                                 _mm512_set1_epi32((int)lmz_f32_bits(LMZ_EXP_MAGIC)));
-    __m512 nf = _mm512_sub_ps(t, _mm512_set1_ps(LMZ_EXP_MAGIC));
-    /* fnmadd(a, b, c) = -(a * b) + c with one rounding = fmaf(-a, b, c). */
-    __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(LMZ_EXP_LN2_HI), x);
-    r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(LMZ_EXP_LN2_LO), r);
-    __m512 p = _mm512_set1_ps(LMZ_EXP_C5);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C0));
-    __m512 r2 = _mm512_mul_ps(r, r);
-    p = _mm512_fmadd_ps(p, r2, r);
-    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-    __m512i scale = _mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23);
-    __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(scale));
-    return _mm512_maskz_mov_ps((__mmask16)~flush, e);
+    return _mm512_maskz_mov_ps((__mmask16)~flush, lmz_exp16_core(x));
 }
 
 /* quant_q() of 16 logits. */

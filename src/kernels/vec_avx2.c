@@ -8,6 +8,7 @@
 
 #include "kernels/detmath.h"
 #include "kernels/kernels.h"
+#include "kernels/exp_avx2.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -20,24 +21,7 @@ ALWAYS_INLINE __m256i tail_mask(size_t left)
 
 ALWAYS_INLINE __m256 exp8(__m256 x)
 {
-    __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(LMZ_EXP_LOG2E));
-    t = _mm256_add_ps(t, _mm256_set1_ps(LMZ_EXP_MAGIC));
-    __m256i n = _mm256_sub_epi32(_mm256_castps_si256(t),
-                                 _mm256_castps_si256(_mm256_set1_ps(LMZ_EXP_MAGIC)));
-    __m256 nf = _mm256_sub_ps(t, _mm256_set1_ps(LMZ_EXP_MAGIC));
-    __m256 r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(LMZ_EXP_LN2_HI), x);
-    r = _mm256_fnmadd_ps(nf, _mm256_set1_ps(LMZ_EXP_LN2_LO), r);
-    __m256 p = _mm256_set1_ps(LMZ_EXP_C5);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(LMZ_EXP_C0));
-    __m256 r2 = _mm256_mul_ps(r, r);
-    p = _mm256_fmadd_ps(p, r2, r);
-    p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-    __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
-    __m256 res = _mm256_mul_ps(p, scale);
+    __m256 res = lmz_exp8_core(x);
     res = _mm256_blendv_ps(res, _mm256_setzero_ps(),
                            _mm256_cmp_ps(x, _mm256_set1_ps(LMZ_EXP_LO), _CMP_LT_OQ));
     res = _mm256_blendv_ps(res, _mm256_set1_ps(INFINITY),

@@ -8,6 +8,7 @@
 
 #include "kernels/detmath.h"
 #include "kernels/kernels.h"
+#include "kernels/exp_avx512.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -20,24 +21,7 @@ ALWAYS_INLINE __mmask16 tail_mask(size_t left)
  * cases of the scalar code blended in (NaN -> x, x < LO -> +0, x > HI -> +inf). */
 ALWAYS_INLINE __m512 exp16(__m512 x)
 {
-    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(LMZ_EXP_LOG2E));
-    t = _mm512_add_ps(t, _mm512_set1_ps(LMZ_EXP_MAGIC));
-    __m512i n = _mm512_sub_epi32(_mm512_castps_si512(t),
-                                 _mm512_castps_si512(_mm512_set1_ps(LMZ_EXP_MAGIC)));
-    __m512 nf = _mm512_sub_ps(t, _mm512_set1_ps(LMZ_EXP_MAGIC));
-    __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(LMZ_EXP_LN2_HI), x);
-    r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(LMZ_EXP_LN2_LO), r);
-    __m512 p = _mm512_set1_ps(LMZ_EXP_C5);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(LMZ_EXP_C0));
-    __m512 r2 = _mm512_mul_ps(r, r);
-    p = _mm512_fmadd_ps(p, r2, r);
-    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-    __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
-    __m512 res = _mm512_mul_ps(p, scale);
+    __m512 res = lmz_exp16_core(x);
     res = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(LMZ_EXP_LO), _CMP_LT_OQ),
                                res, _mm512_setzero_ps());
     res = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(LMZ_EXP_HI), _CMP_GT_OQ),
