@@ -1,9 +1,5 @@
 /*
- * fuzz_gguf.c -- libFuzzer harness for the GGUF reader (not built by the Makefile).
- *
- *   clang -O1 -g -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *       -Iinclude -Isrc fuzz/fuzz_gguf.c src/model/gguf_read.c src/model/f16.c -o fuzz_gguf
- *   mkdir -p /tmp/gguf-corpus && ./fuzz_gguf -max_total_time=60 /tmp/gguf-corpus tests/fixtures/gguf
+ * fuzz_gguf.c -- libFuzzer harness for the GGUF reader (`make fuzz`, fuzz/README.md).
  *
  * Every input either fails to parse with a message, or parses into a file whose every
  * string, array element and tensor byte can be read in bounds (fuzz/gguf_exercise.h).
