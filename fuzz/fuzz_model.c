@@ -24,13 +24,14 @@ static const char text[] =
     "The model predicts each next token; a range coder spends -log2 p bits on it.\n"
     "Ünïcödé, digits 12345, tabs\tand \xff invalid bytes.\n";
 
-static void roundtrip(lmz_model *model)
+static void roundtrip(lmz_model *model, const lmz_model_info *info)
 {
     lmz_params params;
     lmz_params_default(&params);
     params.threads = 1;
     params.lm_always = 1;
-    params.context = 8;         /* the window slides several times */
+    /* the window slides several times; contexts beyond the model's are refused */
+    params.context = info->n_ctx_train >= 2 && info->n_ctx_train < 8 ? info->n_ctx_train : 8;
     params.chunk_size = 64;     /* two chunks, coded side by side */
     lmz_error err = { LMZ_OK, "" };
     lmz_ctx *ctx = lmz_ctx_new(model, &params, &err);
@@ -70,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_die("loaded model with inconsistent info: vocab %u, layers %u, embd %u, "
                  "heads %u/%u", info.n_vocab, info.n_layer, info.n_embd, info.n_head,
                  info.n_head_kv);
-    roundtrip(model);
+    roundtrip(model, &info);
     lmz_model_close(model);
     return 0;
 }
