@@ -1462,6 +1462,44 @@ static void test_open_errors(void **state)
     gguf_close(&f);
 }
 
+/* Regression (issue 6): a file cut inside its fixed header (version, counts) was reported
+ * as "(null) #0: version at offset 4 ..." -- a NULL %s argument, undefined behaviour. */
+static void test_truncated_file_header_message(void **state)
+{
+    (void)state;
+    buf b = {0};
+    b_header(&b, 3, 0, 0);
+    for (size_t cut = 4; cut < b.len; cut++) {
+        buf t = {b.p, cut, cut};
+        expect_error(&t, "at offset");
+        gguf_file f;
+        uint8_t *copy;
+        char err[512] = "";
+        assert_int_equal(parse_copy(b.p, cut, &f, &copy, err, sizeof err), -1);
+        if (strstr(err, "(null)"))
+            fail_msg("cut at %zu: %s", cut, err);
+        free(copy);
+    }
+    free(b.p);
+}
+
+/* Regression (issue 6): opening a FIFO as a model waited for a writer forever before
+ * finding it is not a regular file (LMZ_MODEL=/path/to/fifo hung lmz).  The alarm turns a
+ * hang back into a failure. */
+static void test_open_fifo_does_not_block(void **state)
+{
+    char path[300], err[512];
+    gguf_file f;
+    scratch_path(state, path, sizeof path, "fifo.gguf");
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(20);
+    assert_int_equal(gguf_open(&f, path, err, sizeof err), -1);
+    alarm(0);
+    assert_non_null(strstr(err, "not a regular file"));
+    unlink(path);
+}
+
 /* ------------------------------------------------------------------ scale */
 
 /* n keys and n tensors, in the order perm gives; with dup_last the last key repeats the first. */
@@ -1593,6 +1631,8 @@ int main(void)
         cmocka_unit_test(test_hostile_metadata),
         cmocka_unit_test(test_hostile_tensors),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_truncated_file_header_message),
+        cmocka_unit_test(test_open_fifo_does_not_block),
         cmocka_unit_test(test_many_entries),
         cmocka_unit_test(test_open_does_not_touch_tensors),
     };

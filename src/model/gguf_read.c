@@ -96,6 +96,10 @@ static int rfail(reader *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* The file header (version, counts) is read before any entry: no kind to name, and
+     * printing the NULL kind with %s is undefined (glibc wrote "(null) #0: ..."). */
+    if (!r->kind)
+        return gguf_errf(r->err, r->errlen, "%s", msg);
     if (r->name.ptr)
         return gguf_errf(r->err, r->errlen, "%s #%" PRIu64 " ('%s'): %s", r->kind, r->index,
                          show(r->name).s, msg);
@@ -706,7 +710,9 @@ int gguf_open(gguf_file *f, const char *path, char *err, size_t errlen)
     struct stat st;
 
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (LMZ_MODEL naming one) must not wait for a writer
+     * forever before it is found not to be a regular file; regular files ignore it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return gguf_errf(err, errlen, "cannot open '%s': %s", path,
                          strerror_r(errno, ebuf, sizeof ebuf));
