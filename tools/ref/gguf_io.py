@@ -6,6 +6,7 @@ The shared folder is $LMZ_SHARED, default ../shared relative to the repo root.
 """
 
 import os
+import struct
 import sys
 
 import numpy as np
@@ -54,8 +55,27 @@ class Writer(g.GGUFWriter):
         return None
 
 
+class _Array(list):
+    """An array value that remembers its GGUF element type (gguf_min's reader drops it)."""
+
+    def __init__(self, values, elem_type):
+        super().__init__(values)
+        self.elem_type = elem_type
+
+
 class Reader(g.GGUFReader):
-    """gguf_min's reader plus BF16 tensors (returned as float32)."""
+    """gguf_min's reader plus BF16 tensors (returned as float32), and metadata values
+    typed as in the file (kv), so that they can be copied to another GGUF."""
+
+    def _value(self, vtype):
+        elem = struct.unpack_from("<I", self.buf, self.pos)[0] if vtype == g.T_ARR else None
+        v = super()._value(vtype)
+        return v if elem is None else _Array(v, elem)
+
+    def kv(self, key):
+        """The value of key as a gguf_min Val with the file's types, for Writer.add."""
+        v = self.meta[key]
+        return g.Val(self.meta_types[key], v, getattr(v, "elem_type", None))
 
     def tensor(self, name):
         dims, gtype, off = self.tensor_info[name]
