@@ -271,6 +271,40 @@ static void test_q8_quantize_rule(void **state)
     for (int k = 0; k < 32; k++) assert_int_equal(q[k], (int)nearbyintf(x[k] * (127.0f / amax)));
 }
 
+/* Every path's q8_quantize equals lmz_q8_quantize bit for bit: ordinary rows of several
+ * scales, and blocks with NaN, infinities, -0, subnormals, huge values and ties. */
+static void test_q8_quantize_simd_matches_scalar(void **state)
+{
+    (void)state;
+    enum { N = 32 * 40 };
+    static float x[N], d0[N / 32], d1[N / 32];
+    static int8_t q0[N], q1[N];
+    static const float special[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 1e-45f, -3e-39f,
+                                    3.4e38f, -3.4e38f, 65504.0f * 127.0f, 0.5f, -1.5f, 2.5f};
+    for (int i = 0; i < N; i++) {
+        float scale = (float)(1 << (i / 32 % 20)) * 1e-3f;
+        x[i] = rndf() * scale;
+        if (i / 32 >= 30 && rnd() % 4 == 0) x[i] = special[rnd() % (sizeof special / sizeof *special)];
+    }
+    for (int i = 32 * 28; i < 32 * 29; i++) x[i] = 0.0f;          /* an all-zero block */
+    for (int i = 32 * 29; i < 32 * 30; i++) x[i] = 1e-44f * (float)(i % 7);   /* subnormal */
+    lmz_q8_quantize(x, N, q0, d0);
+    for (size_t s = 0; s < N_SIMD_PATHS; s++) {
+        if (!have_path(simd_paths[s])) continue;
+        const lmz_kernels *kv = lmz_kernels_get(simd_paths[s]);
+        memset(q1, 0x55, sizeof q1);
+        kv->q8_quantize(x, N, q1, d1);
+        for (int b = 0; b < N / 32; b++)
+            if (memcmp(&d0[b], &d1[b], 4) != 0)
+                fail_msg("%s q8_quantize block %d: scale %a, scalar %a", kv->name, b,
+                         (double)d1[b], (double)d0[b]);
+        for (int i = 0; i < N; i++)
+            if (q0[i] != q1[i])
+                fail_msg("%s q8_quantize x[%d] = %a: %d, scalar %d", kv->name, i,
+                         (double)x[i], q1[i], q0[i]);
+    }
+}
+
 /* ---------------------------------------------------------------- exp */
 
 static int same_float(float a, float b) { return (a != a && b != b) || memcmp(&a, &b, 4) == 0; }
@@ -549,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_mm_q8_scalar_is_the_definition),
         cmocka_unit_test(test_mm_q8_simd_matches_scalar),
         cmocka_unit_test(test_q8_quantize_rule),
+        cmocka_unit_test(test_q8_quantize_simd_matches_scalar),
         cmocka_unit_test(test_exp_simd_matches_scalar),
         cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_detmath_double_functions),

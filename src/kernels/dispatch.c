@@ -1,6 +1,7 @@
 /*
  * dispatch.c -- which kernel path runs: CPU feature checks, the LMZ_SIMD override, and
- * the per-path tables.  The tables are constant; nothing here is mutable state.
+ * the per-path tables.  The tables are constant; the only mutable thing is a remembered
+ * CPUID answer (cpu_has_f16c).
  * A build has the scalar path plus its architecture's: AVX2 and AVX-512 on x86-64, NEON
  * on AArch64 (Advanced SIMD is part of the AArch64 base architecture, so it needs no
  * run-time check).  The other architecture's paths are known by name but unsupported.
@@ -15,26 +16,35 @@
 #include <cpuid.h>
 
 /* F16C by CPUID (leaf 1, ECX): clang 14 (Debian 12) rejects "f16c" in
- * __builtin_cpu_supports.  The AVX2 check already covers the OS saving YMM registers. */
+ * __builtin_cpu_supports.  The AVX2 check already covers the OS saving YMM registers.
+ * The answer is remembered: CPUID traps to the hypervisor in a virtual machine (~1 us),
+ * and the coder asks once per token.  The race between threads is benign (all store the
+ * same value); relaxed atomics make it defined. */
 static int cpu_has_f16c(void)
 {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+    static int known;   /* 0: not asked yet, 1: no, 2: yes */
+    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (v == 0) {
+        unsigned a, b, c, d;
+        v = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0 ? 2 : 1;
+        __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+    }
+    return v == 2;
 }
 #endif
 
-#define TABLE(isa, id)                                                                    \
+#define TABLE(isa, id, quantize)                                                          \
     static const lmz_kernels table_##isa = {                                              \
-        id, #isa, lmz_mm_f32_##isa, lmz_mm_q8_##isa, lmz_exp_n_##isa, lmz_sumsq_##isa,     \
-        lmz_softmax_##isa, lmz_silu_mul_##isa, lmz_attn_v_##isa,                          \
+        id, #isa, lmz_mm_f32_##isa, lmz_mm_q8_##isa, quantize, lmz_exp_n_##isa,           \
+        lmz_sumsq_##isa, lmz_softmax_##isa, lmz_silu_mul_##isa, lmz_attn_v_##isa,         \
     };
-TABLE(scalar, LMZ_SIMD_SCALAR)
+TABLE(scalar, LMZ_SIMD_SCALAR, lmz_q8_quantize)
 #if defined(__x86_64__)
-TABLE(avx2, LMZ_SIMD_AVX2)
-TABLE(avx512, LMZ_SIMD_AVX512)
+TABLE(avx2, LMZ_SIMD_AVX2, lmz_q8_quantize)
+TABLE(avx512, LMZ_SIMD_AVX512, lmz_q8_quantize_avx512)
 #endif
 #if defined(__aarch64__)
-TABLE(neon, LMZ_SIMD_NEON)
+TABLE(neon, LMZ_SIMD_NEON, lmz_q8_quantize)
 #endif
 
 int lmz_simd_supported(lmz_simd simd)

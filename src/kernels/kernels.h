@@ -60,8 +60,9 @@ void lmz_pack_q8(uint8_t *dst, const void *src, uint32_t n_out, uint32_t n_in);
  *   amax = max |x|;  d = f16(amax / 127);  id = amax != 0 ? 127 / amax : 0;
  *   q = round-half-even(x * id)   (all in float; NaN products give 0)
  * q gets n int8, d gets n/32 floats (the f16 value widened).  n % 32 == 0.
- * Exact operations only, so one implementation serves every path. */
+ * Exact operations only: the AVX-512 version (kernel table) repeats them lane by lane. */
 void lmz_q8_quantize(const float *x, uint32_t n, int8_t *q, float *d);
+void lmz_q8_quantize_avx512(const float *x, uint32_t n, int8_t *q, float *d);
 
 /* ---------------------------------------------------------------- the kernel table */
 
@@ -84,6 +85,10 @@ typedef struct lmz_kernels {
      *   y[t*ldy + r] = acc */
     void (*mm_q8)(const uint8_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                   const int8_t *xq, const float *xd, uint32_t n_tok, float *y, size_t ldy);
+
+    /* lmz_q8_quantize, bit-identical (the activations of every Q8_0 product pass
+     * through it, so it must not cost more than a small part of the product). */
+    void (*q8_quantize)(const float *x, uint32_t n, int8_t *q, float *d);
 
     /* y[i] = lmz_expf(x[i]) (bit-identical to the scalar function). */
     void (*exp_n)(float *y, const float *x, size_t n);

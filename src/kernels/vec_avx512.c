@@ -9,6 +9,7 @@
 #include "kernels/detmath.h"
 #include "kernels/kernels.h"
 #include "kernels/exp_avx512.h"
+#include "model/gguf.h"     /* the f16 conversions of the Q8_0 scale */
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -166,5 +167,32 @@ void lmz_attn_v_avx512(const float *v, uint32_t hd, uint32_t n_pos, const float 
     case 2: attn_v_q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
     case 3: attn_v_q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
     default: break;
+    }
+}
+
+/* lmz_q8_quantize, 16 lanes at a time.  max_ps returns its second operand when the first
+ * is NaN, as the scalar `if (a > amax)` skips NaNs; the f16 rounding of the scale stays
+ * scalar (one call per block of 32). */
+void lmz_q8_quantize_avx512(const float *x, uint32_t n, int8_t *q, float *d)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+    for (uint32_t b = 0; b < n / LMZ_Q8_BLOCK; b++) {
+        const float *xb = x + (size_t)b * LMZ_Q8_BLOCK;
+        __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+        __m512 m = _mm512_max_ps(_mm512_abs_ps(x0), _mm512_setzero_ps());
+        m = _mm512_max_ps(_mm512_abs_ps(x1), m);
+        float amax = _mm512_reduce_max_ps(m);
+        d[b] = lmz_f16_to_f32(lmz_f32_to_f16(amax / 127.0f));
+        __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+        for (int h = 0; h < 2; h++) {
+            __m512 v = _mm512_mul_ps(h ? x1 : x0, id);
+            __mmask16 num = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);   /* NaN -> 0 */
+            v = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+            v = _mm512_max_ps(_mm512_min_ps(v, hi), lo);
+            __m512i iv = _mm512_maskz_mov_epi32(num, _mm512_cvtps_epi32(v));
+            _mm_storeu_si128((__m128i *)(q + (size_t)b * LMZ_Q8_BLOCK + 16 * h),
+                             _mm512_cvtepi32_epi8(iv));
+        }
     }
 }

@@ -147,7 +147,8 @@ static void mm_run(forward_ctx *f, mm_job *j, const float *x, uint32_t n_tok)
     if (any_q8) {
         uint32_t n_in = j->w[0]->n_in, nb = n_in / LMZ_Q8_BLOCK;
         for (uint32_t t = 0; t < n_tok; t++)
-            lmz_q8_quantize(x + (size_t)t * n_in, n_in, f->xq + (size_t)t * n_in, f->xd + (size_t)t * nb);
+            f->k->q8_quantize(x + (size_t)t * n_in, n_in, f->xq + (size_t)t * n_in,
+                              f->xd + (size_t)t * nb);
     }
     run_tasks(f, total, mm_task, j, work);
 }
