@@ -212,6 +212,10 @@ class Matrix:
                 out = os.path.join(d, "x")
                 if not os.path.exists(out) or open(out, "rb").read() != expected_out:
                     return "valid stream not decoded to the right bytes in %s" % out
+                if left != ["x", "x.lmz"]:
+                    return "-d -k left files: %s" % left
+            if mode == "t" and (p.stdout or left != ["x.lmz"]):
+                return "-t wrote something: %d bytes to stdout, files %s" % (len(p.stdout), left)
             return None
         if rc == 0:
             if mode == "dc":
