@@ -52,6 +52,7 @@ typedef struct lm_run {
     lane *lane;
     int32_t *b_tok;           /* batch being assembled */
     uint32_t *b_seq;
+    uint8_t *b_want;          /* 1: the row's logits code a token (refill rows: 0) */
     batch_entry *b_ent;
     uint32_t b_n;
     float *logits;            /* max_batch x n_vocab */
@@ -81,6 +82,7 @@ static void batch_push(lm_run *r, lane *ln, int32_t token, int has_target)
     r->b_seq[r->b_n] = ln->seq;
     r->b_ent[r->b_n].ln = ln;
     r->b_ent[r->b_n].has_target = has_target;
+    r->b_want[r->b_n] = has_target != 0;
     r->b_n++;
 }
 
@@ -255,7 +257,7 @@ static void run_free(lm_run *r)
             if (!r->decoding) rc_enc_free(&r->lane[i].enc);
         }
     }
-    free(r->lane); free(r->b_tok); free(r->b_seq); free(r->b_ent);
+    free(r->lane); free(r->b_tok); free(r->b_seq); free(r->b_want); free(r->b_ent);
     free(r->logits); free(r->cum);
 }
 
@@ -290,10 +292,11 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
     r.lane = calloc(r.lanes, sizeof *r.lane);
     r.b_tok = malloc(r.max_batch * sizeof *r.b_tok);
     r.b_seq = malloc(r.max_batch * sizeof *r.b_seq);
+    r.b_want = malloc(r.max_batch * sizeof *r.b_want);
     r.b_ent = malloc(r.max_batch * sizeof *r.b_ent);
     r.logits = malloc((size_t)r.max_batch * r.n_vocab * sizeof *r.logits);
     r.cum = malloc(((size_t)r.n_vocab + 1) * sizeof *r.cum);
-    if (!r.lane || !r.b_tok || !r.b_seq || !r.b_ent || !r.logits || !r.cum) {
+    if (!r.lane || !r.b_tok || !r.b_seq || !r.b_want || !r.b_ent || !r.logits || !r.cum) {
         run_free(&r);
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
     }
@@ -337,14 +340,16 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
             st = lmz__fail(ctx, LMZ_ERR_CORRUPT, "LM coder made no progress");
             goto out;
         }
-        if (fwd_eval(r.fwd, r.b_tok, r.b_seq, r.b_n, r.logits) != 0) {
+        if (fwd_eval_select(r.fwd, r.b_tok, r.b_seq, r.b_n, r.b_want, r.logits) != 0) {
             st = lmz__fail(ctx, LMZ_ERR_ARG, "forward pass rejected a batch");
             goto out;
         }
+        const float *row = r.logits;       /* the target rows' logits, packed in order */
         for (uint32_t i = 0; i < r.b_n; i++) {
             if (!r.b_ent[i].has_target) continue;
             lane *ln = r.b_ent[i].ln;
-            lane_code(&r, ln, r.logits + (size_t)i * r.n_vocab);
+            lane_code(&r, ln, row);
+            row += r.n_vocab;
             /* A corrupt payload can spell more text than the chunk holds, or need more
              * bytes than it has (the range decoder overran, which no valid payload does):
              * stop early, or a tiny hostile chunk claiming 2^30 bytes decodes for hours.

@@ -260,6 +260,12 @@ static void layer_forward(forward_ctx *f, uint32_t l, uint32_t n)
 
 int fwd_eval(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, uint32_t n, float *logits)
 {
+    return fwd_eval_select(f, tokens, seq, n, NULL, logits);
+}
+
+int fwd_eval_select(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, uint32_t n,
+                    const uint8_t *want, float *logits)
+{
     const lmz_model *m = f->m;
     const lmz_hparams *hp = &m->hp;
     if (n == 0 || n > f->max_batch) return -1;
@@ -278,9 +284,13 @@ int fwd_eval(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, uint32_
     uint32_t E = hp->n_embd;
     for (uint32_t i = 0; i < n; i++) mt_embd_row(m->tok_embd, (uint32_t)tokens[i], f->x + (size_t)i * E);
     for (uint32_t l = 0; l < hp->n_layer; l++) layer_forward(f, l, n);
-    for (uint32_t i = 0; i < n; i++)
-        rmsnorm(f->k, f->x + (size_t)i * E, m->output_norm, E, hp->norm_eps, f->h + (size_t)i * E);
-    matmul1(f, &m->output, f->h, n, logits, hp->n_vocab);
+    uint32_t n_out = 0;      /* wanted rows, normalized into f->h in order */
+    for (uint32_t i = 0; i < n; i++) {
+        if (want && !want[i]) continue;
+        rmsnorm(f->k, f->x + (size_t)i * E, m->output_norm, E, hp->norm_eps,
+                f->h + (size_t)n_out++ * E);
+    }
+    if (n_out > 0) matmul1(f, &m->output, f->h, n_out, logits, hp->n_vocab);
 
     for (uint32_t i = 0; i < n; i++) f->seq_len[seq[i]] = f->pos[i] + 1;
     f->seq = NULL;

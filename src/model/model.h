@@ -100,4 +100,11 @@ uint32_t fwd_seq_len(const forward_ctx *f, uint32_t seq);
 int fwd_eval(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, uint32_t n,
              float *logits);
 
+/* fwd_eval computing the logits of the tokens with want[i] != 0 only (want NULL: all),
+ * packed: the k-th wanted token's row is logits[k * n_vocab ..].  A row's logits do not
+ * depend on which other rows are computed.  The coder's window refills need no logits,
+ * and the output head is a large part of a small model's work. */
+int fwd_eval_select(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, uint32_t n,
+                    const uint8_t *want, float *logits);
+
 #endif
