@@ -91,14 +91,12 @@ static size_t fixup_records(uint8_t *data, size_t size, size_t p)
             lmzf_put32(data + p, lmzf_end_check(data + start, fields, content));
             return p + 4;
         }
-        if (method != LMZF_METHOD_LM && method != LMZF_METHOD_ZSTD &&
-            method != LMZF_METHOD_RAW)
-            return 0;
+        if (!lmzf_method_known(method)) return 0;
         if (fixup_varint(data, size, &p, 32, &raw_size)) return 0;
         payload_size = raw_size;
         if (method != LMZF_METHOD_RAW && fixup_varint(data, size, &p, 32, &payload_size))
             return 0;
-        if (method == LMZF_METHOD_LM && fixup_varint(data, size, &p, 32, &v)) return 0;
+        if (lmzf_method_is_lm(method) && fixup_varint(data, size, &p, 32, &v)) return 0;
         uint32_t raw_check = 0;
         if (method != LMZF_METHOD_RAW) {
             if (size - p < 4) return 0;

@@ -977,6 +977,7 @@ static void test_hostile_sizes(void **state)
         size_t consumed;
         const char *why;
     } early[] = {
+        {"05 e807 32 00000000", 1, "unknown method 5"},
         {"07 e807 32 00000000", 1, "unknown method 7"},
         {"ff e807 32 00000000", 1, "unknown method 255"},
         {"03 808080808001", 6, "raw size: varint longer than 5 bytes"},
@@ -984,6 +985,7 @@ static void test_hostile_sizes(void **state)
         {"03 8000", 3, "raw size: overlong varint"},
         {"02 64 e400 00000000", 4, "payload size: overlong varint"},
         {"01 e807 32 808080808001", 9, "token count: varint longer than 5 bytes"},
+        {"04 e807 32 808080808001", 9, "token count: varint longer than 5 bytes"}, /* LM_CRLF */
     };
     for (size_t i = 0; i < sizeof early / sizeof early[0]; i++) {
         size_t n = hs + from_hex(rec, early[i].hex);

@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "lmz.h"
+#include "format/container.h"
 #include "kernels/kernels.h"
+#include "lib/crlf.h"
 
 #define MODEL_A "tests/fixtures/ref/llama-gqa-tied-gpt2.gguf"
 #define MODEL_SPM "tests/fixtures/ref/llama-mqa-spm.gguf"
@@ -109,6 +111,99 @@ static void test_round_trip_inputs(void **state)
     uint32_t s = 12345;
     for (size_t i = 0; i < sizeof rnd; i++) { s = s * 1103515245u + 12345u; rnd[i] = (uint8_t)(s >> 16); }
     free(round_trip(c, rnd, sizeof rnd, &zn));
+    lmz_ctx_free(c);
+    lmz_model_close(m);
+}
+
+/* How many chunks of each method a stream has (LM, LM_CRLF), by parsing it. */
+static void count_lm_methods(const uint8_t *z, size_t zn, int *lm, int *lm_crlf)
+{
+    lmzf_memsrc src = {z, zn, 0};
+    lmzf_parser p;
+    lmz_error err;
+    lmzf_parser_init(&p, lmzf_mem_read, &src);
+    assert_int_equal(lmzf_parser_next_stream(&p, NULL, &err), LMZ_OK);
+    *lm = *lm_crlf = 0;
+    for (;;) {
+        lmzf_record rec;
+        assert_int_equal(lmzf_parser_record(&p, &rec, &err), LMZ_OK);
+        if (rec.is_end) break;
+        *lm += rec.chunk.method == LMZF_METHOD_LM;
+        *lm_crlf += rec.chunk.method == LMZF_METHOD_LM_CRLF;
+        uint8_t *payload = malloc(rec.chunk.payload_size + 1);
+        assert_int_equal(lmzf_parser_payload(&p, &rec, payload, &err), LMZ_OK);
+        free(payload);
+    }
+}
+
+/* crlf_normalize / crlf_expand on random strings over {a, CR, LF}: whenever normalize
+ * accepts, expand gives back the input exactly, and rejects every other target size. */
+static void test_crlf_transform_inverts(void **state)
+{
+    (void)state;
+    uint8_t in[40], lf[40], back[41];
+    uint32_t s = 7;
+    int accepted = 0;
+    for (int trial = 0; trial < 20000; trial++) {
+        size_t n = 1 + trial % 39;
+        for (size_t i = 0; i < n; i++) {
+            s = s * 1103515245u + 12345u;
+            in[i] = "a\r\n\r"[(s >> 16) % 4];
+        }
+        size_t k = crlf_normalize(in, n, lf);
+        int bare_lf = 0, pairs = 0;
+        for (size_t i = 0; i < n; i++)
+            if (in[i] == '\n') { if (i && in[i - 1] == '\r') pairs++; else bare_lf = 1; }
+        assert_int_equal(k != 0, !bare_lf && pairs > 0);
+        if (!k) continue;
+        accepted++;
+        assert_int_equal(k, n - (size_t)pairs);
+        assert_int_equal(crlf_expand(lf, k, back, n), 0);
+        assert_memory_equal(back, in, n);
+        assert_int_equal(crlf_expand(lf, k, back, n - 1), -1);
+        assert_int_equal(crlf_expand(lf, k, back, n + 1), -1);
+    }
+    assert_true(accepted > 1000);
+}
+
+/* CR LF text is coded as LF text (LM_CRLF) exactly when that is invertible: every LF
+ * follows a CR.  CRs elsewhere (alone, doubled, at a chunk's end) survive. */
+static void test_crlf_chunks(void **state)
+{
+    (void)state;
+    static const struct { const char *text; int crlf; } cases[] = {
+        {"one\r\ntwo\r\nthree\r\n", 1},
+        {"no line end at all", 0},
+        {"bare\nLF\r\nmixed in\r\n", 0},
+        {"\r\r\ndouble CR\r\n\r\n", 1},
+        {"lone CR\r inside\r\nand at the end\r", 1},
+        {"\n", 0},
+        {"\r\n", 1},
+        {"\r", 0},
+    };
+    lmz_model *m = open_model(MODEL_A);
+    lmz_ctx *c = new_ctx(m, LMZ_SIMD_AUTO, 1, 4096, 64);
+    size_t zn;
+    int lm, lm_crlf;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *t = cases[i].text;
+        uint8_t *z = round_trip(c, (const uint8_t *)t, strlen(t), &zn);
+        count_lm_methods(z, zn, &lm, &lm_crlf);
+        if (lm_crlf != cases[i].crlf || lm + lm_crlf != 1)
+            fail_msg("case %zu: %d LM and %d LM_CRLF chunks, wanted LM_CRLF %d", i, lm,
+                     lm_crlf, cases[i].crlf);
+        free(z);
+    }
+    /* A whole CR LF file of ../shared/data, in several chunks (cut inside CR LF too). */
+    size_t n;
+    uint8_t *text = shared_data("prose-canterbury-alice29.txt", 20000, &n);
+    lmz_ctx_free(c);
+    c = new_ctx(m, LMZ_SIMD_AUTO, 2, 1001, 64);
+    uint8_t *z = round_trip(c, text, n, &zn);
+    count_lm_methods(z, zn, &lm, &lm_crlf);
+    assert_true(lm_crlf >= 10);
+    free(z);
+    free(text);
     lmz_ctx_free(c);
     lmz_model_close(m);
 }
@@ -345,6 +440,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_inputs),
+        cmocka_unit_test(test_crlf_transform_inverts),
+        cmocka_unit_test(test_crlf_chunks),
         cmocka_unit_test(test_round_trip_every_shared_file),
         cmocka_unit_test(test_round_trip_spm_and_qwen3),
         cmocka_unit_test(test_determinism_matrix),

@@ -69,7 +69,8 @@ uint64_t lmzf_payload_max(const lmzf_chunk *c)
     switch (c->method) {
     case LMZF_METHOD_RAW: return c->raw_size;
     case LMZF_METHOD_ZSTD: return (uint64_t)c->raw_size + (c->raw_size >> 8) + 64;
-    case LMZF_METHOD_LM: return 4 * (uint64_t)c->n_tokens + 16;
+    case LMZF_METHOD_LM:
+    case LMZF_METHOD_LM_CRLF: return 4 * (uint64_t)c->n_tokens + 16;
     default: return 0;
     }
 }
@@ -78,15 +79,14 @@ const char *lmzf_chunk_problem(const lmzf_header *h, const lmzf_chunk *c, char *
                                size_t cap)
 {
     uint64_t max = lmzf_payload_max(c);
-    if (c->method != LMZF_METHOD_LM && c->method != LMZF_METHOD_ZSTD &&
-        c->method != LMZF_METHOD_RAW)
+    if (!lmzf_method_known(c->method))
         snprintf(buf, cap, "unknown method %u", c->method);
     else if (c->raw_size < 1 || c->raw_size > h->chunk_size)
         snprintf(buf, cap, "raw size %u outside 1..%u (the chunk size)", c->raw_size,
                  h->chunk_size);
-    else if (c->method != LMZF_METHOD_LM && c->n_tokens != 0)
+    else if (!lmzf_method_is_lm(c->method) && c->n_tokens != 0)
         snprintf(buf, cap, "token count %u in a non-LM chunk", c->n_tokens);
-    else if (c->method == LMZF_METHOD_LM &&
+    else if (lmzf_method_is_lm(c->method) &&
              (c->n_tokens < 1 || c->n_tokens > (uint64_t)c->raw_size + 1))
         snprintf(buf, cap, "token count %u outside 1..%llu (raw size + 1)", c->n_tokens,
                  (unsigned long long)c->raw_size + 1);
@@ -117,7 +117,7 @@ size_t lmzf_chunk_record_size(const lmzf_chunk *c)
 {
     size_t n = 1 + lmzf_varint_size(c->raw_size) + 4;
     if (c->method != LMZF_METHOD_RAW) n += lmzf_varint_size(c->payload_size) + 4;
-    if (c->method == LMZF_METHOD_LM) n += lmzf_varint_size(c->n_tokens);
+    if (lmzf_method_is_lm(c->method)) n += lmzf_varint_size(c->n_tokens);
     return n;
 }
 
@@ -178,7 +178,7 @@ int lmzf_encode_chunk(const lmzf_header *h, const lmzf_chunk *c, const void *pay
     buf[n++] = c->method;
     n += lmzf_put_varint(buf + n, c->raw_size);
     if (c->method != LMZF_METHOD_RAW) n += lmzf_put_varint(buf + n, c->payload_size);
-    if (c->method == LMZF_METHOD_LM) n += lmzf_put_varint(buf + n, c->n_tokens);
+    if (lmzf_method_is_lm(c->method)) n += lmzf_put_varint(buf + n, c->n_tokens);
     if (c->method != LMZF_METHOD_RAW) {
         lmzf_put32(buf + n, c->raw_check);
         n += 4;

@@ -43,8 +43,20 @@ typedef enum lmzf_method {
     LMZF_METHOD_END = 0, /* the method byte of the End record */
     LMZF_METHOD_LM = 1,
     LMZF_METHOD_ZSTD = 2,
-    LMZF_METHOD_RAW = 3
+    LMZF_METHOD_RAW = 3,
+    LMZF_METHOD_LM_CRLF = 4  /* LM over the content with CR LF turned into LF (4.1) */
 } lmzf_method;
+
+/* Methods whose payload the language model codes (the record stores n_tokens). */
+static inline int lmzf_method_is_lm(unsigned method)
+{
+    return method == LMZF_METHOD_LM || method == LMZF_METHOD_LM_CRLF;
+}
+/* Methods this format version defines. */
+static inline int lmzf_method_known(unsigned method)
+{
+    return method >= LMZF_METHOD_LM && method <= LMZF_METHOD_LM_CRLF;
+}
 
 /* The ids are the first LMZF_ID_SIZE bytes of the 16-byte hashes the library computes
  * (lmz_model_info); only those are stored and compared. */
@@ -68,7 +80,7 @@ typedef struct lmzf_chunk {
     uint8_t method;          /* lmzf_method, not END */
     uint32_t raw_size;
     uint32_t payload_size;   /* RAW: not stored, equals raw_size */
-    uint32_t n_tokens;       /* stored for LM only; 0 for ZSTD and RAW */
+    uint32_t n_tokens;       /* stored for LM and LM_CRLF only; 0 for ZSTD and RAW */
     uint32_t raw_check;      /* XXH32 of the content; RAW: not stored, computed from the
                               * payload by lmzf_parser_payload */
     uint32_t record_check;   /* as read: XXH32 of the record bytes before it and the

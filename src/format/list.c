@@ -26,7 +26,7 @@ static void count_chunk(lmz_stream_info *info, const lmzf_chunk *c)
 {
     info->n_chunks++;
     info->n_tokens += c->n_tokens;
-    if (c->method == LMZF_METHOD_LM) info->n_chunks_lm++;
+    if (lmzf_method_is_lm(c->method)) info->n_chunks_lm++;
     else if (c->method == LMZF_METHOD_ZSTD) info->n_chunks_zstd++;
     else info->n_chunks_raw++;
 }

@@ -311,7 +311,7 @@ static lmz_status read_chunk_fields(lmzf_parser *p, lmzf_chunk *c, uint8_t *b, s
                                    err))) {
         return st;
     }
-    if (c->method == LMZF_METHOD_LM &&
+    if (lmzf_method_is_lm(c->method) &&
         (st = read_varint32(p, b, n, &c->n_tokens, where, "token count", what, err)))
         return st;
     if (c->method != LMZF_METHOD_RAW) {
@@ -353,8 +353,7 @@ lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err)
     lmzf_chunk *c = &rec->chunk;
     c->method = b[0];
     /* the method decides which fields follow: an unknown one ends the parse */
-    if (c->method != LMZF_METHOD_LM && c->method != LMZF_METHOD_ZSTD &&
-        c->method != LMZF_METHOD_RAW) {
+    if (!lmzf_method_known(c->method)) {
         snprintf(detail, sizeof detail, "unknown method %u", c->method);
         return corrupt(p, err, where, detail);
     }

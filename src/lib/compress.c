@@ -11,6 +11,7 @@
 
 #include "format/container.h"
 #include "format/fallback.h"
+#include "lib/crlf.h"
 #include "lib/internal.h"
 #include "lib/lm_coder.h"
 #include "lib/textdetect.h"
@@ -20,6 +21,8 @@ typedef struct chunk_slot {
     uint8_t *data;
     size_t size;
     int texty;
+    uint8_t *lf_text;        /* the content with CR LF as LF, when that is invertible */
+    size_t lf_size;          /* 0: the chunk is coded as it is */
 } chunk_slot;
 
 typedef struct input {
@@ -99,11 +102,12 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
         const void *payload = method == LMZF_METHOD_ZSTD ? zbuf : NULL;
         size_t payload_size = fb_size;
         uint32_t n_tokens = 0;
+        lmzf_method lm_method = lm[i].crlf ? LMZF_METHOD_LM_CRLF : LMZF_METHOD_LM;
         if (lm[i].out &&
             (ctx->params.lm_always ||
-             record_cost(LMZF_METHOD_LM, s->size, lm[i].out_size, lm[i].n_tokens) <
+             record_cost(lm_method, s->size, lm[i].out_size, lm[i].n_tokens) <
                  record_cost(method, s->size, payload_size, 0))) {
-            method = LMZF_METHOD_LM;
+            method = lm_method;
             payload = lm[i].out;
             payload_size = lm[i].out_size;
             n_tokens = lm[i].n_tokens;
@@ -157,7 +161,8 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     uint8_t *zbuf = malloc(chunk_size);      /* a ZSTD payload, smaller than its chunk */
     st = (in.carry && slots && lm && zbuf) ? LMZ_OK : LMZ_ERR_NOMEM;
     for (size_t i = 0; st == LMZ_OK && i < lanes; i++)
-        if (!(slots[i].data = malloc(chunk_size))) st = LMZ_ERR_NOMEM;
+        if (!(slots[i].data = malloc(chunk_size)) || !(slots[i].lf_text = malloc(chunk_size)))
+            st = LMZ_ERR_NOMEM;
     if (st != LMZ_OK) {
         lmz__fail(ctx, st, "out of memory for %zu chunks of %zu bytes", lanes, chunk_size);
         goto out;
@@ -175,9 +180,12 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
         /* The LM codes the text chunks of the group together. */
         memset(lm, 0, lanes * sizeof *lm);
         for (size_t i = 0; i < n; i++) {
-            if (!slots[i].texty && !ctx->params.lm_always) continue;
-            lm[n_lm].in = slots[i].data;
-            lm[n_lm].in_size = slots[i].size;
+            chunk_slot *s = &slots[i];
+            if (!s->texty && !ctx->params.lm_always) continue;
+            s->lf_size = crlf_normalize(s->data, s->size, s->lf_text);
+            lm[n_lm].crlf = s->lf_size > 0;
+            lm[n_lm].in = s->lf_size ? s->lf_text : s->data;
+            lm[n_lm].in_size = s->lf_size ? s->lf_size : s->size;
             n_lm++;
         }
         st = lm_encode_chunks(ctx, ctx->level.context, ctx->level.keep, lm, n_lm);
@@ -197,7 +205,11 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     if (st != LMZ_OK) lmz__fail(ctx, st, "%s", err.message);
 out:
     if (lm) for (size_t i = 0; i < lanes; i++) free(lm[i].out);
-    if (slots) for (size_t i = 0; i < lanes; i++) free(slots[i].data);
+    if (slots)
+        for (size_t i = 0; i < lanes; i++) {
+            free(slots[i].data);
+            free(slots[i].lf_text);
+        }
     free(slots);
     free(lm);
     free(in.carry);

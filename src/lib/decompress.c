@@ -74,6 +74,7 @@ static lmz_status flush_group(dstate *d)
         d->lm[i].in_size = c->payload_size;
         d->lm[i].n_tokens = c->n_tokens;
         d->lm[i].raw_size = c->raw_size;
+        d->lm[i].crlf = c->method == LMZF_METHOD_LM_CRLF;
     }
     lmz_status st = lm_decode_chunks(d->ctx, h->context, h->keep, d->lm, d->n);
     for (size_t i = 0; st == LMZ_OK && i < d->n; i++) {
@@ -142,7 +143,7 @@ static lmz_status decode_records(dstate *d)
             free(payload);
             return fail_err(d->ctx, st, &err);
         }
-        if (rec.chunk.method == LMZF_METHOD_LM) {
+        if (lmzf_method_is_lm(rec.chunk.method)) {
             d->group[d->n].rec = rec;
             d->group[d->n].payload = payload;
             d->n++;

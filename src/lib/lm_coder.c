@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/crlf.h"
 #include "lib/lm_coder.h"
 #include "coder/quantize.h"
 #include "coder/rangecoder.h"
@@ -190,6 +191,32 @@ static lmz_status lane_begin(lm_run *r, lane *ln, lm_chunk *c)
     return LMZ_OK;
 }
 
+/* The decoded tokens' bytes, CR LF restored for LM_CRLF, into c->out (raw_size). */
+static lmz_status decode_text(const lm_run *r, const lane *ln, lm_chunk *c)
+{
+    size_t n = ln->decoded_bytes;
+    uint8_t *text = malloc(n ? n : 1);
+    if (!text) return LMZ_ERR_NOMEM;
+    if (tok_decode(r->tok, ln->tok, ln->total, text, n) != (long)n) {
+        free(text);
+        return LMZ_ERR_CORRUPT;
+    }
+    if (!c->crlf) {
+        c->out = text;
+        c->out_size = n;
+        return LMZ_OK;
+    }
+    c->out = malloc(c->raw_size ? c->raw_size : 1);
+    if (!c->out) {
+        free(text);
+        return LMZ_ERR_NOMEM;
+    }
+    int bad = crlf_expand(text, n, c->out, c->raw_size);
+    free(text);
+    c->out_size = c->raw_size;
+    return bad ? LMZ_ERR_CORRUPT : LMZ_OK;
+}
+
 /* A lane whose tokens are all coded: produce the chunk's output. */
 static void lane_finish(lm_run *r, lane *ln)
 {
@@ -205,17 +232,11 @@ static void lane_finish(lm_run *r, lane *ln)
             c->status = LMZ_OK;
         }
         rc_enc_free(&ln->enc);
-    } else if (rc_dec_finish(&ln->dec) != 0 || ln->decoded_bytes != c->raw_size) {
+    } else if (rc_dec_finish(&ln->dec) != 0 ||
+               (c->crlf ? ln->decoded_bytes > c->raw_size : ln->decoded_bytes != c->raw_size)) {
         c->status = LMZ_ERR_CORRUPT;
     } else {
-        c->out = malloc(c->raw_size ? c->raw_size : 1);
-        if (!c->out) {
-            c->status = LMZ_ERR_NOMEM;
-        } else {
-            long n = tok_decode(r->tok, ln->tok, ln->total, c->out, c->raw_size);
-            c->out_size = c->raw_size;
-            c->status = (n == (long)c->raw_size) ? LMZ_OK : LMZ_ERR_CORRUPT;
-        }
+        c->status = decode_text(r, ln, c);
     }
     free(ln->tok);
     ln->tok = NULL;

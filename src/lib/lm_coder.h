@@ -23,6 +23,9 @@ typedef struct lm_chunk {
     size_t out_size;
     uint32_t n_tokens;
     size_t raw_size;       /* decode: expected decoded size */
+    int crlf;              /* LM_CRLF: the tokens spell the content with CR LF as LF
+                            * (encode: `in` is already transformed; decode: out is
+                            * expanded back to raw_size bytes) */
     lmz_status status;     /* per chunk: LMZ_OK or why it failed */
 } lm_chunk;
 
