@@ -4,6 +4,7 @@
 #   bash bench/bench.sh                  default model (or a fixture model if none is built in)
 #   MODEL=path.gguf LEVEL=5 THREADS=2 bash bench/bench.sh
 #   FILES='a.txt b.txt' bash bench/bench.sh
+#   TABLES=whole|per bash bench/bench.sh  only one of the two tables (default: both)
 #
 # Prints two tables (whole file; each .jsonl response on its own), each row with the
 # model's cross-entropy and the coded size in bits per byte, the coder's overhead,
@@ -63,7 +64,10 @@ else
         case "$f" in *-train.jsonl) ;; *) per+=("$f") ;; esac
     done
 fi
-run_table "Whole file" "## Whole-file (corpus) setting, bits per byte" "${whole[@]}"
-if [ ${#per[@]} -gt 0 ]; then
+TABLES=${TABLES:-both}
+if [ "$TABLES" != per ]; then
+    run_table "Whole file" "## Whole-file (corpus) setting, bits per byte" "${whole[@]}"
+fi
+if [ ${#per[@]} -gt 0 ] && [ "$TABLES" != whole ]; then
     run_table "Each response on its own (.jsonl lines)" "## Per-response setting" --per-response "${per[@]}"
 fi
