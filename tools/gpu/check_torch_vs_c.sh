@@ -13,7 +13,8 @@
 #   B  untied head, MHA 3/3 (head_dim 32), ctx 128, BF16 export
 #   C  the GPU run's own path in miniature: pack_corpus.sh on a small corpus, then
 #      run_gpu.sh with RUN_GPU_TEST=1 (deadline, planning, checkpoints, GGUF in parts,
-#      verification tokens), then the --returned check of its output folder
+#      verification tokens), then the --returned check of its output folder, which also
+#      converts the BF16 model to F32 (compared again) and Q8_0 (loaded)
 # Needs: `make` first (./lmz, build/release/liblmz.a), a C compiler, and a python3
 # with torch and numpy (Debian: apt-get install python3-torch; /usr/bin/python3 is
 # used when present).  Exit status 0 when every comparison is within the bound.
@@ -43,9 +44,14 @@ compare() {
 }
 
 # The model that came back from a GPU run, against the log p computed there.
+# Then the same model converted to F32 (exact from BF16) and to Q8_0 (loads; lossy).
 check_returned() {
     "$py" "$here/compare.py" returned "$1" "$tmp/ret.gguf" "$tmp/ret.u32" "$tmp/ret.f32"
     compare "$tmp/ret.gguf" "$tmp/ret.u32" "$tmp/ret.f32"
+    "$py" "$here/convert_gguf.py" "$tmp/ret.gguf" "$tmp/ret-f32.gguf" --dtype f32
+    compare "$tmp/ret-f32.gguf" "$tmp/ret.u32" "$tmp/ret.f32"
+    "$py" "$here/convert_gguf.py" "$tmp/ret.gguf" "$tmp/ret-q8.gguf" --dtype q8_0
+    "$tmp/c_logits" "$tmp/ret-q8.gguf" "$tmp/ret.u32" "$tmp/c.f32"
 }
 
 if [ "${1:-}" = "--returned" ]; then

@@ -616,7 +616,16 @@ def train(a, data, cfg, device):
         try:
             with compile_watchdog(compiled and r.step == 0, a, time.time()):
                 loss, norm, lr = r.train_step()
-        except Exception as e:  # noqa: BLE001  (a compiled model that fails or takes too long)
+        except Exception as e:  # noqa: BLE001  (out of memory; a compiled model that fails or hangs)
+            if r.step == 0 and "out of memory" in str(e).lower() and a.micro_batch > 1:
+                a.micro_batch = a.micro_batch // 2     # the same steps in more, smaller pieces
+                while a.batch % a.micro_batch:
+                    a.micro_batch -= 1
+                log(f"out of memory at the first step: micro-batch now {a.micro_batch}")
+                r.opt.zero_grad(set_to_none=True)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
             if not compiled or r.step > 0:
                 raise
             log(f"torch.compile failed at the first step ({type(e).__name__}: {str(e)[:300]}); eager")
