@@ -396,9 +396,11 @@ def logp_rows(model, tokens, round_bf16=False):
 # ---------------------------------------------------------------- training
 
 def lr_at(a, step, total):
-    """src/train/optimizer.c tr_lr_at."""
+    """src/train/optimizer.c tr_lr_at; total 0 (not planned yet): the peak lr."""
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
+    if total == 0:
+        return a.lr
     span = total - a.warmup if total > a.warmup else 1
     progress = min(1.0, (step - a.warmup) / span)
     return a.lr_min + (a.lr - a.lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
@@ -604,7 +606,7 @@ def train(a, data, cfg, device):
         f"scaled_dot_product_attention: {check_sdpa(device)}")
     if r.total == 0 and not a.deadline:
         sys.exit("--steps 0 (auto) needs --deadline")
-    t_last_ck, t_mark, step_mark = time.time(), None, 0
+    t_last_ck, t_mark, step_mark, paused = time.time(), None, 0, 0.0
     run_loss, run_n = torch.zeros((), device=device), 0
     while True:
         now = time.time()
@@ -642,8 +644,10 @@ def train(a, data, cfg, device):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             step_s = (time.time() - t_mark) / (r.step - step_mark)
+            t_pause = time.time()
             ck.save(False, {})                  # an early export: fails fast, and times it
             t_last_ck = time.time()
+            paused += t_last_ck - t_pause
             planned = plan_steps(a, r, ck, step_s, time.time())
             r.total = planned if a.steps == 0 else min(a.steps, planned)
             log(f"timing: {step_s:.3f} s/step, {a.batch * cfg.ctx / step_s:.0f} tok/s, "
@@ -653,19 +657,21 @@ def train(a, data, cfg, device):
         if r.step % a.log_every == 0 or r.step == r.total:
             mean = (run_loss / max(1, run_n)).item()
             run_loss, run_n = torch.zeros((), device=device), 0
-            el = time.time() - (t_mark or T0)
+            el = time.time() - (t_mark or T0) - paused   # training time: checkpoints left out
             tps = (r.step - step_mark) * a.batch * cfg.ctx / el if t_mark and r.step > step_mark else 0.0
             eta = (r.total - r.step) * el / max(1, r.step - step_mark) if t_mark and r.total else 0
             r.history.append([r.step, round(mean, 4)])
             log(f"step {r.step}/{r.total or '?'}  loss {mean:.4f}  lr {lr:.2e}  grad norm {float(norm):.3f}  "
                 f"{tps:.0f} tok/s  {tps * fpt / 1e12:.2f} TFLOP/s  ETA {int(eta) // 60}m{int(eta) % 60:02d}s")
         if a.deadline and r.step > a.calib_end and time.time() - t_last_ck > a.checkpoint_every:
+            t_pause = time.time()
             evals = r.evaluate()
             log(f"held-out loss at step {r.step}: {describe_eval(evals, r.bytes_per_token)}")
             ck.save(False, evals)
             t_last_ck = time.time()
+            paused += t_last_ck - t_pause      # plan_steps counts checkpoints apart from steps
             if r.total > r.step + 1:            # behind plan (slower steps): end the cosine sooner
-                step_s = (t_last_ck - t_mark) / max(1, r.step - step_mark)
+                step_s = (t_last_ck - t_mark - paused) / max(1, r.step - step_mark)
                 planned = plan_steps(a, r, ck, step_s, t_last_ck)
                 if planned < r.total:
                     log(f"re-planned: {r.total} -> {planned} steps")
