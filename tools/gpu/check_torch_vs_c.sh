@@ -28,7 +28,10 @@ py=${PY:-python3}
     echo "check_torch_vs_c: $py has no torch/numpy (Debian: apt-get install python3-torch)" >&2
     exit 2
 }
-[ -x lmz ] && [ -f build/release/liblmz.a ] || { echo "check_torch_vs_c: run make first" >&2; exit 2; }
+if [ ! -x lmz ] || [ ! -f build/release/liblmz.a ]; then
+    echo "check_torch_vs_c: run make first" >&2
+    exit 2
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
