@@ -142,10 +142,16 @@ install: all
 	install -m 644 lmz.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 doc/lmz.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
+# The PyTorch trainer (tools/gpu) against the C inference; needs Debian's python3-torch,
+# which tools/setup-debian.sh does not install (too heavy for every CI run).
+check-torch: all
+	sh tools/gpu/check_torch_vs_c.sh
+
 clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
-.PHONY: all test test-release test-asan tests-build bench bench-build check-arm install clean
+.PHONY: all test test-release test-asan tests-build bench bench-build check-arm check-torch \
+        install clean
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/README.md)
