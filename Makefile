@@ -142,6 +142,19 @@ install: all
 	install -m 644 lmz.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 doc/lmz.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
+# ThreadSanitizer (clang): the library, the tests and lmz rebuilt in build/tsan, then the
+# tests that run threads: contexts in several pthreads (threads), worker pools (lib,
+# model), the CLI with its default thread count (cli).  Not part of `make test`.
+test-tsan:
+	$(MAKE) --no-print-directory BUILD=build/tsan VARIANT=debug CC=clang \
+	    CFLAGS='-O1 -fsanitize=thread' LDFLAGS='-fsanitize=thread' tests-build
+	TSAN_OPTIONS=halt_on_error=1 TESTS='threads lib model cli' bash tests/run.sh build/tsan
+
+# Large inputs (tests/large/run.sh): 1 GiB through pipes and in place, > 4 GiB, peak RSS.
+# A few minutes and ~6 GB of temporary disk.  Not part of `make test`.
+test-large: all
+	bash tests/large/run.sh
+
 # The PyTorch trainer (tools/gpu) against the C inference; needs Debian's python3-torch,
 # which tools/setup-debian.sh does not install (too heavy for every CI run).
 check-torch: all
@@ -150,8 +163,8 @@ check-torch: all
 clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
-.PHONY: all test test-release test-asan tests-build bench bench-build check-arm check-torch \
-        install clean
+.PHONY: all test test-release test-asan test-tsan test-large tests-build bench bench-build \
+        check-arm check-torch install clean
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/README.md)
