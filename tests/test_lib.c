@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lmz.h"
+#include "shared_data.h"
 #include "format/container.h"
 #include "kernels/kernels.h"
 #include "lib/crlf.h"
@@ -26,26 +27,6 @@
 #define MODEL_SPM "tests/fixtures/ref/llama-mqa-spm.gguf"
 #define MODEL_QWEN3 "tests/fixtures/ref/qwen3-gqa-gpt2.gguf"
 
-static uint8_t *read_file(const char *path, size_t max, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    uint8_t *buf = malloc(max ? max : 1);
-    *n = buf ? fread(buf, 1, max, f) : 0;
-    fclose(f);
-    return buf;
-}
-
-/* The first `max` bytes of a file of ../shared/data. */
-static uint8_t *shared_data(const char *name, size_t max, size_t *n)
-{
-    const char *dir = getenv("LMZ_SHARED");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/%s", dir ? dir : "../shared", name);
-    uint8_t *p = read_file(path, max, n);
-    if (!p) fail_msg("cannot read %s", path);
-    return p;
-}
 
 static lmz_model *open_model(const char *path)
 {

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "lmz.h"
+#include "shared_data.h"
 
 #define MODEL_A "tests/fixtures/ref/llama-gqa-tied-gpt2.gguf"
 #define MODEL_SPM "tests/fixtures/ref/llama-mqa-spm.gguf"
@@ -67,25 +68,6 @@ static void note(worker *w, const char *fmt, ...)
     w->failures++;
 }
 
-static uint8_t *read_file(const char *path, size_t max, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    uint8_t *buf = malloc(max ? max : 1);
-    *n = buf ? fread(buf, 1, max, f) : 0;
-    fclose(f);
-    return buf;
-}
-
-static uint8_t *shared_data(const char *name, size_t max, size_t *n)
-{
-    const char *dir = getenv("LMZ_SHARED");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/%s", dir ? dir : "../shared", name);
-    uint8_t *p = read_file(path, max, n);
-    if (!p) fail_msg("cannot read %s", path);
-    return p;
-}
 
 /* lm_always with small chunks and a short window: every text chunk goes through the
  * model, several chunks per stream are coded side by side (lanes), the window slides. */
