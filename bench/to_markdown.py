@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Turn `bash bench/bench.sh` output into the README's Markdown tables: lmz's bits per
+byte beside xz, zstd -19, brotli, ppmd and zpaq from ../shared/bench/baselines-dev.md,
+and lmz's ratio to the best of them.
+
+    bash bench/bench.sh | python3 bench/to_markdown.py [SHARED_DIR]
+"""
+import os
+import sys
+
+COLUMNS = ("xz", "zstd19", "brotli", "ppmd", "zpaq")
+
+
+def baselines(path):
+    """{section title: {file: {compressor: bpb}}} from the bpb tables of the baselines."""
+    tables, section, header = {}, None, None
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if line.startswith("## "):
+            section, header = line[3:], None
+            continue
+        if header and not line.startswith("|"):
+            section = None          # only a section's first table is in bits per byte
+        if not line.startswith("| ") or section is None or "bits per byte" not in section:
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == "file":
+            header = cells
+        elif header and not cells[0].startswith("---"):
+            name = cells[0].split(" (")[0]
+            row = {}
+            for h, c in zip(header, cells):
+                try:
+                    row[h] = float(c.strip("*"))
+                except ValueError:
+                    pass
+            tables.setdefault(section, {})[name] = row
+    return tables
+
+
+def find(tables, key, name):
+    for title, rows in tables.items():
+        if title.startswith(key) and name in rows:
+            return rows[name]
+    return None
+
+
+def main():
+    shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+    tables = baselines(os.path.join(shared, "bench", "baselines-dev.md"))
+    key = None
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if line.startswith("## Whole file"):
+            key = "Whole-file"
+        elif line.startswith("## Each response"):
+            key = "Per-response"
+        else:
+            if line.startswith("# model") or line.startswith("# machine"):
+                print(line.lstrip("# ") + "\n")
+            if line.startswith("#") or not line.strip() or line.startswith("file "):
+                continue
+            f = line.split()
+            name, size, ce, bpb, comp, dec = f[0], int(f[1]), float(f[2]), float(f[3]), f[5], f[6]
+            base = find(tables, key, name) or {}
+            best = min((base[c], c) for c in COLUMNS if c in base) if base else None
+            if name.endswith(".jsonl") and key == "Whole-file":
+                name += " (texts joined)"
+            if not hasattr(main, key):
+                setattr(main, key, True)
+                print(f"**{key} setting**\n")
+                print("| file | bytes | lmz model bpb | lmz coded bpb | " +
+                      " | ".join(COLUMNS) + " | lmz / best | comp KB/s | dec KB/s |")
+                print("|---|---:|---:|---:|" + "---:|" * len(COLUMNS) + "---:|---:|---:|")
+            cols = " | ".join(f"{base[c]:.3f}" if c in base else "" for c in COLUMNS)
+            ratio = f"{bpb / best[0]:.2f} ({best[1]})" if best else ""
+            print(f"| {name} | {size} | {ce:.3f} | **{bpb:.3f}** | {cols} | {ratio} | {comp} | {dec} |")
+    print()
+
+
+if __name__ == "__main__":
+    main()
