@@ -1,7 +1,8 @@
 /*
  * lmz_bench.c -- measures lmz on files: the model's cross-entropy and the size actually
  * coded (bits per byte), the coder's overhead over the cross-entropy, compression and
- * decompression speed, and peak memory.  Every figure is measured on the run.
+ * decompression speed (KB/s with KB = 1024 bytes), and peak memory.  Every figure is
+ * measured on the run.
  *
  *   lmz_bench -m MODEL.gguf [-l LEVEL] [-T THREADS] [--lm-always] FILE...
  *
@@ -202,6 +203,12 @@ int main(int argc, char **argv)
         }
         if (!t.ok) status = 1;
         const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
+        if (t.raw == 0) {           /* no ratio or speed of nothing */
+            printf("%-52s %10d %8s %8s %9s %9s %9s%s\n", name, 0, "-", "-", "-", "-", "-",
+                   t.ok ? "" : "  FAILED");
+            free(p);
+            continue;
+        }
         double ce = t.entropy_bits / t.raw, bpb = 8 * t.coded / t.raw;
         printf("%-52s %10.0f %8.4f %8.4f %8.3f%% %9.1f %9.1f%s\n", name, t.raw, ce, bpb,
                100.0 * (bpb - ce) / ce, t.raw / 1024 / t.t_comp, t.raw / 1024 / t.t_decomp,

@@ -62,6 +62,8 @@ def main():
             if line.startswith("#") or not line.strip() or line.startswith("file "):
                 continue
             f = line.split()
+            if f[2] == "-":         # an empty file: nothing to measure
+                continue
             name, size, ce, bpb, comp, dec = f[0], int(f[1]), float(f[2]), float(f[3]), f[5], f[6]
             base = find(tables, key, name) or {}
             best = min((base[c], c) for c in COLUMNS if c in base) if base else None
