@@ -46,18 +46,22 @@ fi
 D=$(fresh noperm); mkdir "$D/ro"; cp "$IN/text" "$D/ro/a"; cp "$IN/text" "$D/b"
 chmod 555 "$D/ro"; chmod 644 "$D/ro/a" "$D/b"
 as_user=()
+# Copies of lmz and the model in $TMP: the checkout may sit under a directory that user
+# 65534 cannot enter (a fresh clone under mktemp -d is 0700).
+ulmz="$TMP/lmz-as-user" umodel="$TMP/model-as-user.gguf"
+cp "$LMZ" "$ulmz" && cp "$MODEL" "$umodel" && chmod 755 "$ulmz" && chmod 644 "$umodel"
 if [ "$(id -u)" -eq 0 ]; then
     if command -v setpriv >/dev/null && chmod 711 "$TMP" "$D" &&
-        setpriv --reuid=65534 --regid=65534 --clear-groups "$LMZ" --version >/dev/null 2>&1 &&
-        setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$MODEL"; then
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$ulmz" --version >/dev/null 2>&1 &&
+        setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$umodel"; then
         as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
     else
         skip unwritable-directory-as-user "cannot run lmz as user 65534 here"
     fi
 fi
 if [ "$(id -u)" -ne 0 ] || [ ${#as_user[@]} -gt 0 ]; then
-    "${as_user[@]}" "$LMZ" -m "$MODEL" "$D/ro/a" 2>"$D/err1"; rc1=$?
-    "${as_user[@]}" "$LMZ" -m "$MODEL" -k -o "$D/ro/b.lmz" "$D/b" 2>"$D/err2"; rc2=$?
+    "${as_user[@]}" "$ulmz" -m "$umodel" "$D/ro/a" 2>"$D/err1"; rc1=$?
+    "${as_user[@]}" "$ulmz" -m "$umodel" -k -o "$D/ro/b.lmz" "$D/b" 2>"$D/err2"; rc2=$?
     check unwritable-directory-in-place eval '[ $rc1 -eq 1 ] && grep -q "Permission denied" "$D/err1" &&
         cmp -s "$D/ro/a" "$IN/text" && [ "$(ls -A "$D/ro")" = a ]'
     check unwritable-directory-output eval '[ $rc2 -eq 1 ] && grep -q "Permission denied" "$D/err2" &&
