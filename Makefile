@@ -142,6 +142,11 @@ install: all
 	install -m 644 lmz.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 644 doc/lmz.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
+# The compression-compute frontier: every level and the classical compressors on a
+# sample of ../shared/data, drawn by gnuplot into bench/out/frontier.png.
+frontier: all bench-build
+	bash bench/frontier.sh
+
 # ThreadSanitizer (clang): the library, the tests and lmz rebuilt in build/tsan, then the
 # tests that run threads: contexts in several pthreads (threads), worker pools (lib,
 # model), the CLI with its default thread count (cli).  Not part of `make test`.
@@ -164,7 +169,7 @@ clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
 .PHONY: all test test-release test-asan test-tsan test-large tests-build bench bench-build \
-        check-arm check-torch install clean
+        frontier check-arm check-torch install clean
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/README.md)
