@@ -147,6 +147,11 @@ install: all
 frontier: all bench-build
 	bash bench/frontier.sh
 
+# lmz's tokens/s beside llama.cpp's (node-llama-cpp from ../shared/reference) on the same
+# GGUF models: compression against prompt processing, decompression against decoding.
+bench-vs-llamacpp: all
+	bash bench/vs_llamacpp.sh
+
 # ThreadSanitizer (clang): the library, the tests and lmz rebuilt in build/tsan, then the
 # tests that run threads: contexts in several pthreads (threads), worker pools (lib,
 # model), the CLI with its default thread count (cli).  Not part of `make test`.
@@ -169,7 +174,7 @@ clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
 .PHONY: all test test-release test-asan test-tsan test-large tests-build bench bench-build \
-        frontier check-arm check-torch install clean
+        frontier bench-vs-llamacpp check-arm check-torch install clean
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/README.md)
