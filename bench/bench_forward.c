@@ -44,8 +44,17 @@ int main(int argc, char **argv)
         if (d < best) best = d;
         if (dc < bestc) bestc = dc;
     }
-    printf("%s: load %.2fs; %u tokens batch %u threads %d simd %s: %.1f tok/s wall (best of %d), %.1f tok/CPU-s; checksum %a\n",
-           m->name, tl, n, batch, threads, lmz_simd_path_name(fwd_simd(f)), n / best, reps, n / bestc, (double)lg[0]);
+    /* Floating-point work per token: 2 per multiply-add of every matrix (the head
+     * included), plus the attention's scores and weighted sum over the positions seen
+     * (n/2 on average). */
+    const lmz_hparams *hp = &m->hp;
+    double qkvo = (double)hp->n_embd * hp->head_dim * (2.0 * hp->n_head + 2.0 * hp->n_head_kv);
+    double ffn = 3.0 * hp->n_embd * hp->n_ff;
+    double attn = 2.0 * hp->n_head * hp->head_dim * (n / 2.0);
+    double flops = 2.0 * (hp->n_layer * (qkvo + ffn + attn) + (double)hp->n_vocab * hp->n_embd);
+    printf("%s: load %.2fs; %u tokens batch %u threads %d simd %s: %.1f tok/s wall (best of %d), %.1f tok/CPU-s, %.1f GFLOP/s; checksum %a\n",
+           m->name, tl, n, batch, threads, lmz_simd_path_name(fwd_simd(f)), n / best, reps, n / bestc,
+           flops * n / best * 1e-9, (double)lg[0]);
     fwd_free(f);
     lmz_model_close(m);
     return 0;
