@@ -16,3 +16,13 @@ check_exit() {
     "$@"; local rc=$?
     if [ "$rc" -eq "$want" ]; then ok "$n"; else not_ok "$n" "exit $rc, wanted $want: $*"; fi
 }
+
+# gen_mixed N: N MiB on stdout, 1 MiB blocks alternating between $TMP/R (1 MiB of random
+# bytes, made on first use) and zeros: input that exercises the zstd and raw paths.
+gen_mixed() {
+    [ -f "$TMP/R" ] || head -c 1048576 /dev/urandom >"$TMP/R"
+    local i
+    for ((i = 0; i < $1; i++)); do
+        if ((i % 2 == 0)); then cat "$TMP/R"; else head -c 1048576 /dev/zero; fi
+    done
+}

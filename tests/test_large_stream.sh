@@ -12,23 +12,17 @@ unset LMZ_MODEL
 case "${BUILD:-}" in *asan*) export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1 ;; esac
 
 head -c 1048576 /dev/urandom >"$TMP/R"
-gen() {
-    local i
-    for ((i = 0; i < $1; i++)); do
-        if ((i % 2 == 0)); then cat "$TMP/R"; else head -c 1048576 /dev/zero; fi
-    done
-}
 TIME=/usr/bin/time
 [ -x $TIME ] || TIME=
 declare -A RSS
 for mib in 4 64; do
-    want=$(gen $mib | md5sum)
+    want=$(gen_mixed $mib | md5sum)
     if [ -n "$TIME" ]; then
-        gen $mib | $TIME -f %M -o "$TMP/c.rss" "$LMZ" -m "$MODEL" -1 -c >"$TMP/s.lmz"
+        gen_mixed $mib | $TIME -f %M -o "$TMP/c.rss" "$LMZ" -m "$MODEL" -1 -c >"$TMP/s.lmz"
         got=$($TIME -f %M -o "$TMP/d.rss" "$LMZ" -m "$MODEL" -dc "$TMP/s.lmz" | md5sum)
         RSS[c$mib]=$(tail -1 "$TMP/c.rss"); RSS[d$mib]=$(tail -1 "$TMP/d.rss")
     else
-        gen $mib | "$LMZ" -m "$MODEL" -1 -c >"$TMP/s.lmz"
+        gen_mixed $mib | "$LMZ" -m "$MODEL" -1 -c >"$TMP/s.lmz"
         got=$("$LMZ" -m "$MODEL" -dc "$TMP/s.lmz" | md5sum)
     fi
     check "stream-roundtrip-${mib}MiB" [ "$got" = "$want" ]

@@ -34,13 +34,6 @@ echo "lmz: $LMZ ($("$LMZ" --version | head -1)), model $MODEL, files in $TMP"
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 head -c 1048576 /dev/urandom >"$TMP/R"
-# gen N: N MiB, alternating 1 MiB of the random block and 1 MiB of zeros.
-gen() {
-    local i
-    for ((i = 0; i < $1; i++)); do
-        if ((i % 2 == 0)); then cat "$TMP/R"; else head -c 1048576 /dev/zero; fi
-    done
-}
 # The peak RSS (KiB) and the seconds that /usr/bin/time -f '%M %e' wrote to a file.
 rss()  { awk 'END { print $1 }' "$1"; }
 secs() { awk 'END { print $2 }' "$1"; }
@@ -49,8 +42,8 @@ declare -A RSS
 # ---------------------------------------------------------------- 1. pipes
 for level in 1 5; do
     for mib in 64 1024; do
-        want=$(gen $mib | md5sum | cut -d' ' -f1)
-        gen $mib | $TIME -f '%M %e' -o "$TMP/c.time" "$LMZ" -m "$MODEL" -$level -c |
+        want=$(gen_mixed $mib | md5sum | cut -d' ' -f1)
+        gen_mixed $mib | $TIME -f '%M %e' -o "$TMP/c.time" "$LMZ" -m "$MODEL" -$level -c |
             tee >(wc -c >"$TMP/c.size") |
             $TIME -f '%M %e' -o "$TMP/d.time" "$LMZ" -m "$MODEL" -dc | md5sum | cut -d' ' -f1 >"$TMP/got"
         got=$(cat "$TMP/got")
@@ -70,7 +63,7 @@ echo "command: gen N | $TIME -f '%M %e' lmz -m MODEL -L -c | $TIME -f '%M %e' lm
 
 # ---------------------------------------------------------------- 2. a file in place
 D=$TMP/file; mkdir -p "$D"
-gen 1024 >"$D/big"; want=$(md5sum <"$D/big")
+gen_mixed 1024 >"$D/big"; want=$(md5sum <"$D/big")
 $TIME -f '%M %e' -o "$TMP/c.time" "$LMZ" -m "$MODEL" -1 "$D/big"; rc1=$?
 size=$(stat -c %s "$D/big.lmz" 2>/dev/null)
 $TIME -f '%M %e' -o "$TMP/d.time" "$LMZ" -m "$MODEL" -d "$D/big.lmz"; rc2=$?
