@@ -6,8 +6,9 @@
 # The first build of the harnesses takes a few minutes; later runs reuse it.
 #
 # The harnesses are always ASan+UBSan builds of their own, so the pass runs once, with
-# the release suite; for BUILD=build/asan (or debug) it only says so.  It is skipped
-# ("ok fuzz-skip") only when clang cannot link a libFuzzer program at all.
+# the release suite; for BUILD=build/asan (or debug) it only says so.  If clang cannot
+# link a libFuzzer program at all, that is a failure ("not ok fuzz-toolchain"):
+# tools/setup-debian.sh installs what it needs, so a missing piece is a broken setup.
 set -u
 cd "$(dirname "$0")/.."
 case ${BUILD:-build/release} in
@@ -20,7 +21,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/lmz-fuzz.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return (int)(n & 0) + (d != 0) * 0; }' >"$tmp/probe.c"
 if ! "${FUZZ_CC:-clang}" -fsanitize=fuzzer "$tmp/probe.c" -o "$tmp/probe" >/dev/null 2>&1; then
-    echo "ok fuzz-skip # ${FUZZ_CC:-clang} cannot build libFuzzer programs (bash tools/setup-debian.sh installs clang)"
+    echo "not ok fuzz-toolchain -- ${FUZZ_CC:-clang} cannot build libFuzzer programs (bash tools/setup-debian.sh installs clang and libclang-rt-14-dev)"
     exit 0
 fi
 
