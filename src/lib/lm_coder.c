@@ -38,12 +38,6 @@ typedef struct lane {
     rc_decoder dec;
 } lane;
 
-/* One row of a batch: which lane fed it and whether its logits code a token. */
-typedef struct batch_entry {
-    lane *ln;
-    int has_target;
-} batch_entry;
-
 typedef struct lm_run {
     lmz_ctx *ctx;
     forward_ctx *fwd;
@@ -54,8 +48,9 @@ typedef struct lm_run {
     lane *lane;
     int32_t *b_tok;           /* batch being assembled */
     uint32_t *b_seq;
-    uint8_t *b_want;          /* 1: the row's logits code a token (refill rows: 0) */
-    batch_entry *b_ent;
+    lane **b_lane;            /* the lane that fed each row */
+    uint8_t *b_want;          /* 1: the row's logits code a token (refill rows: 0); the
+                               * forward pass computes logits for these rows only */
     uint32_t b_n;
     float *logits;            /* max_batch x n_vocab */
     uint32_t *cum;            /* n_vocab + 1 */
@@ -84,8 +79,7 @@ static void batch_push(lm_run *r, lane *ln, int32_t token, int has_target)
 {
     r->b_tok[r->b_n] = token;
     r->b_seq[r->b_n] = ln->seq;
-    r->b_ent[r->b_n].ln = ln;
-    r->b_ent[r->b_n].has_target = has_target;
+    r->b_lane[r->b_n] = ln;
     r->b_want[r->b_n] = has_target != 0;
     r->b_n++;
 }
@@ -150,7 +144,7 @@ static void lane_code(lm_run *r, lane *ln, const float *row)
         uint32_t start, freq;
         quant_symbol_isa(r->qisa, row, r->n_vocab, (uint32_t)ln->tok[ti], &start, &freq);
         rc_enc_encode(&ln->enc, start, freq);
-        if (r->ctx->stats_entropy_bits && r->stats)
+        if (r->stats)
             *r->ctx->stats_entropy_bits += entropy_bits(r, row, ln->tok[ti]);
     } else {
         quant_cumfreq_isa(r->qisa, row, r->n_vocab, r->cum);
@@ -286,7 +280,7 @@ static void run_free(lm_run *r)
             if (!r->decoding) rc_enc_free(&r->lane[i].enc);
         }
     }
-    free(r->lane); free(r->b_tok); free(r->b_seq); free(r->b_want); free(r->b_ent);
+    free(r->lane); free(r->b_tok); free(r->b_seq); free(r->b_want); free(r->b_lane);
     free(r->logits); free(r->cum); free(r->stats);
 }
 
@@ -322,18 +316,16 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
     r.b_tok = malloc(r.max_batch * sizeof *r.b_tok);
     r.b_seq = malloc(r.max_batch * sizeof *r.b_seq);
     r.b_want = malloc(r.max_batch * sizeof *r.b_want);
-    r.b_ent = malloc(r.max_batch * sizeof *r.b_ent);
+    r.b_lane = malloc(r.max_batch * sizeof *r.b_lane);
     r.logits = malloc((size_t)r.max_batch * r.n_vocab * sizeof *r.logits);
     r.cum = malloc(((size_t)r.n_vocab + 1) * sizeof *r.cum);
-    if (ctx->stats_entropy_bits && !decoding) {
+    int want_stats = ctx->stats_entropy_bits && !decoding;
+    if (want_stats) {
         r.kern = lmz_kernels_get(fwd_simd(r.fwd));
-        r.stats = r.kern ? malloc((size_t)r.n_vocab * sizeof *r.stats) : NULL;
-        if (!r.stats) {
-            run_free(&r);
-            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
-        }
+        r.stats = malloc((size_t)r.n_vocab * sizeof *r.stats);
     }
-    if (!r.lane || !r.b_tok || !r.b_seq || !r.b_want || !r.b_ent || !r.logits || !r.cum) {
+    if (!r.lane || !r.b_tok || !r.b_seq || !r.b_want || !r.b_lane || !r.logits || !r.cum ||
+        (want_stats && (!r.kern || !r.stats))) {
         run_free(&r);
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
     }
@@ -383,8 +375,8 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
         }
         const float *row = r.logits;       /* the target rows' logits, packed in order */
         for (uint32_t i = 0; i < r.b_n; i++) {
-            if (!r.b_ent[i].has_target) continue;
-            lane *ln = r.b_ent[i].ln;
+            if (!r.b_want[i]) continue;
+            lane *ln = r.b_lane[i];
             lane_code(&r, ln, row);
             row += r.n_vocab;
             /* A corrupt payload can spell more text than the chunk holds, or need more
