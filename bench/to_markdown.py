@@ -49,7 +49,7 @@ def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
     tables = baselines(os.path.join(shared, "bench", "baselines-dev.md"))
-    key = None
+    key, started = None, set()
     for line in sys.stdin:
         line = line.rstrip("\n")
         if line.startswith("## Whole file"):
@@ -69,8 +69,8 @@ def main():
             best = min((base[c], c) for c in COLUMNS if c in base) if base else None
             if name.endswith(".jsonl") and key == "Whole-file":
                 name += " (texts joined)"
-            if not hasattr(main, key):
-                setattr(main, key, True)
+            if key not in started:
+                started.add(key)
                 print(f"**{key} setting**\n")
                 print("| file | bytes | lmz model bpb | lmz coded bpb | " +
                       " | ".join(COLUMNS) + " | lmz / best | comp KB/s | dec KB/s |")
