@@ -72,11 +72,15 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The default model is embedded when models/default.gguf exists (src/lib/default_model.c).
-DEFAULT_MODEL := $(wildcard models/default.gguf)
-ifneq ($(DEFAULT_MODEL),)
-$(BUILD)/src/lib/default_model.o: CFLAGS_ALL += -DLMZ_DEFAULT_MODEL_PATH='"$(abspath $(DEFAULT_MODEL))"'
-$(BUILD)/src/lib/default_model.o: $(DEFAULT_MODEL)
+# The built-in models (src/lib/builtin_models.c): each is embedded when its file exists.
+BUILTIN_S2 := $(wildcard models/lmz-s2.gguf)
+BUILTIN_M1 := $(wildcard models/lmz-m1.gguf)
+$(BUILD)/src/lib/builtin_models.o: $(BUILTIN_S2) $(BUILTIN_M1)
+ifneq ($(BUILTIN_S2),)
+$(BUILD)/src/lib/builtin_models.o: CFLAGS_ALL += -DLMZ_BUILTIN_S2_PATH='"$(abspath $(BUILTIN_S2))"'
+endif
+ifneq ($(BUILTIN_M1),)
+$(BUILD)/src/lib/builtin_models.o: CFLAGS_ALL += -DLMZ_BUILTIN_M1_PATH='"$(abspath $(BUILTIN_M1))"'
 endif
 
 $(BUILD)/liblmz.a: $(LIB_OBJ)

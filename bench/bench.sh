@@ -19,7 +19,7 @@ THREADS=${THREADS:-2}
 args=(-l "$LEVEL" -T "$THREADS")
 if [ -n "${MODEL:-}" ]; then
     args+=(-m "$MODEL")
-elif ./lmz -V 2>/dev/null | grep -q "built-in model: none"; then
+elif ./lmz -V 2>/dev/null | grep -q "built-in model: lmz-s2 is not built in"; then
     MODEL=tests/fixtures/ref/llama-gqa-tied-gpt2.gguf
     echo "# NOTE: no trained default model is built in yet; measuring with the random-weight"
     echo "# fixture $MODEL, forced through the model (--lm-always).  These figures show the"

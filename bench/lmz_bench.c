@@ -162,19 +162,20 @@ int main(int argc, char **argv)
                         "[--per-response] FILE...\n");
         return 2;
     }
+    /* Without -m, the built-in models, as `lmz` uses them (the level picks the model). */
     lmz_error err;
-    lmz_model *m = model_path ? lmz_model_open(model_path, &err) : lmz_model_default(&err);
-    if (!m) {
+    lmz_model *m = NULL;
+    if (model_path && !(m = lmz_model_open(model_path, &err))) {
         fprintf(stderr, "lmz_bench: %s\n", err.message);
         return 1;
     }
-    lmz_ctx *c = lmz_ctx_new(m, &params, &err);
+    lmz_ctx *c = m ? lmz_ctx_new(m, &params, &err) : lmz_ctx_new_builtin(&params, &err);
     if (!c) {
         fprintf(stderr, "lmz_bench: %s\n", err.message);
         return 1;
     }
     lmz_model_info info;
-    lmz_model_get_info(m, &info);
+    lmz_model_get_info(c->model, &info);
     printf("# model %s (%s, %llu params, vocab %u), level %d, %d thread(s), SIMD %s%s%s\n",
            info.name, info.arch, (unsigned long long)info.n_params, info.n_vocab,
            params.level, params.threads, lmz_simd_name(lmz_ctx_simd(c)),

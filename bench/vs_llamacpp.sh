@@ -55,7 +55,7 @@ measure() {
 }
 
 echo "# $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $THREADS threads; $(date -u +%Y-%m-%dT%H:%MZ)"
-measure default models/default.gguf 262144 192
+measure default models/lmz-s2.gguf 262144 192
 SMOL=${SMOL:-/tmp/smol.gguf}
 if [ -f "$SMOL" ]; then
     measure smollm2-shape "$SMOL" 16384 256 --chunk-size=2K

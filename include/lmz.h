@@ -64,8 +64,12 @@ lmz_model *lmz_model_open(const char *path, lmz_error *err);
 /* Load a GGUF model from memory; the bytes must outlive the model. */
 lmz_model *lmz_model_from_memory(const void *data, size_t size, lmz_error *err);
 
-/* The model built into this library, or NULL (with *err filled) if none was built in. */
+/* The models built into this library (models/README.md): the default level's, or one
+ * by name; NULL (with *err filled) if it was not built in.  lmz_builtin_model_name
+ * gives their names, index 0 up, and NULL past the last. */
 lmz_model *lmz_model_default(lmz_error *err);
+lmz_model *lmz_model_builtin(const char *name, lmz_error *err);
+const char *lmz_builtin_model_name(int index);
 
 void lmz_model_close(lmz_model *model);
 
@@ -113,6 +117,11 @@ typedef struct lmz_ctx lmz_ctx;
 
 /* model must outlive the context.  Returns NULL on failure with *err filled. */
 lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error *err);
+
+/* A context that uses the built-in models: compressing, the model of params->level
+ * (the fast levels a small model, the strongest a larger one); decompressing, the
+ * built-in model that made each stream, whatever its level. */
+lmz_ctx *lmz_ctx_new_builtin(const lmz_params *params, lmz_error *err);
 void lmz_ctx_free(lmz_ctx *ctx);
 
 /* The message of the last failed call on this context ("" if none). */

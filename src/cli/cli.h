@@ -30,7 +30,7 @@ struct cli_options {
     int verbosity;          /* -1 quiet, 0 normal, 1 verbose */
     int level;              /* 1..9, 0 = library default */
     int threads;            /* -T N; 0 = one per online CPU */
-    const char *model_path; /* -m, else $LMZ_MODEL, else the built-in model */
+    const char *model_path; /* -m, else $LMZ_MODEL, else the built-in models */
     lmz_simd simd;
     uint32_t chunk_size;
     uint32_t context;
@@ -44,7 +44,7 @@ struct cli {
     struct cli_options opt;
     int status;             /* worst exit code so far */
     mode_t umask;           /* for outputs that have no input file to copy a mode from */
-    lmz_model *model;       /* NULL for -l */
+    lmz_model *model;       /* NULL for -l and with the built-in models */
     lmz_ctx *ctx;
     struct progress progress;
 };

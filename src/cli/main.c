@@ -46,8 +46,9 @@ void cli_warning(struct cli *cli, const char *name, const char *fmt, ...)
         cli->status = EXIT_WARNING;
 }
 
-/* -m, else $LMZ_MODEL, else the model built into the library.  NULL after a message. */
-static lmz_model *load_model(struct cli *cli)
+/* -m, else $LMZ_MODEL, else none: the context then uses the built-in models.  -1 after
+ * a message. */
+static int load_model(struct cli *cli)
 {
     lmz_error err = { 0 };
     const char *path = cli->opt.model_path;
@@ -56,19 +57,14 @@ static lmz_model *load_model(struct cli *cli)
         path = getenv("LMZ_MODEL");
         from = "LMZ_MODEL";
     }
-    if (path && *path) {
-        lmz_model *model = lmz_model_open(path, &err);
-        if (!model)
-            cli_error(cli, NULL, "cannot load the model named by %s: %s", from,
-                      err.message[0] ? err.message : lmz_status_string(err.status));
-        return model;
-    }
-    lmz_model *model = lmz_model_default(&err);
-    if (!model)
-        cli_error(cli, NULL, "no model to use: give one with -m MODEL.gguf or "
-                  "LMZ_MODEL=MODEL.gguf (%s)",
+    if (!path || !*path) return 0;
+    cli->model = lmz_model_open(path, &err);
+    if (!cli->model) {
+        cli_error(cli, NULL, "cannot load the model named by %s: %s", from,
                   err.message[0] ? err.message : lmz_status_string(err.status));
-    return model;
+        return -1;
+    }
+    return 0;
 }
 
 static int online_cpus(void)
@@ -90,7 +86,8 @@ static lmz_ctx *make_context(struct cli *cli)
     params.progress = progress_callback;
     params.progress_user = &cli->progress;
     lmz_error err = { 0 };
-    lmz_ctx *ctx = lmz_ctx_new(cli->model, &params, &err);
+    lmz_ctx *ctx = cli->model ? lmz_ctx_new(cli->model, &params, &err)
+                              : lmz_ctx_new_builtin(&params, &err);
     if (!ctx)
         cli_error(cli, NULL, "%s", err.message[0] ? err.message : lmz_status_string(err.status));
     return ctx;
@@ -99,25 +96,26 @@ static lmz_ctx *make_context(struct cli *cli)
 static void print_version(struct cli *cli)
 {
     printf("lmz %s (liblmz %s)\n", LMZ_VERSION_STRING, lmz_version_string());
-    lmz_error err = { 0 };
-    lmz_model *model = lmz_model_default(&err);
-    if (!model) {
-        printf("built-in model: none (use -m MODEL.gguf or LMZ_MODEL)\n");
-        return;
+    for (int i = 0; lmz_builtin_model_name(i); i++) {
+        lmz_error err = { 0 };
+        lmz_model *model = lmz_model_builtin(lmz_builtin_model_name(i), &err);
+        if (!model) {
+            printf("built-in model: %s is not built in\n", lmz_builtin_model_name(i));
+            continue;
+        }
+        lmz_model_info info;
+        lmz_model_get_info(model, &info);
+        printf("built-in model: %s (%s, %llu parameters, %u layers, vocabulary %u)\n",
+               info.name, info.arch, (unsigned long long)info.n_params, info.n_layer,
+               info.n_vocab);
+        lmz_model_close(model);
     }
-    lmz_model_info info;
-    lmz_model_get_info(model, &info);
-    printf("built-in model: %s (%s, %llu parameters, %u layers, vocabulary %u)\n", info.name,
-           info.arch, (unsigned long long)info.n_params, info.n_layer, info.n_vocab);
     if (cli->opt.verbosity > 0) {
-        cli->model = model;
         lmz_ctx *ctx = make_context(cli);
         if (ctx)
             printf("SIMD path: %s\n", lmz_simd_name(lmz_ctx_simd(ctx)));
         lmz_ctx_free(ctx);
-        cli->model = NULL;
     }
-    lmz_model_close(model);
 }
 
 /* Does any operand send compressed data to standard output? */
@@ -182,7 +180,7 @@ int main(int argc, char **argv)
         if (fflush(stdout) != 0)
             cli_error(&cli, NULL, "write error: %s", strerror(errno));
     } else {
-        if (!(cli.model = load_model(&cli)) || !(cli.ctx = make_context(&cli))) {
+        if (load_model(&cli) != 0 || !(cli.ctx = make_context(&cli))) {
             cleanup(&cli);
             return EXIT_ERROR;
         }

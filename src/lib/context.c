@@ -1,4 +1,4 @@
-/* context.c -- lmz_ctx: parameters, the lazily created forward pass, errors. */
+/* context.c -- lmz_ctx: parameters, its model(s), the lazily created forward pass, errors. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +17,21 @@ void lmz_params_default(lmz_params *p)
 lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error *err)
 {
     if (!model) {
-        lmz_error_setf(err, LMZ_ERR_ARG, "no model given");
+        lmz_error_setf(err, LMZ_ERR_ARG, "no model given (lmz_ctx_new_builtin uses the "
+                       "built-in models)");
         return NULL;
     }
+    return lmz__ctx_new(model, NULL, params, err);
+}
+
+static void free_builtins(lmz_ctx *ctx)
+{
+    for (int i = 0; i < LMZ_BUILTIN_COUNT; i++) lmz_model_close(ctx->builtin[i]);
+}
+
+lmz_ctx *lmz__ctx_new(const lmz_model *model, lmz_builtin_loader load_builtin,
+                      const lmz_params *params, lmz_error *err)
+{
     lmz_params p;
     if (params) p = *params; else lmz_params_default(&p);
     if (p.level == 0) p.level = LMZ_LEVEL_DEFAULT;
@@ -38,18 +50,31 @@ lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error
         lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    lmz_model_info info;
-    lmz_model_get_info(model, &info);
     ctx->model = model;
     ctx->params = p;
-    lmz_level_get(p.level, info.n_ctx_train, &ctx->level);
+    ctx->load_builtin = load_builtin;
+    if (!model) {
+        int index = lmz_level_builtin(p.level);
+        ctx->builtin[index] = load_builtin(index, err);
+        if (!ctx->builtin[index]) {
+            free(ctx);
+            return NULL;
+        }
+        ctx->model = ctx->builtin[index];
+    }
+    lmz_model_info info;
+    lmz_model_get_info(ctx->model, &info);
+    if (model)
+        lmz_level_get(p.level, info.n_ctx_train, &ctx->level);
+    else
+        lmz_level_get_builtin(p.level, info.n_ctx_train, &ctx->level);
     if (p.chunk_size) ctx->level.chunk_size = p.chunk_size;
     if (p.context) {
         if (info.n_ctx_train >= 2 && p.context > info.n_ctx_train) {
             lmz_error_setf(err, LMZ_ERR_ARG,
                            "context %u tokens is more than the model was trained for (%u)",
                            p.context, info.n_ctx_train);
-            free(ctx);
+            lmz_ctx_free(ctx);
             return NULL;
         }
         ctx->level.context = p.context;
@@ -59,13 +84,13 @@ lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error
         ctx->level.chunk_size > LMZ_MAX_CHUNK_SIZE) {
         lmz_error_setf(err, LMZ_ERR_ARG, "invalid settings: context %u tokens, chunk %u bytes",
                        ctx->level.context, ctx->level.chunk_size);
-        free(ctx);
+        lmz_ctx_free(ctx);
         return NULL;
     }
     char msg[256] = "";
     if (lmz_simd_resolve(p.simd, &ctx->simd, msg, sizeof msg) != 0) {
         lmz_error_setf(err, LMZ_ERR_ARG, "%s", msg);
-        free(ctx);
+        lmz_ctx_free(ctx);
         return NULL;
     }
     return ctx;
@@ -75,7 +100,19 @@ void lmz_ctx_free(lmz_ctx *ctx)
 {
     if (!ctx) return;
     fwd_free(ctx->fwd);
+    free_builtins(ctx);
     free(ctx);
+}
+
+lmz_status lmz__use_builtin(lmz_ctx *ctx, int index)
+{
+    if (!ctx->builtin[index]) {
+        lmz_error err = { LMZ_OK, "" };
+        ctx->builtin[index] = ctx->load_builtin(index, &err);
+        if (!ctx->builtin[index]) return lmz__fail(ctx, err.status, "%s", err.message);
+    }
+    ctx->model = ctx->builtin[index];
+    return LMZ_OK;
 }
 
 const char *lmz_ctx_error(const lmz_ctx *ctx)
@@ -96,8 +133,8 @@ const char *lmz_simd_name(lmz_simd simd)
 lmz_status lmz__forward(lmz_ctx *ctx, uint32_t context, uint32_t lanes, uint32_t max_batch,
                         struct forward_ctx **out)
 {
-    if (ctx->fwd && (ctx->fwd_context != context || ctx->fwd_lanes < lanes ||
-                     ctx->fwd_max_batch < max_batch)) {
+    if (ctx->fwd && (ctx->fwd_model != ctx->model || ctx->fwd_context != context ||
+                     ctx->fwd_lanes < lanes || ctx->fwd_max_batch < max_batch)) {
         fwd_free(ctx->fwd);
         ctx->fwd = NULL;
     }
@@ -106,6 +143,7 @@ lmz_status lmz__forward(lmz_ctx *ctx, uint32_t context, uint32_t lanes, uint32_t
         ctx->fwd = fwd_new(ctx->model, context, lanes, max_batch, ctx->params.threads,
                            ctx->simd, msg, sizeof msg);
         if (!ctx->fwd) return lmz__fail(ctx, LMZ_ERR_NOMEM, "cannot set up the model: %s", msg);
+        ctx->fwd_model = ctx->model;
         ctx->fwd_context = context;
         ctx->fwd_lanes = lanes;
         ctx->fwd_max_batch = max_batch;

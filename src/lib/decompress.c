@@ -104,8 +104,39 @@ static lmz_status decode_direct(dstate *d, const lmzf_record *rec, const uint8_t
     return st;
 }
 
+static int model_made_stream(const lmz_model *model, const lmzf_header *h)
+{
+    lmz_model_info info;
+    lmz_model_get_info(model, &info);
+    return memcmp(info.model_hash, h->model_id, LMZF_ID_SIZE) == 0;
+}
+
+/* In built-in mode, switch to the built-in model that made this stream: the one named
+ * in the header first (the usual case loads nothing more), then the others.  When none
+ * did, the context keeps its model and check_model reports the mismatch. */
+static lmz_status pick_builtin(dstate *d)
+{
+    lmz_ctx *ctx = d->ctx;
+    const lmzf_header *h = &d->parser.header;
+    if (!ctx->load_builtin || model_made_stream(ctx->model, h)) return LMZ_OK;
+    const lmz_model *kept = ctx->model;
+    for (int named = 1; named >= 0; named--) {
+        for (int i = 0; i < LMZ_BUILTIN_COUNT; i++) {
+            if (named != (strcmp(lmz_builtin_model_name(i), h->model_name) == 0)) continue;
+            lmz_status st = lmz__use_builtin(ctx, i);
+            if (st != LMZ_OK && named) return st;   /* it is this one, and not built in */
+            if (st == LMZ_OK && model_made_stream(ctx->model, h)) return LMZ_OK;
+        }
+    }
+    ctx->model = kept;
+    ctx->error[0] = '\0';
+    return LMZ_OK;
+}
+
 static lmz_status check_model(dstate *d)
 {
+    lmz_status pick = pick_builtin(d);
+    if (pick != LMZ_OK) return pick;
     lmz_model_info info;
     lmz_model_get_info(d->ctx->model, &info);
     lmz_error err = { LMZ_OK, "" };

@@ -24,19 +24,38 @@ typedef struct lmz_level_settings {
 #define LMZ_LEVEL_DEFAULT 5
 #define LMZ_MAX_CHUNK_SIZE (1u << 30)   /* the format's limit on a chunk's bytes */
 
-/* Settings of a level, clamped to what the model supports (its training context). */
+/* The built-in models (builtin_models.c), by what they are; models/README.md. */
+typedef enum lmz_builtin {
+    LMZ_BUILTIN_S2,      /* 5.5M parameters: the fast and default levels */
+    LMZ_BUILTIN_M1,      /* 29.4M parameters: the strongest levels */
+    LMZ_BUILTIN_COUNT
+} lmz_builtin;
+
+/* Loads built-in model number `index` (an lmz_builtin), or NULL with *err filled. */
+typedef lmz_model *(*lmz_builtin_loader)(int index, lmz_error *err);
+
+/* Settings of a level for one given model, clamped to what the model supports (its
+ * training context). */
 void lmz_level_get(int level, uint32_t n_ctx_train, lmz_level_settings *out);
+/* With the built-in models: the model a level uses, and its settings for that model. */
+lmz_builtin lmz_level_builtin(int level);
+void lmz_level_get_builtin(int level, uint32_t n_ctx_train, lmz_level_settings *out);
 
 struct forward_ctx;
 
 struct lmz_ctx {
-    const lmz_model *model;
+    const lmz_model *model;     /* the model in use: the caller's, or a built-in one */
+    /* Built-in mode (lmz_ctx_new_builtin): how to load a built-in model, and those
+     * loaded so far, owned by the context.  NULL / empty when the caller gave a model. */
+    lmz_builtin_loader load_builtin;
+    lmz_model *builtin[LMZ_BUILTIN_COUNT];
     lmz_params params;
     lmz_level_settings level;   /* from params.level, overridden by explicit params */
     lmz_simd simd;              /* resolved path */
     char error[512];
     /* Forward pass state, created on first use with the settings it was made for. */
     struct forward_ctx *fwd;
+    const lmz_model *fwd_model;
     uint32_t fwd_context, fwd_lanes, fwd_max_batch;
     /* Stream totals so far, for the progress callback. */
     uint64_t progress_in, progress_out;
@@ -44,6 +63,15 @@ struct lmz_ctx {
      * cross-entropy of every coded token (in bits, computed in double) here. */
     double *stats_entropy_bits;
 };
+
+/* lmz_ctx_new and lmz_ctx_new_builtin: with `model`, or, when it is NULL, with the
+ * built-in models that `load_builtin` gives. */
+lmz_ctx *lmz__ctx_new(const lmz_model *model, lmz_builtin_loader load_builtin,
+                      const lmz_params *params, lmz_error *err);
+
+/* In built-in mode, make built-in model `index` the context's model (loading it on
+ * first use).  On failure the context keeps its model and holds the message. */
+lmz_status lmz__use_builtin(lmz_ctx *ctx, int index);
 
 /* Record an error on the context and return its status. */
 lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)

@@ -34,14 +34,52 @@ static const level_row level_table[LMZ_LEVEL_MAX] = {
     { 256 << 10,   2048,     7,      8 },   /* -9 */
 };
 
-void lmz_level_get(int level, uint32_t n_ctx_train, lmz_level_settings *out)
+/* With the built-in models, a level is a model and one row of the table above (the
+ * row's window is then clamped to that model's training context).  TODO measured. */
+typedef struct builtin_level {
+    lmz_builtin model;
+    int row;                /* 1-based, as the levels */
+} builtin_level;
+
+static const builtin_level builtin_table[LMZ_LEVEL_MAX] = {
+    { LMZ_BUILTIN_S2, 1 },  /* -1 */
+    { LMZ_BUILTIN_S2, 2 },
+    { LMZ_BUILTIN_S2, 3 },
+    { LMZ_BUILTIN_S2, 4 },
+    { LMZ_BUILTIN_S2, 5 },  /* -5, default */
+    { LMZ_BUILTIN_S2, 6 },
+    { LMZ_BUILTIN_S2, 7 },
+    { LMZ_BUILTIN_M1, 5 },
+    { LMZ_BUILTIN_M1, 9 },  /* -9 */
+};
+
+static int valid_level(int level)
 {
-    if (level < LMZ_LEVEL_MIN || level > LMZ_LEVEL_MAX) level = LMZ_LEVEL_DEFAULT;
-    const level_row *row = &level_table[level - 1];
+    return level < LMZ_LEVEL_MIN || level > LMZ_LEVEL_MAX ? LMZ_LEVEL_DEFAULT : level;
+}
+
+static void row_settings(int row_number, uint32_t n_ctx_train, lmz_level_settings *out)
+{
+    const level_row *row = &level_table[row_number - 1];
     out->chunk_size = row->chunk_size;
     out->context = row->context;
     out->lanes = row->lanes;
     if (n_ctx_train >= 2 && out->context > n_ctx_train) out->context = n_ctx_train;
     out->keep = (uint32_t)((uint64_t)out->context * row->keep_eighths / 8);
     if (out->keep < 1) out->keep = 1;
+}
+
+void lmz_level_get(int level, uint32_t n_ctx_train, lmz_level_settings *out)
+{
+    row_settings(valid_level(level), n_ctx_train, out);
+}
+
+lmz_builtin lmz_level_builtin(int level)
+{
+    return builtin_table[valid_level(level) - 1].model;
+}
+
+void lmz_level_get_builtin(int level, uint32_t n_ctx_train, lmz_level_settings *out)
+{
+    row_settings(builtin_table[valid_level(level) - 1].row, n_ctx_train, out);
 }

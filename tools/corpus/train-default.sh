@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild lmz's default model (models/default.gguf, "lmz-s1") from Debian's packages:
+# Rebuild lmz's C-trained model (models/lmz-s1.gguf, "lmz-s1"; the default before the GPU-trained lmz-s2) from Debian's packages:
 # corpus -> tokenizer -> token stream -> training -> Q8_0 export.  models/README.md is its
 # model card; the figures there came from exactly these commands.
 #
@@ -38,4 +38,4 @@ resume=()
 # Export the final weights as Q8_0 (4.9 MB instead of 18 MB; the coded size changes by
 # ~0.01 %, and the int8 path is faster).
 "$LMZ" "${train[@]}" --resume --q8 --out "$WORK/lmz-s1-q8.gguf"
-echo "trained: $WORK/lmz-s1-q8.gguf  (copy to models/default.gguf and rebuild)"
+echo "trained: $WORK/lmz-s1-q8.gguf  (the committed models/lmz-s1.gguf)"

@@ -4,7 +4,10 @@
 inference on the CPU).  Metadata is copied as it is (general.file_type updated);
 1-D tensors (the norms) stay F32.
 
-  convert_gguf.py IN.gguf OUT.gguf --dtype q8_0|f32|bf16
+  convert_gguf.py IN.gguf OUT.gguf --dtype q8_0|f32|bf16 [--name NAME]
+
+--name sets general.name (what `lmz -l` and `lmz -V` show); the identity hash that
+streams record covers the weights, shape and tokenizer, not the name.
 """
 
 import argparse
@@ -16,11 +19,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from gguf_io import DTYPES, FILE_TYPES, Reader, Writer, g  # noqa: E402
 
 
-def convert(src, dst, dtype):
+def convert(src, dst, dtype, name=None):
     r = Reader(src)
     w = Writer()
     for key in r.meta:
-        w.add(key, g.u32(FILE_TYPES[dtype]) if key == "general.file_type" else r.kv(key))
+        if key == "general.file_type":
+            w.add(key, g.u32(FILE_TYPES[dtype]))
+        elif key == "general.name" and name:
+            w.add(key, g.string(name))
+        else:
+            w.add(key, r.kv(key))
     for name in r.tensor_order:
         a = r.tensor(name)
         w.add_tensor(name, a, DTYPES[dtype] if a.ndim == 2 else g.GGML_F32)
@@ -33,8 +41,9 @@ def main(argv=None):
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--dtype", choices=("f32", "bf16", "q8_0"), required=True)
+    p.add_argument("--name", help="new general.name")
     a = p.parse_args(argv)
-    convert(a.src, a.dst, a.dtype)
+    convert(a.src, a.dst, a.dtype, a.name)
     print(f"wrote {a.dst} ({os.path.getsize(a.dst) / 2**20:.1f} MiB, matrices {a.dtype})")
 
 
