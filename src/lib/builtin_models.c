@@ -77,7 +77,9 @@ lmz_model *lmz_model_default(lmz_error *err)
     return load_builtin(lmz_level_builtin(LMZ_LEVEL_DEFAULT), err);
 }
 
+static const lmz_builtin_set builtin_set = { load_builtin, lmz_builtin_model_name };
+
 lmz_ctx *lmz_ctx_new_builtin(const lmz_params *params, lmz_error *err)
 {
-    return lmz__ctx_new(NULL, load_builtin, params, err);
+    return lmz__ctx_new(NULL, &builtin_set, params, err);
 }

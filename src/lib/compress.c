@@ -150,9 +150,14 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     ctx->progress_in = ctx->progress_out = 0;
     size_t chunk_size = ctx->level.chunk_size;
     size_t lanes = ctx->level.lanes;
+    /* In built-in mode a decompression may have switched to another stream's model. */
+    lmz_status st = ctx->builtins
+                        ? lmz__use_builtin(ctx, lmz_level_builtin(ctx->params.level))
+                        : LMZ_OK;
+    if (st != LMZ_OK) return st;
 
     lmzf_writer w;
-    lmz_status st = begin_stream(ctx, &w, write, write_user);
+    st = begin_stream(ctx, &w, write, write_user);
     if (st != LMZ_OK) return st;
 
     input in = { read, read_user, malloc(chunk_size), 0, 0 };

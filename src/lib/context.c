@@ -29,7 +29,7 @@ static void free_builtins(lmz_ctx *ctx)
     for (int i = 0; i < LMZ_BUILTIN_COUNT; i++) lmz_model_close(ctx->builtin[i]);
 }
 
-lmz_ctx *lmz__ctx_new(const lmz_model *model, lmz_builtin_loader load_builtin,
+lmz_ctx *lmz__ctx_new(const lmz_model *model, const lmz_builtin_set *builtins,
                       const lmz_params *params, lmz_error *err)
 {
     lmz_params p;
@@ -52,10 +52,10 @@ lmz_ctx *lmz__ctx_new(const lmz_model *model, lmz_builtin_loader load_builtin,
     }
     ctx->model = model;
     ctx->params = p;
-    ctx->load_builtin = load_builtin;
+    ctx->builtins = builtins;
     if (!model) {
         int index = lmz_level_builtin(p.level);
-        ctx->builtin[index] = load_builtin(index, err);
+        ctx->builtin[index] = builtins->load(index, err);
         if (!ctx->builtin[index]) {
             free(ctx);
             return NULL;
@@ -108,7 +108,7 @@ lmz_status lmz__use_builtin(lmz_ctx *ctx, int index)
 {
     if (!ctx->builtin[index]) {
         lmz_error err = { LMZ_OK, "" };
-        ctx->builtin[index] = ctx->load_builtin(index, &err);
+        ctx->builtin[index] = ctx->builtins->load(index, &err);
         if (!ctx->builtin[index]) return lmz__fail(ctx, err.status, "%s", err.message);
     }
     ctx->model = ctx->builtin[index];

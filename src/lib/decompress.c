@@ -118,11 +118,11 @@ static lmz_status pick_builtin(dstate *d)
 {
     lmz_ctx *ctx = d->ctx;
     const lmzf_header *h = &d->parser.header;
-    if (!ctx->load_builtin || model_made_stream(ctx->model, h)) return LMZ_OK;
+    if (!ctx->builtins || model_made_stream(ctx->model, h)) return LMZ_OK;
     const lmz_model *kept = ctx->model;
     for (int named = 1; named >= 0; named--) {
         for (int i = 0; i < LMZ_BUILTIN_COUNT; i++) {
-            if (named != (strcmp(lmz_builtin_model_name(i), h->model_name) == 0)) continue;
+            if (named != (strcmp(ctx->builtins->name(i), h->model_name) == 0)) continue;
             lmz_status st = lmz__use_builtin(ctx, i);
             if (st != LMZ_OK && named) return st;   /* it is this one, and not built in */
             if (st == LMZ_OK && model_made_stream(ctx->model, h)) return LMZ_OK;

@@ -31,8 +31,13 @@ typedef enum lmz_builtin {
     LMZ_BUILTIN_COUNT
 } lmz_builtin;
 
-/* Loads built-in model number `index` (an lmz_builtin), or NULL with *err filled. */
-typedef lmz_model *(*lmz_builtin_loader)(int index, lmz_error *err);
+/* The built-in models as a context reaches them: only through these pointers, so that
+ * a program that never calls lmz_ctx_new_builtin links none of the embedded bytes. */
+typedef struct lmz_builtin_set {
+    /* Built-in model number `index` (an lmz_builtin), or NULL with *err filled. */
+    lmz_model *(*load)(int index, lmz_error *err);
+    const char *(*name)(int index);
+} lmz_builtin_set;
 
 /* Settings of a level for one given model, clamped to what the model supports (its
  * training context). */
@@ -45,9 +50,9 @@ struct forward_ctx;
 
 struct lmz_ctx {
     const lmz_model *model;     /* the model in use: the caller's, or a built-in one */
-    /* Built-in mode (lmz_ctx_new_builtin): how to load a built-in model, and those
-     * loaded so far, owned by the context.  NULL / empty when the caller gave a model. */
-    lmz_builtin_loader load_builtin;
+    /* Built-in mode (lmz_ctx_new_builtin): the built-in models, and those loaded so far,
+     * owned by the context.  NULL / empty when the caller gave a model. */
+    const lmz_builtin_set *builtins;
     lmz_model *builtin[LMZ_BUILTIN_COUNT];
     lmz_params params;
     lmz_level_settings level;   /* from params.level, overridden by explicit params */
@@ -65,8 +70,8 @@ struct lmz_ctx {
 };
 
 /* lmz_ctx_new and lmz_ctx_new_builtin: with `model`, or, when it is NULL, with the
- * built-in models that `load_builtin` gives. */
-lmz_ctx *lmz__ctx_new(const lmz_model *model, lmz_builtin_loader load_builtin,
+ * built-in models of `builtins`. */
+lmz_ctx *lmz__ctx_new(const lmz_model *model, const lmz_builtin_set *builtins,
                       const lmz_params *params, lmz_error *err);
 
 /* In built-in mode, make built-in model `index` the context's model (loading it on

@@ -1,0 +1,162 @@
+/*
+ * test_builtin.c -- the built-in models and lmz_ctx_new_builtin: the level picks the
+ * model, a stream names the model that made it, one context decodes streams of either
+ * model and compresses with its own level's model afterwards, and asking for a model
+ * that is not there fails cleanly.  (The only test program that links the embedded
+ * models; the CLI's tests/test_cli.sh covers the same from the command line.)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmz.h"
+
+/* Short: lmz-m1 codes a few KB/s, and far slower under ASan. */
+static const char TEXT[] =
+    "The range coder spends -log2 p bits on each token, so a better model writes fewer "
+    "bytes.  Both built-in models were trained on text rebuilt from Debian packages.\n";
+
+typedef struct blob {
+    void *p;
+    size_t n;
+} blob;
+
+static lmz_ctx *builtin_ctx(int level)
+{
+    lmz_params p;
+    lmz_params_default(&p);
+    p.level = level;
+    p.lm_always = 1;
+    lmz_error err = { LMZ_OK, "" };
+    lmz_ctx *ctx = lmz_ctx_new_builtin(&p, &err);
+    if (!ctx) fail_msg("lmz_ctx_new_builtin(level %d): %s", level, err.message);
+    return ctx;
+}
+
+static blob compress(lmz_ctx *ctx, const void *src, size_t n)
+{
+    blob b = { NULL, 0 };
+    lmz_status st = lmz_compress_buffer(ctx, src, n, &b.p, &b.n);
+    if (st != LMZ_OK) fail_msg("compress: %s", lmz_ctx_error(ctx));
+    return b;
+}
+
+static void assert_decodes_to(lmz_ctx *ctx, blob packed, const void *want, size_t n)
+{
+    void *out = NULL;
+    size_t out_n = 0;
+    lmz_status st = lmz_decompress_buffer(ctx, packed.p, packed.n, &out, &out_n);
+    if (st != LMZ_OK) fail_msg("decompress: %s", lmz_ctx_error(ctx));
+    assert_int_equal(out_n, n);
+    assert_memory_equal(out, want, n);
+    free(out);
+}
+
+typedef struct mem_in {
+    const uint8_t *p;
+    size_t n, at;
+} mem_in;
+
+static long long mem_read(void *user, void *buf, size_t n)
+{
+    mem_in *in = user;
+    size_t k = n < in->n - in->at ? n : in->n - in->at;
+    memcpy(buf, in->p + in->at, k);
+    in->at += k;
+    return (long long)k;
+}
+
+static void assert_stream_model(blob packed, const char *name)
+{
+    mem_in in = { packed.p, packed.n, 0 };
+    lmz_stream_info info;
+    lmz_error err = { LMZ_OK, "" };
+    assert_int_equal(lmz_stream_list(mem_read, &in, &info, &err), LMZ_OK);
+    assert_string_equal(info.model_name, name);
+}
+
+static void test_names_and_default(void **state)
+{
+    (void)state;
+    assert_string_equal(lmz_builtin_model_name(0), "lmz-s2");
+    assert_string_equal(lmz_builtin_model_name(1), "lmz-m1");
+    assert_null(lmz_builtin_model_name(2));
+    assert_null(lmz_builtin_model_name(-1));
+    lmz_error err = { LMZ_OK, "" };
+    lmz_model *m = lmz_model_default(&err);
+    assert_non_null(m);
+    lmz_model_info info;
+    lmz_model_get_info(m, &info);
+    assert_string_equal(info.name, "lmz-s2");
+    lmz_model_close(m);
+    assert_null(lmz_model_builtin("lmz-nope", &err));
+    assert_int_equal(err.status, LMZ_ERR_ARG);
+    assert_non_null(strstr(err.message, "lmz-nope"));
+}
+
+/* -1 codes with lmz-s2 and -9 with lmz-m1; a context made for -1 decodes the -9
+ * stream, then compresses exactly as before it (its own level's model again). */
+static void test_level_picks_model_and_switches(void **state)
+{
+    (void)state;
+    lmz_ctx *fast = builtin_ctx(1), *best = builtin_ctx(9);
+    blob s1 = compress(fast, TEXT, sizeof TEXT - 1);
+    blob s9 = compress(best, TEXT, sizeof TEXT - 1);
+    assert_stream_model(s1, "lmz-s2");
+    assert_stream_model(s9, "lmz-m1");
+    assert_decodes_to(fast, s9, TEXT, sizeof TEXT - 1);
+    assert_decodes_to(best, s1, TEXT, sizeof TEXT - 1);
+    blob again = compress(fast, TEXT, sizeof TEXT - 1);
+    assert_int_equal(again.n, s1.n);
+    assert_memory_equal(again.p, s1.p, s1.n);
+    free(again.p);
+    free(s1.p);
+    free(s9.p);
+    lmz_ctx_free(fast);
+    lmz_ctx_free(best);
+}
+
+/* A stream of a model that is not built in: LMZ_ERR_MODEL_MISMATCH naming it, and the
+ * context still works afterwards. */
+static void test_foreign_stream(void **state)
+{
+    (void)state;
+    lmz_error err = { LMZ_OK, "" };
+    lmz_model *other = lmz_model_open("tests/fixtures/ref/llama-gqa-tied-gpt2.gguf", &err);
+    if (!other) fail_msg("fixture: %s", err.message);
+    lmz_params p;
+    lmz_params_default(&p);
+    p.lm_always = 1;
+    lmz_ctx *octx = lmz_ctx_new(other, &p, &err);
+    assert_non_null(octx);
+    blob foreign = compress(octx, TEXT, sizeof TEXT - 1);
+    lmz_ctx *ctx = builtin_ctx(5);
+    void *out = NULL;
+    size_t out_n = 0;
+    assert_int_equal(lmz_decompress_buffer(ctx, foreign.p, foreign.n, &out, &out_n),
+                     LMZ_ERR_MODEL_MISMATCH);
+    assert_non_null(strstr(lmz_ctx_error(ctx), "but the loaded model is"));
+    blob mine = compress(ctx, TEXT, sizeof TEXT - 1);
+    assert_stream_model(mine, "lmz-s2");
+    assert_decodes_to(ctx, mine, TEXT, sizeof TEXT - 1);
+    free(mine.p);
+    free(foreign.p);
+    lmz_ctx_free(ctx);
+    lmz_ctx_free(octx);
+    lmz_model_close(other);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_and_default),
+        cmocka_unit_test(test_level_picks_model_and_switches),
+        cmocka_unit_test(test_foreign_stream),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
