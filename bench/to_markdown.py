@@ -3,7 +3,10 @@
 byte beside xz, zstd -19, brotli, ppmd and zpaq from ../shared/bench/baselines-dev.md,
 and lmz's ratio to the best of them.
 
-    bash bench/bench.sh | python3 bench/to_markdown.py [SHARED_DIR]
+    bash bench/bench.sh | python3 bench/to_markdown.py [--compare NAME=FILE]... [SHARED_DIR]
+
+--compare adds a column of coded bits per byte from another bench.sh output FILE (an
+earlier model, say), headed NAME; the files given under one NAME share its column.
 """
 import os
 import sys
@@ -45,17 +48,40 @@ def find(tables, key, name):
     return None
 
 
+def coded_bpb(path):
+    """{(setting key, file): coded bpb} from a bench.sh output."""
+    out, key = {}, None
+    for line in open(path, encoding="utf-8"):
+        key = setting_of(line) or key
+        f = line.split()
+        if key and len(f) > 6 and not line.startswith("#") and f[0] != "file" and f[3] != "-":
+            out[(key, f[0])] = float(f[3])
+    return out
+
+
+def setting_of(line):
+    if line.startswith("## Whole file"):
+        return "Whole-file"
+    if line.startswith("## Each response"):
+        return "Per-response"
+    return None
+
+
 def main():
-    shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    args, named = sys.argv[1:], {}
+    while len(args) >= 2 and args[0] == "--compare":
+        name, _, path = args[1].partition("=")
+        named.setdefault(name, {}).update(coded_bpb(path))
+        args = args[2:]
+    compare = list(named.items())
+    shared = args[0] if args else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
     tables = baselines(os.path.join(shared, "bench", "baselines-dev.md"))
     key, started = None, set()
     for line in sys.stdin:
         line = line.rstrip("\n")
-        if line.startswith("## Whole file"):
-            key = "Whole-file"
-        elif line.startswith("## Each response"):
-            key = "Per-response"
+        if setting_of(line):
+            key = setting_of(line)
         else:
             if line.startswith("# model") or line.startswith("# machine"):
                 print(line.lstrip("# ") + "\n")
@@ -66,6 +92,8 @@ def main():
                 continue
             name, size, ce, bpb, comp, dec = f[0], int(f[1]), float(f[2]), float(f[3]), f[5], f[6]
             base = find(tables, key, name) or {}
+            others = " | ".join(f"{c[(key, name)]:.3f}" if (key, name) in c else ""
+                                for _, c in compare)
             best = min((base[c], c) for c in COLUMNS if c in base) if base else None
             if name.endswith(".jsonl") and key == "Whole-file":
                 name += " (texts joined)"
@@ -73,11 +101,14 @@ def main():
                 started.add(key)
                 print(f"**{key} setting**\n")
                 print("| file | bytes | lmz model bpb | lmz coded bpb | " +
+                      "".join(f"{n} coded bpb | " for n, _ in compare) +
                       " | ".join(COLUMNS) + " | lmz / best | comp KB/s | dec KB/s |")
-                print("|---|---:|---:|---:|" + "---:|" * len(COLUMNS) + "---:|---:|---:|")
+                print("|---|---:|---:|---:|" + "---:|" * (len(compare) + len(COLUMNS)) +
+                      "---:|---:|---:|")
             cols = " | ".join(f"{base[c]:.3f}" if c in base else "" for c in COLUMNS)
             ratio = f"{bpb / best[0]:.2f} ({best[1]})" if best else ""
-            print(f"| {name} | {size} | {ce:.3f} | **{bpb:.3f}** | {cols} | {ratio} | {comp} | {dec} |")
+            print(f"| {name} | {size} | {ce:.3f} | **{bpb:.3f}** | " +
+                  (others + " | " if compare else "") + f"{cols} | {ratio} | {comp} | {dec} |")
     print()
 
 
