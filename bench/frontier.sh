@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make frontier: the compression-compute frontier.  Bits per byte against compression
-# speed for every level of lmz (default model) and for the classical compressors, on the
+# speed for every level of lmz (built-in models) and for the classical compressors, on the
 # same sample of ../shared/data, drawn as bench/out/frontier.png (gnuplot) with the
 # figures in bench/out/frontier.tsv.
 #
@@ -82,7 +82,7 @@ gnuplot <<EOF
 set terminal pngcairo size 1000,640 noenhanced
 set output "$OUT/frontier.png"
 set datafile separator "\t"
-set title "lmz levels (default model, $THREADS threads) and classical compressors: $(echo $FILES | wc -w) files of ../shared/data, first $SAMPLE_BYTES bytes of each"
+set title "lmz levels (-1..-7 lmz-s2, -8/-9 lmz-m1; $THREADS threads) and classical compressors: $(echo $FILES | wc -w) files of ../shared/data, first $SAMPLE_BYTES bytes of each"
 set xlabel "compression speed, KB/s (log scale)"
 set ylabel "bits per byte (lower is better)"
 set logscale x
