@@ -82,7 +82,7 @@ gnuplot <<EOF
 set terminal pngcairo size 1000,640 noenhanced
 set output "$OUT/frontier.png"
 set datafile separator "\t"
-set title "lmz levels (-1..-7 lmz-s2, -8/-9 lmz-m1; $THREADS threads) and classical compressors: $(echo $FILES | wc -w) files of ../shared/data, first $SAMPLE_BYTES bytes of each"
+set title "lmz levels (-1..-7 lmz-s2, -8/-9 lmz-m1; $THREADS threads) and classical compressors\\n$(echo $FILES | wc -w) files of ../shared/data, first $SAMPLE_BYTES bytes of each"
 set xlabel "compression speed, KB/s (log scale)"
 set ylabel "bits per byte (lower is better)"
 set logscale x
