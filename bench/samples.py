@@ -7,7 +7,7 @@ for the levels too slow to run on whole files (lmz-m1's -8 and -9 code a few KB/
   * per response: the first 16 responses of each .jsonl but the -train split, each
     coded on its own.
 
-    python3 bench/samples.py [--levels 5,9] [--threads 2] [--shared DIR] [--out FILE]
+    python3 bench/samples.py [--levels 5,9] [--threads 2] [--shared DIR]
 
 lmz's figures come from build/release/bench/lmz_bench (built-in models, every sample
 decompressed and compared); the classical ones (xz -9e, zstd -19, brotli -q 11,

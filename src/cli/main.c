@@ -96,11 +96,12 @@ static lmz_ctx *make_context(struct cli *cli)
 static void print_version(struct cli *cli)
 {
     printf("lmz %s (liblmz %s)\n", LMZ_VERSION_STRING, lmz_version_string());
-    for (int i = 0; lmz_builtin_model_name(i); i++) {
+    const char *name;
+    for (int i = 0; (name = lmz_builtin_model_name(i)); i++) {
         lmz_error err = { 0 };
-        lmz_model *model = lmz_model_builtin(lmz_builtin_model_name(i), &err);
+        lmz_model *model = lmz_model_builtin(name, &err);
         if (!model) {
-            printf("built-in model: %s is not built in\n", lmz_builtin_model_name(i));
+            printf("built-in model: %s is not built in\n", name);
             continue;
         }
         lmz_model_info info;

@@ -125,7 +125,10 @@ static lmz_status pick_builtin(dstate *d)
             if (named != (strcmp(ctx->builtins->name(i), h->model_name) == 0)) continue;
             lmz_status st = lmz__use_builtin(ctx, i);
             if (st != LMZ_OK && named) return st;   /* it is this one, and not built in */
-            if (st == LMZ_OK && model_made_stream(ctx->model, h)) return LMZ_OK;
+            if (st == LMZ_OK && model_made_stream(ctx->model, h)) {
+                ctx->error[0] = '\0';   /* another one may have failed to load first */
+                return LMZ_OK;
+            }
         }
     }
     ctx->model = kept;
