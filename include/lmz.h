@@ -84,6 +84,38 @@ typedef struct lmz_model_info {
 
 void lmz_model_get_info(const lmz_model *model, lmz_model_info *info);
 
+/* ---------------------------------------------------------------- adapters */
+
+/* A LoRA adapter in llama.cpp's GGUF convention (general.type "adapter", adapter.type
+ * "lora", adapter.lora.alpha, tensors blk.N.<weight>.weight.lora_a / .lora_b), as
+ * `lmz --train` writes and llama.cpp loads.  Applied as llama.cpp does:
+ * y = W x + alpha/r * B (A x), deterministically like the model itself. */
+typedef struct lmz_adapter lmz_adapter;
+
+lmz_adapter *lmz_adapter_open(const char *path, lmz_error *err);
+lmz_adapter *lmz_adapter_from_memory(const void *data, size_t size, lmz_error *err);
+void lmz_adapter_close(lmz_adapter *adapter);
+
+typedef struct lmz_adapter_info {
+    char name[64];             /* general.name, or the file name without .lora.gguf */
+    char arch[32];             /* the architecture it adapts */
+    uint8_t adapter_hash[16];  /* identity of its weights and alpha */
+    int has_base_model_hash;   /* lmz's adapters record the model they were trained on */
+    uint8_t base_model_hash[16];
+    float alpha;
+    uint32_t rank;             /* the largest rank of its matrices */
+    uint32_t n_layers;         /* 1 + the highest layer it adapts */
+    uint32_t n_matrices;       /* weight matrices adapted */
+    uint64_t n_params;
+} lmz_adapter_info;
+
+void lmz_adapter_get_info(const lmz_adapter *adapter, lmz_adapter_info *info);
+
+/* LMZ_OK if the adapter fits the model (its recorded base model, architecture, layers
+ * and every matrix shape); else LMZ_ERR_MODEL_MISMATCH with the reason. */
+lmz_status lmz_adapter_check(const lmz_adapter *adapter, const lmz_model *model,
+                             lmz_error *err);
+
 /* ---------------------------------------------------------------- contexts */
 
 typedef enum lmz_simd {
@@ -123,6 +155,18 @@ lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error
  * built-in model that made each stream, whatever its level. */
 lmz_ctx *lmz_ctx_new_builtin(const lmz_params *params, lmz_error *err);
 void lmz_ctx_free(lmz_ctx *ctx);
+
+/* The adapters a context may use; they must outlive it (n = 0: none).
+ *   Compressing: with route = 0 every stream uses adapters[0]; with route = 1 each
+ *   stream uses whichever of "no adapter" and the adapters fitting the model codes its
+ *   opening bytes in the fewest bits (ties: the earlier; no adapter first).  The
+ *   stream records the adapter's identity and name.
+ *   Decompressing: each stream's adapter is found among them by identity; a stream
+ *   whose adapter is not there fails with LMZ_ERR_MODEL_MISMATCH naming it.
+ * LMZ_ERR_MODEL_MISMATCH if route = 0 and adapters[0] does not fit the context's model
+ * (built-in mode: the model of its level). */
+lmz_status lmz_ctx_set_adapters(lmz_ctx *ctx, const lmz_adapter *const *adapters, size_t n,
+                                int route);
 
 /* The message of the last failed call on this context ("" if none). */
 const char *lmz_ctx_error(const lmz_ctx *ctx);
@@ -174,6 +218,7 @@ typedef struct lmz_stream_info {
     uint8_t model_hash[16];
     uint8_t tokenizer_hash[16];
     uint8_t adapter_hash[16];      /* all zero: no adapter */
+    char adapter_name[64];         /* "" when none is stored */
     uint64_t original_size;
     uint64_t compressed_size;
     uint64_t n_chunks;

@@ -55,8 +55,10 @@ static void print_details(const lmz_stream_info *info)
     print_id(", ", "tokenizer", info->tokenizer_hash);
     if (memcmp(info->adapter_hash, no_adapter, sizeof no_adapter) == 0)
         printf(", no adapter");
-    else
+    else {
         print_id(", ", "adapter", info->adapter_hash);
+        if (info->adapter_name[0]) printf(" (%s)", info->adapter_name);
+    }
     printf("\n");
 }
 

@@ -12,10 +12,9 @@
 
 #include "format/bytes.h"
 
-void lmzf_header_init(lmzf_header *h, const char *name)
+/* Copy up to LMZF_NAME_MAX bytes of name into dst (NUL-terminated); returns the length. */
+static uint8_t copy_name(char *dst, const char *name)
 {
-    memset(h, 0, sizeof *h);
-    h->format_version = LMZF_FORMAT_VERSION;
     size_t n = name ? strlen(name) : 0;
     if (n > LMZF_NAME_MAX) {
         n = LMZF_NAME_MAX;
@@ -23,10 +22,25 @@ void lmzf_header_init(lmzf_header *h, const char *name)
          * the character before it */
         while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80) n--;
     }
-    if (n) memcpy(h->model_name, name, n);
-    h->model_name[n] = '\0';
-    h->model_name_len = (uint8_t)n;
-    if (n) h->flags = LMZF_FLAG_NAME;
+    if (n) memcpy(dst, name, n);
+    dst[n] = '\0';
+    return (uint8_t)n;
+}
+
+void lmzf_header_init(lmzf_header *h, const char *name)
+{
+    memset(h, 0, sizeof *h);
+    h->format_version = LMZF_FORMAT_VERSION;
+    h->model_name_len = copy_name(h->model_name, name);
+    if (h->model_name_len) h->flags = LMZF_FLAG_NAME;
+}
+
+void lmzf_header_set_adapter(lmzf_header *h, const uint8_t hash[16], const char *name)
+{
+    memcpy(h->adapter_id, hash, LMZF_ID_SIZE);
+    h->flags |= LMZF_FLAG_ADAPTER;
+    h->adapter_name_len = copy_name(h->adapter_name, name);
+    if (h->adapter_name_len) h->flags |= LMZF_FLAG_ADAPTER_NAME;
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -52,6 +66,11 @@ const char *lmzf_header_problem(const lmzf_header *h, char *buf, size_t cap)
         snprintf(buf, cap, "adapter id set but the adapter flag is clear");
     else if (adapter && all_zero(h->adapter_id, LMZF_ID_SIZE))
         snprintf(buf, cap, "adapter flag set but the adapter id is zero");
+    else if (h->adapter_name_len > LMZF_NAME_MAX)
+        snprintf(buf, cap, "adapter name length %u exceeds %u", h->adapter_name_len,
+                 LMZF_NAME_MAX);
+    else if (!adapter && (h->adapter_name_len || (h->flags & LMZF_FLAG_ADAPTER_NAME)))
+        snprintf(buf, cap, "adapter name without the adapter flag");
     else if (h->chunk_size < 1 || h->chunk_size > LMZF_CHUNK_SIZE_MAX)
         snprintf(buf, cap, "chunk size %u outside 1..%u", h->chunk_size,
                  LMZF_CHUNK_SIZE_MAX);
@@ -110,6 +129,7 @@ size_t lmzf_header_size(const lmzf_header *h)
                2 * LMZF_ID_SIZE + 4;
     if (h->flags & LMZF_FLAG_ADAPTER) n += LMZF_ID_SIZE;
     if (h->model_name_len) n += 1 + (size_t)h->model_name_len;
+    if (h->adapter_name_len) n += 1 + (size_t)h->adapter_name_len;
     return n;
 }
 
@@ -141,7 +161,8 @@ int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap)
     size_t size = lmzf_header_size(h);
     if (cap < size) return -1;
     uint8_t flags = (uint8_t)((h->flags & LMZF_FLAG_ADAPTER) |
-                              (h->model_name_len ? LMZF_FLAG_NAME : 0));
+                              (h->model_name_len ? LMZF_FLAG_NAME : 0) |
+                              (h->adapter_name_len ? LMZF_FLAG_ADAPTER_NAME : 0));
     size_t n = 0;
     memcpy(buf, LMZF_MAGIC, LMZF_MAGIC_SIZE);
     n += LMZF_MAGIC_SIZE;
@@ -162,6 +183,11 @@ int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap)
         buf[n++] = h->model_name_len;
         memcpy(buf + n, h->model_name, h->model_name_len);
         n += h->model_name_len;
+    }
+    if (flags & LMZF_FLAG_ADAPTER_NAME) {
+        buf[n++] = h->adapter_name_len;
+        memcpy(buf + n, h->adapter_name, h->adapter_name_len);
+        n += h->adapter_name_len;
     }
     lmzf_put32(buf + n, XXH32(buf, n, 0));
     return (int)(n + 4);
@@ -220,14 +246,24 @@ int lmzf_encode_end(const lmzf_end *e, uint8_t *buf, size_t cap)
     return (int)(n + 4);
 }
 
-void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1])
+static void printable(const char *name, size_t len, char out[LMZF_NAME_MAX + 1])
 {
-    size_t n = h->model_name_len <= LMZF_NAME_MAX ? h->model_name_len : LMZF_NAME_MAX;
+    size_t n = len <= LMZF_NAME_MAX ? len : LMZF_NAME_MAX;
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)h->model_name[i];
+        unsigned char ch = (unsigned char)name[i];
         out[i] = (ch < 0x20 || ch == 0x7F) ? '?' : (char)ch;
     }
     out[n] = '\0';
+}
+
+void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1])
+{
+    printable(h->model_name, h->model_name_len, out);
+}
+
+void lmzf_printable_adapter_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1])
+{
+    printable(h->adapter_name, h->adapter_name_len, out);
 }
 
 /* An id as 16 hex digits, or "none" for the all-zero id of an absent adapter. */

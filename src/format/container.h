@@ -30,10 +30,11 @@
 #define LMZF_FORMAT_VERSION   1
 #define LMZF_FLAG_ADAPTER     0x01u /* an adapter id follows the tokenizer id */
 #define LMZF_FLAG_NAME        0x02u /* a model name follows */
-#define LMZF_FLAGS_KNOWN      (LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME)
+#define LMZF_FLAG_ADAPTER_NAME 0x04u /* an adapter name follows (with LMZF_FLAG_ADAPTER) */
+#define LMZF_FLAGS_KNOWN      (LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME | LMZF_FLAG_ADAPTER_NAME)
 #define LMZF_ID_SIZE          8     /* stored model / tokenizer / adapter identity */
 #define LMZF_NAME_MAX         63
-#define LMZF_HEADER_MAX_SIZE  110   /* the largest valid header */
+#define LMZF_HEADER_MAX_SIZE  174   /* the largest valid header */
 #define LMZF_RECORD_MAX_SIZE  24    /* the largest chunk record header (LM) */
 #define LMZF_END_MAX_SIZE     29
 #define LMZF_CHUNK_SIZE_MAX   (1u << 30)
@@ -74,6 +75,8 @@ typedef struct lmzf_header {
     uint8_t adapter_id[LMZF_ID_SIZE]; /* all zero unless flags has LMZF_FLAG_ADAPTER */
     uint8_t model_name_len;  /* 0 (no name stored) .. LMZF_NAME_MAX */
     char model_name[LMZF_NAME_MAX + 1]; /* the raw bytes, NUL-terminated after name_len */
+    uint8_t adapter_name_len; /* 0 (none stored) .. LMZF_NAME_MAX; only with an adapter */
+    char adapter_name[LMZF_NAME_MAX + 1];
 } lmzf_header;
 
 typedef struct lmzf_chunk {
@@ -100,6 +103,10 @@ typedef struct lmzf_end {
  * LMZF_NAME_MAX bytes at a UTF-8 character boundary; NULL or "" = no name stored).
  * The caller fills the sizes and ids. */
 void lmzf_header_init(lmzf_header *h, const char *name);
+
+/* Record an adapter: its id (the first LMZF_ID_SIZE bytes of its hash) and its name
+ * (truncated like the model's; NULL or "" = none stored). */
+void lmzf_header_set_adapter(lmzf_header *h, const uint8_t hash[16], const char *name);
 
 /* What is wrong with a header's or a chunk's fields, as the decoder would report it
  * (format version and flags included), or NULL if nothing.  `buf` holds the text. */
@@ -141,6 +148,7 @@ lmz_status lmzf_check_model(const lmzf_header *h, const uint8_t model_hash[16],
 
 /* Copy a stored model name for display: control bytes become '?'. */
 void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1]);
+void lmzf_printable_adapter_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1]);
 
 
 /* ------------------------------------------------------------ reader */

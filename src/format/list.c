@@ -15,6 +15,7 @@ static void take_header(lmz_stream_info *info, const lmzf_header *h)
     info->chunk_size = h->chunk_size;
     info->context = h->context;
     lmzf_printable_name(h, info->model_name);
+    lmzf_printable_adapter_name(h, info->adapter_name);
     /* the stream stores 8-byte ids: the first bytes of the 16-byte hashes, the rest
      * stays zero (info was cleared) */
     memcpy(info->model_hash, h->model_id, LMZF_ID_SIZE);

@@ -208,6 +208,21 @@ static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix
         h->model_name_len = (uint8_t)name_len;
         n += name_len;
     }
+    if (h->flags & LMZF_FLAG_ADAPTER_NAME) {
+        if (!(h->flags & LMZF_FLAG_ADAPTER))
+            return stop(p, err, LMZ_ERR_CORRUPT, "%s: adapter name flag without an adapter",
+                        where);
+        if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
+        unsigned name_len = b[n++];
+        if (name_len < 1 || name_len > LMZF_NAME_MAX)
+            return stop(p, err, LMZ_ERR_CORRUPT, "%s: adapter name length %u outside 1..%u",
+                        where, name_len, LMZF_NAME_MAX);
+        if ((st = read_exact(p, b + n, name_len, NULL, what, err))) return st;
+        memcpy(h->adapter_name, b + n, name_len);
+        h->adapter_name[name_len] = '\0';
+        h->adapter_name_len = (uint8_t)name_len;
+        n += name_len;
+    }
     if ((st = read_exact(p, b + n, 4, NULL, what, err))) return st;
     uint32_t stored = lmzf_get32(b + n), computed = XXH32(b, n, 0);
     if (stored != computed)

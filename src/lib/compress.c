@@ -136,6 +136,11 @@ static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write,
     h.keep = ctx->level.keep;
     memcpy(h.model_id, info.model_hash, LMZF_ID_SIZE);
     memcpy(h.tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
+    if (ctx->adapter) {
+        lmz_adapter_info ai;
+        lmz_adapter_get_info(ctx->adapter, &ai);
+        lmzf_header_set_adapter(&h, ai.adapter_hash, ai.name);
+    }
     lmz_error err = { LMZ_OK, "" };
     lmz_status st = lmzf_writer_begin(w, &h, write, user, &err);
     if (st != LMZ_OK) return lmz__fail(ctx, st, "%s", err.message);
@@ -157,9 +162,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     if (st != LMZ_OK) return st;
 
     lmzf_writer w;
-    st = begin_stream(ctx, &w, write, write_user);
-    if (st != LMZ_OK) return st;
-
+    int begun = 0;
     input in = { read, read_user, malloc(chunk_size), 0, 0 };
     chunk_slot *slots = calloc(lanes, sizeof *slots);
     lm_chunk *lm = calloc(lanes, sizeof *lm);
@@ -180,6 +183,13 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
             if (st != LMZ_OK) goto out;
             if (slots[n].size == 0) break;
             n++;
+        }
+        /* The header follows the first group: routing picks the adapter from it. */
+        if (!begun) {
+            st = lmz__choose_adapter(ctx, slots[0].data, n ? slots[0].size : 0);
+            if (st == LMZ_OK) st = begin_stream(ctx, &w, write, write_user);
+            if (st != LMZ_OK) goto out;
+            begun = 1;
         }
         if (n == 0) break;
         /* The LM codes the text chunks of the group together. */

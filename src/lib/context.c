@@ -4,6 +4,7 @@
 
 #include "lib/internal.h"
 #include "kernels/kernels.h"
+#include "model/adapter.h"
 #include "model/model.h"
 
 void lmz_params_default(lmz_params *p)
@@ -101,6 +102,7 @@ void lmz_ctx_free(lmz_ctx *ctx)
     if (!ctx) return;
     fwd_free(ctx->fwd);
     free_builtins(ctx);
+    free(ctx->adapters);
     free(ctx);
 }
 
@@ -112,6 +114,28 @@ lmz_status lmz__use_builtin(lmz_ctx *ctx, int index)
         if (!ctx->builtin[index]) return lmz__fail(ctx, err.status, "%s", err.message);
     }
     ctx->model = ctx->builtin[index];
+    return LMZ_OK;
+}
+
+lmz_status lmz_ctx_set_adapters(lmz_ctx *ctx, const lmz_adapter *const *adapters, size_t n,
+                                int route)
+{
+    if (!ctx || (n && !adapters)) return LMZ_ERR_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!adapters[i]) return lmz__fail(ctx, LMZ_ERR_ARG, "adapter %zu is NULL", i);
+    if (n && !route) {
+        lmz_error err = { LMZ_OK, "" };
+        if (lmz_adapter_check(adapters[0], ctx->model, &err) != LMZ_OK)
+            return lmz__fail(ctx, err.status, "%s", err.message);
+    }
+    const lmz_adapter **copy = NULL;
+    if (n && !(copy = malloc(n * sizeof *copy))) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) copy[i] = adapters[i];
+    free(ctx->adapters);
+    ctx->adapters = copy;
+    ctx->n_adapters = n;
+    ctx->route = route && n > 0;
+    ctx->adapter = NULL;
     return LMZ_OK;
 }
 
@@ -147,6 +171,11 @@ lmz_status lmz__forward(lmz_ctx *ctx, uint32_t context, uint32_t lanes, uint32_t
         ctx->fwd_context = context;
         ctx->fwd_lanes = lanes;
         ctx->fwd_max_batch = max_batch;
+    }
+    if (fwd_adapter(ctx->fwd) != ctx->adapter) {
+        char msg[400] = "";
+        if (fwd_set_adapter(ctx->fwd, ctx->adapter, msg, sizeof msg))
+            return lmz__fail(ctx, LMZ_ERR_MODEL_MISMATCH, "%s", msg);
     }
     *out = ctx->fwd;
     return LMZ_OK;

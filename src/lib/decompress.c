@@ -6,6 +6,7 @@
  * so that output stays in order.  Every chunk is checked (size and XXH32) before it is
  * written, and the whole content against the End record's content check (XXH32).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,16 +137,47 @@ static lmz_status pick_builtin(dstate *d)
     return LMZ_OK;
 }
 
+/* The adapter the stream names, among the context's, by identity. */
+static lmz_status pick_adapter(dstate *d)
+{
+    lmz_ctx *ctx = d->ctx;
+    const lmzf_header *h = &d->parser.header;
+    for (size_t i = 0; i < ctx->n_adapters; i++) {
+        lmz_adapter_info ai;
+        lmz_adapter_get_info(ctx->adapters[i], &ai);
+        if (memcmp(ai.adapter_hash, h->adapter_id, LMZF_ID_SIZE) != 0) continue;
+        lmz_error err = { LMZ_OK, "" };
+        if (lmz_adapter_check(ctx->adapters[i], ctx->model, &err) != LMZ_OK)
+            return fail_err(ctx, err.status, &err);
+        ctx->adapter = ctx->adapters[i];
+        return LMZ_OK;
+    }
+    char name[LMZF_NAME_MAX + 1], id[2 * LMZF_ID_SIZE + 1];
+    lmzf_printable_adapter_name(h, name);
+    for (int i = 0; i < LMZF_ID_SIZE; i++) snprintf(id + 2 * i, 3, "%02x", h->adapter_id[i]);
+    return lmz__fail(ctx, LMZ_ERR_MODEL_MISMATCH,
+                     "stream was compressed with the adapter '%s' (adapter id %s), which %s",
+                     name[0] ? name : "(name not stored)", id,
+                     ctx->n_adapters ? "is not among the adapters given"
+                                     : "was not given");
+}
+
 static lmz_status check_model(dstate *d)
 {
     lmz_status pick = pick_builtin(d);
     if (pick != LMZ_OK) return pick;
     lmz_model_info info;
     lmz_model_get_info(d->ctx->model, &info);
+    const lmzf_header *h = &d->parser.header;
+    int adapted = (h->flags & LMZF_FLAG_ADAPTER) != 0;
+    uint8_t stream_adapter[16] = {0};   /* the adapter is judged by pick_adapter */
+    memcpy(stream_adapter, h->adapter_id, LMZF_ID_SIZE);
     lmz_error err = { LMZ_OK, "" };
-    lmz_status st = lmzf_check_model(&d->parser.header, info.model_hash, info.tokenizer_hash,
-                                     NULL, info.name, &err);
+    lmz_status st = lmzf_check_model(h, info.model_hash, info.tokenizer_hash,
+                                     adapted ? stream_adapter : NULL, info.name, &err);
     if (st != LMZ_OK) return fail_err(d->ctx, st, &err);
+    d->ctx->adapter = NULL;
+    if (adapted && (st = pick_adapter(d)) != LMZ_OK) return st;
     /* The encoder never exceeds the model's training context; a stream of this model
      * that does is damaged or hostile, and would only make us allocate a huge cache. */
     uint32_t context = d->parser.header.context;

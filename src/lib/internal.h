@@ -58,6 +58,12 @@ struct lmz_ctx {
     lmz_level_settings level;   /* from params.level, overridden by explicit params */
     lmz_simd simd;              /* resolved path */
     char error[512];
+    /* LoRA adapters (lmz_ctx_set_adapters; the caller's), and the one in use for the
+     * current stream (NULL: none). */
+    const lmz_adapter **adapters;
+    size_t n_adapters;
+    int route;
+    const lmz_adapter *adapter;
     /* Forward pass state, created on first use with the settings it was made for. */
     struct forward_ctx *fwd;
     const lmz_model *fwd_model;
@@ -77,6 +83,10 @@ lmz_ctx *lmz__ctx_new(const lmz_model *model, const lmz_builtin_set *builtins,
 /* In built-in mode, make built-in model `index` the context's model (loading it on
  * first use).  On failure the context keeps its model and holds the message. */
 lmz_status lmz__use_builtin(lmz_ctx *ctx, int index);
+
+/* Compressing: choose the stream's adapter (ctx->adapter) for content that opens with
+ * `head` (route.c). */
+lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n);
 
 /* Record an error on the context and return its status. */
 lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "model/adapter.h"
 #include "model/kvcache.h"
 #include "model/model_internal.h"
 #include "model/rope.h"
@@ -75,6 +76,9 @@ struct forward_ctx {
     int8_t *xq;              /* Q8_0 activations of the current matmul input */
     float *xd;
     float *scores;           /* per thread: group * n_ctx_pad */
+    /* LoRA adapter (fwd_set_adapter), or NULL; its scratch: A x and B (A x) */
+    const struct lmz_adapter *adapter;
+    float *lora_ax, *lora_bax;
 };
 
 /* ---------------------------------------------------------------- matrix products */
@@ -160,6 +164,23 @@ static void matmul1(forward_ctx *f, const lmz_matrix *w, const float *x, uint32_
     mm_run(f, &j, x, n_tok);
 }
 
+/* y += scale * B (A x) for the adapter's pair of (layer, target), if it has one: the
+ * two products, the scaling, the sum, each rounded as llama.cpp's graph rounds it. */
+static void lora_add(forward_ctx *f, uint32_t layer, lora_target target, const float *x,
+                     uint32_t n_tok, float *y, size_t ldy)
+{
+    const lora_pair *p = lora_pair_at(f->adapter, layer, target);
+    if (!p) return;
+    uint32_t r = p->a.n_out, n_out = p->b.n_out;
+    matmul1(f, &p->a, x, n_tok, f->lora_ax, r);
+    matmul1(f, &p->b, f->lora_ax, n_tok, f->lora_bax, n_out);
+    for (uint32_t t = 0; t < n_tok; t++) {
+        float *yt = y + (size_t)t * ldy;
+        const float *d = f->lora_bax + (size_t)t * n_out;
+        for (uint32_t o = 0; o < n_out; o++) yt[o] = yt[o] + d[o] * p->scale;
+    }
+}
+
 /* ---------------------------------------------------------------- per-token pieces */
 
 /* y = x / sqrt(mean(x^2) + eps) * w, with the canonical 16-lane sum of squares:
@@ -222,6 +243,11 @@ static void layer_forward(forward_ctx *f, uint32_t l, uint32_t n)
     mm_job qkv = {.n_mats = 3, .w = {&L->wq, &L->wk, &L->wv}, .y = {f->q, f->kk, f->vv},
                   .ldy = {q_dim, kv_dim, kv_dim}};
     mm_run(f, &qkv, f->h, n);
+    if (f->adapter) {
+        lora_add(f, l, LORA_Q, f->h, n, f->q, q_dim);
+        lora_add(f, l, LORA_K, f->h, n, f->kk, kv_dim);
+        lora_add(f, l, LORA_V, f->h, n, f->vv, kv_dim);
+    }
     if (L->bq) add_rows(f->q, L->bq, n, q_dim);
     if (L->bk) add_rows(f->kk, L->bk, n, kv_dim);
     if (L->bv) add_rows(f->vv, L->bv, n, kv_dim);
@@ -244,15 +270,21 @@ static void layer_forward(forward_ctx *f, uint32_t l, uint32_t n)
     for (uint32_t i = 0; i < n; i++) work += 2.0 * (f->pos[i] + 1) * q_dim;
     run_tasks(f, n * hp->n_head_kv, attn_task, &aj, work);
     matmul1(f, &L->wo, f->att, n, f->tmp, E);
+    lora_add(f, l, LORA_O, f->att, n, f->tmp, E);
     add_into(f->x, f->tmp, (size_t)n * E);
 
     for (uint32_t i = 0; i < n; i++)
         rmsnorm(k, f->x + (size_t)i * E, L->ffn_norm, E, hp->norm_eps, f->h + (size_t)i * E);
     mm_job ffn = {.n_mats = 2, .w = {&L->gate, &L->up}, .y = {f->g, f->u}, .ldy = {hp->n_ff, hp->n_ff}};
     mm_run(f, &ffn, f->h, n);
+    if (f->adapter) {
+        lora_add(f, l, LORA_GATE, f->h, n, f->g, hp->n_ff);
+        lora_add(f, l, LORA_UP, f->h, n, f->u, hp->n_ff);
+    }
     for (uint32_t i = 0; i < n; i++)
         k->silu_mul(f->g + (size_t)i * hp->n_ff, f->u + (size_t)i * hp->n_ff, hp->n_ff);
     matmul1(f, &L->down, f->g, n, f->tmp, E);
+    lora_add(f, l, LORA_DOWN, f->g, n, f->tmp, E);
     add_into(f->x, f->tmp, (size_t)n * E);
 }
 
@@ -307,6 +339,7 @@ void fwd_free(forward_ctx *f)
     free(f->seq_len); free(f->seq_count); free(f->pos);
     free(f->x); free(f->h); free(f->tmp); free(f->q); free(f->kk); free(f->vv); free(f->att);
     free(f->g); free(f->u); free(f->xq); free(f->xd); free(f->scores);
+    free(f->lora_ax); free(f->lora_bax);
     free(f);
 }
 
@@ -373,6 +406,31 @@ nomem:
     fwd_free(f);
     return NULL;
 }
+
+int fwd_set_adapter(forward_ctx *f, const struct lmz_adapter *a, char *err, size_t errlen)
+{
+    for (uint32_t s = 0; s < f->max_seqs; s++) f->seq_len[s] = 0;
+    free(f->lora_ax);
+    free(f->lora_bax);
+    f->lora_ax = f->lora_bax = NULL;
+    f->adapter = NULL;
+    if (!a) return 0;
+    if (lora_check_model(a, f->m, err, errlen)) return -1;
+    const lmz_hparams *hp = &f->m->hp;
+    uint32_t widest = hp->n_embd, q_dim = hp->n_head * hp->head_dim;
+    if (q_dim > widest) widest = q_dim;
+    if (hp->n_ff > widest) widest = hp->n_ff;
+    f->lora_ax = falloc(f->max_batch, a->max_rank);
+    f->lora_bax = falloc(f->max_batch, widest);
+    if (!f->lora_ax || !f->lora_bax) {
+        snprintf(err, errlen, "forward pass: out of memory for the adapter");
+        return -1;
+    }
+    f->adapter = a;
+    return 0;
+}
+
+const struct lmz_adapter *fwd_adapter(const forward_ctx *f) { return f->adapter; }
 
 lmz_simd fwd_simd(const forward_ctx *f) { return f->k->simd; }
 uint32_t fwd_max_batch(const forward_ctx *f) { return f->max_batch; }

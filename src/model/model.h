@@ -79,6 +79,12 @@ forward_ctx *fwd_new(const struct lmz_model *m, uint32_t n_ctx, uint32_t max_seq
                      uint32_t max_batch, int n_threads, lmz_simd simd, char *err, size_t errlen);
 void fwd_free(forward_ctx *f);
 
+/* Apply a LoRA adapter (NULL: none) from now on.  Every sequence is emptied, since the
+ * cached keys and values depend on it.  -1 with a message if it does not fit the model
+ * or memory is out (the context then has no adapter). */
+int fwd_set_adapter(forward_ctx *f, const struct lmz_adapter *a, char *err, size_t errlen);
+const struct lmz_adapter *fwd_adapter(const forward_ctx *f);
+
 lmz_simd fwd_simd(const forward_ctx *f);     /* the path in use (never AUTO) */
 uint32_t fwd_max_batch(const forward_ctx *f);
 uint32_t fwd_n_ctx(const forward_ctx *f);

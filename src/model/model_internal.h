@@ -7,6 +7,7 @@
 
 #include <xxhash.h>
 
+#include "kernels/kernels.h"
 #include "model/model.h"
 
 /* State of one model load. */
@@ -31,6 +32,10 @@ void mt_free_matrices(lmz_model *m);
 
 /* Row `row` of the token embedding as floats (exact conversion of any weight type). */
 void mt_embd_row(const gguf_tensor *t, uint32_t row, float *out);
+
+/* Row reader of a weight type (exact conversion to float), or NULL if the type is not
+ * one lmz reads. */
+lmz_row_fn mt_row_reader(ggml_type type);
 
 /* Feed one tensor's name, type, shape and data into the identity hash (model.c). */
 void model_hash_tensor(model_loader *ld, const gguf_tensor *t);

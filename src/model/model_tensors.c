@@ -63,6 +63,8 @@ static lmz_row_fn row_fn(ggml_type type)
     return NULL;
 }
 
+lmz_row_fn mt_row_reader(ggml_type type) { return row_fn(type); }
+
 void mt_embd_row(const gguf_tensor *t, uint32_t row, float *out)
 {
     row_fn(t->type)(t->data, row, (uint32_t)t->ne[0], out);
