@@ -31,6 +31,7 @@
 #include "kernels/kernels.h"
 #include "model/gguf.h"
 #include "model/model.h"
+#include "ref_logp.h"
 
 #define MAX_FIX 32
 
@@ -100,31 +101,15 @@ static lmz_model *open_fixture(const fixture *fx)
 static int32_t *read_tokens(const fixture *fx)
 {
     char path[700];
-    size_t size;
     snprintf(path, sizeof path, "%s/%s.tokens.u32", fix_dir, fx->name);
-    uint8_t *raw = read_file(path, &size);
-    assert_non_null(raw);
-    assert_int_equal(size, (size_t)fx->n_tokens * 4);
-    int32_t *t = malloc(size);
-    for (uint32_t i = 0; i < fx->n_tokens; i++)
-        t[i] = (int32_t)(raw[4 * i] | raw[4 * i + 1] << 8 | raw[4 * i + 2] << 16 | (uint32_t)raw[4 * i + 3] << 24);
-    free(raw);
-    return t;
+    return ref_read_tokens(path, fx->n_tokens);
 }
 
 static float *read_logp(const fixture *fx)
 {
     char path[700];
-    size_t size;
     snprintf(path, sizeof path, "%s/%s.logp.f32.zst", fix_dir, fx->name);
-    void *z = read_file(path, &size);
-    assert_non_null(z);
-    size_t want = (size_t)fx->n_tokens * fx->n_vocab * 4;
-    assert_true(ZSTD_getFrameContentSize(z, size) == want);
-    float *lp = malloc(want);
-    assert_int_equal(ZSTD_decompress(lp, want, z, size), want);
-    free(z);
-    return lp;
+    return ref_read_logp(path, fx->n_tokens, fx->n_vocab);
 }
 
 /* All logits of `tokens` evaluated in one sequence, in batches of `batch`. */
@@ -160,26 +145,8 @@ static void test_fixtures_match_llamacpp(void **state)
         int32_t *tok = read_tokens(fx);
         float *ref = read_logp(fx);
         float *logits = run_tokens(m, tok, fx->n_tokens, fx->n_tokens, 1, LMZ_SIMD_AUTO);
-        double worst = 0;
-        uint32_t argmax_same = 0, nv = fx->n_vocab;
-        for (uint32_t i = 0; i < fx->n_tokens; i++) {
-            const float *z = logits + (size_t)i * nv;
-            const float *r = ref + (size_t)i * nv;
-            double mx = -INFINITY, sum = 0;
-            uint32_t am = 0, ar = 0;
-            for (uint32_t v = 0; v < nv; v++) {
-                if (z[v] > mx) { mx = z[v]; am = v; }
-                if (r[v] > r[ar]) ar = v;
-            }
-            for (uint32_t v = 0; v < nv; v++) sum += exp((double)z[v] - mx);
-            double lse = mx + log(sum);
-            for (uint32_t v = 0; v < nv; v++) {
-                if (!isfinite(r[v])) continue;     /* llama.cpp probability underflowed to 0 */
-                double d = fabs(((double)z[v] - lse) - r[v]);
-                if (d > worst) worst = d;
-            }
-            argmax_same += am == ar;
-        }
+        uint32_t argmax_same;
+        double worst = ref_logp_max_diff(logits, ref, fx->n_tokens, fx->n_vocab, &argmax_same);
         print_message("%-24s %-5s %-5s max |log p - llama.cpp| = %.3e (tolerance %g), argmax "
                       "agreement %.1f%%\n", fx->name, fx->arch, fx->dtype, worst, fx->tol,
                       100.0 * argmax_same / fx->n_tokens);
@@ -564,7 +531,7 @@ static void test_load_errors(void **state)
     assert_int_equal(err.status, LMZ_ERR_MODEL);       /* lmz.h: "model file missing" */
     assert_non_null(strstr(err.message, "/nonexistent/model.gguf"));
     /* Truncated file: the GGUF reader's error, no crash. */
-    size_t size;
+    size_t size = 0;
     snprintf(path, sizeof path, "%s/%s.gguf", fix_dir, fx->name);
     uint8_t *bytes = read_file(path, &size);
     assert_null(lmz_model_from_memory(bytes, size / 2, &err));

@@ -29,6 +29,7 @@
 #include "train/session.h"
 #include "train/train_model.h"
 #include "train/train_ops.h"
+#include "train/lora.h"
 #include "train/trainer.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -635,15 +636,20 @@ static const char *shared_tok_gguf(void)
     return "tests/fixtures/ref/llama-mha-untied-gpt2.gguf";   /* gpt2 tokenizer, 265 tokens */
 }
 
-/* Mean -ln p(next token) from the inference's logits, in double. */
-static double inference_loss(const char *path, const uint32_t *tok, uint32_t T)
+/* Mean -ln p(next token) from the inference's logits, in double; with the LoRA adapter
+ * at adapter_path unless it is NULL. */
+static double inference_loss(const char *path, const char *adapter_path, const uint32_t *tok,
+                             uint32_t T)
 {
     lmz_error e;
     lmz_model *m = lmz_model_open(path, &e);
     if (!m) fail_msg("%s", e.message);
-    char err[256];
+    char err[400];
     forward_ctx *f = fwd_new(m, T, 1, T, 2, LMZ_SIMD_AUTO, err, sizeof err);
     if (!f) fail_msg("%s", err);
+    lmz_adapter *a = NULL;
+    if (adapter_path && !(a = lmz_adapter_open(adapter_path, &e))) fail_msg("%s", e.message);
+    if (a && fwd_set_adapter(f, a, err, sizeof err)) fail_msg("%s", err);
     uint32_t V = m->hp.n_vocab;
     float *logits = malloc((size_t)T * V * sizeof(float));
     int32_t *ids = malloc(T * sizeof(int32_t));
@@ -660,6 +666,7 @@ static double inference_loss(const char *path, const uint32_t *tok, uint32_t T)
     }
     free(logits); free(ids); free(seq);
     fwd_free(f);
+    lmz_adapter_close(a);
     lmz_model_close(m);
     return total / T;
 }
@@ -681,12 +688,12 @@ static void check_export(int tied)
     char path[128];
     snprintf(path, sizeof path, "/tmp/lmz-test-train-%d.gguf", (int)getpid());
     assert_int_equal(tr_export_gguf(&c, trainer_params(t), &tok, 0, "t", path, err, sizeof err), 0);
-    double inf = inference_loss(path, ids, T);
+    double inf = inference_loss(path, NULL, ids, T);
     print_message("  %s F32: trainer loss %.7f, inference %.7f, relative %.2e\n",
                   tied ? "tied" : "untied", loss, inf, fabs(inf - loss) / loss);
     assert_true(fabs(inf - loss) <= 1e-4 * loss);
     assert_int_equal(tr_export_gguf(&c, trainer_params(t), &tok, 1, "t", path, err, sizeof err), 0);
-    double inf8 = inference_loss(path, ids, T);
+    double inf8 = inference_loss(path, NULL, ids, T);
     print_message("  %s Q8_0: inference %.7f, relative %.2e\n", tied ? "tied" : "untied", inf8,
                   fabs(inf8 - loss) / loss);
     assert_true(fabs(inf8 - loss) <= 2e-2 * loss);
@@ -701,6 +708,108 @@ static void check_export(int tied)
 
 static void test_export_matches_inference_untied(void **state) { (void)state; check_export(0); }
 static void test_export_matches_inference_tied(void **state) { (void)state; check_export(1); }
+
+/* ---------------------------------------------------------------- LoRA */
+
+/* Every adapter weight non-zero, so that every gradient path carries signal (training
+ * itself starts from B = 0). */
+static void randomize_lora(trainer *t, float scale)
+{
+    float *p = trainer_lora_params(t);
+    for (size_t i = 0; i < trainer_n_lora(t); i++) p[i] = scale * urand();
+}
+
+/* dA and dB of every target by central differences, the model frozen; and a frozen
+ * model's own gradients are not computed (trainer_grads stays zero). */
+static void test_grad_lora(void **state)
+{
+    (void)state;
+    tm_config c = tiny_cfg;
+    trainer *t = make_trainer(&c, 2, 2, 15.0f);
+    char err[256];
+    assert_int_equal(trainer_enable_lora(t, 3, 6.0f, 0x7f, 5, err, sizeof err), 0);
+    assert_int_equal(trainer_lora_rank(t), 3);
+    /* 2 layers x (3 x (16 + 16) [q] + 3 x (16 + 8) x 2 [k, v] + 3 x (16 + 16) [o]
+     *            + 3 x (16 + 24) x 2 [gate, up] + 3 x (24 + 16) [down]) */
+    assert_int_equal(trainer_n_lora(t), 2 * 3 * (32 + 24 * 2 + 32 + 40 * 2 + 40));
+    randomize_lora(t, 0.25f);
+    uint32_t T = 8, tok[2 * 9];
+    for (int i = 0; i < 18; i++) tok[i] = (uint32_t)(tm_rng_next(&test_rng) % c.n_vocab);
+    model_ctx mc = {t, tok, 2, T};
+    model_loss(&mc);
+    memset(trainer_grads(t), 0, trainer_n_params(t) * sizeof(float));
+    trainer_backward(t);
+    size_t n = trainer_n_lora(t);
+    float *g = malloc(n * sizeof(float));
+    memcpy(g, trainer_lora_grads(t), n * sizeof(float));
+    double e = fd_check(model_loss, &mc, trainer_lora_params(t), g, n, 300, 1e-2f, "LoRA A and B");
+    assert_true(e < 1e-2);
+    for (size_t i = 0; i < trainer_n_params(t); i++)
+        if (trainer_grads(t)[i] != 0.0f) fail_msg("frozen parameter %zu got a gradient", i);
+    /* one target only: the others are not adapted */
+    trainer_free(t);
+    t = make_trainer(&c, 2, 2, 15.0f);
+    assert_int_equal(trainer_enable_lora(t, 2, 2.0f, 1u << LORA_DOWN, 5, err, sizeof err), 0);
+    const float *A, *B;
+    uint32_t n_in, n_out;
+    assert_int_equal(trainer_lora_matrix(t, 1, LORA_DOWN, &A, &B, &n_in, &n_out), 0);
+    assert_int_equal(n_in, 24);
+    assert_int_equal(n_out, 16);
+    assert_int_equal(trainer_lora_matrix(t, 1, LORA_Q, &A, &B, &n_in, &n_out), -1);
+    for (uint32_t i = 0; i < n_out * 2; i++) assert_true(B[i] == 0.0f);
+    /* bad settings are refused */
+    assert_int_equal(trainer_enable_lora(t, 2, 2.0f, 1, 5, err, sizeof err), -1);
+    free(g);
+    trainer_free(t);
+}
+
+/* The trainer's LoRA forward, exported as a GGUF adapter, is what the inference computes
+ * with lmz_adapter: the same loss within 1e-4 relative (F32 model, fp32 products). */
+static void test_lora_export_matches_inference(void **state)
+{
+    (void)state;
+    gguf_file tok;
+    char err[400];
+    if (gguf_open(&tok, shared_tok_gguf(), err, sizeof err)) fail_msg("%s", err);
+    tm_config c = {.n_vocab = tr_tokenizer_vocab(&tok), .n_embd = 64, .n_layer = 2, .n_head = 4,
+                   .n_head_kv = 2, .n_ff = 96, .n_ctx = 48, .tied = 1,
+                   .norm_eps = 1e-5f, .rope_base = 10000.0f};
+    trainer *t = make_trainer(&c, 1, 2, 6.0f);
+    char path[128], apath[128];
+    snprintf(path, sizeof path, "/tmp/lmz-test-lora-%d.gguf", (int)getpid());
+    snprintf(apath, sizeof apath, "/tmp/lmz-test-lora-%d.lora.gguf", (int)getpid());
+    assert_int_equal(tr_export_gguf(&c, trainer_params(t), &tok, 0, "t", path, err, sizeof err), 0);
+    assert_int_equal(trainer_enable_lora(t, 4, 8.0f, 0x7f, 3, err, sizeof err), 0);
+    randomize_lora(t, 0.3f);
+    uint32_t T = 47, ids[48];
+    for (uint32_t i = 0; i <= T; i++) ids[i] = (uint32_t)(tm_rng_next(&test_rng) % c.n_vocab);
+    double loss;
+    assert_int_equal(trainer_forward(t, ids, 1, T, &loss), 0);
+    lmz_error e;
+    lmz_model *m = lmz_model_open(path, &e);
+    if (!m) fail_msg("%s", e.message);
+    assert_int_equal(tr_export_lora(t, m, 8.0f, "unit", apath, err, sizeof err), 0);
+    double base = inference_loss(path, NULL, ids, T), inf = inference_loss(path, apath, ids, T);
+    print_message("  LoRA: trainer loss %.7f, inference with the adapter %.7f (relative %.2e), "
+                  "without %.7f\n", loss, inf, fabs(inf - loss) / loss, base);
+    assert_true(fabs(inf - loss) <= 1e-4 * loss);
+    assert_true(fabs(base - loss) > 1e-2 * loss);     /* the adapter matters */
+    lmz_adapter *a = lmz_adapter_open(apath, &e);
+    if (!a) fail_msg("%s", e.message);
+    lmz_adapter_info ai;
+    lmz_adapter_get_info(a, &ai);
+    assert_string_equal(ai.name, "unit");
+    assert_int_equal(ai.rank, 4);
+    assert_int_equal(ai.n_matrices, 14);
+    assert_true(ai.has_base_model_hash);
+    assert_int_equal(lmz_adapter_check(a, m, &e), LMZ_OK);
+    lmz_adapter_close(a);
+    lmz_model_close(m);
+    remove(path);
+    remove(apath);
+    trainer_free(t);
+    gguf_close(&tok);
+}
 
 /* ---------------------------------------------------------------- 4. checkpoints */
 
@@ -791,6 +900,8 @@ int main(void)
         cmocka_unit_test(test_overfit_tiny_text_bf16),
         cmocka_unit_test(test_export_matches_inference_untied),
         cmocka_unit_test(test_export_matches_inference_tied),
+        cmocka_unit_test(test_grad_lora),
+        cmocka_unit_test(test_lora_export_matches_inference),
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_lr_schedule),
     };

@@ -31,6 +31,7 @@ struct cli_options {
     int level;              /* 1..9, 0 = library default */
     int threads;            /* -T N; 0 = one per online CPU */
     const char *model_path; /* -m, else $LMZ_MODEL, else the built-in models */
+    const char *adapter_path; /* -A: an adapter file, or a directory of them */
     lmz_simd simd;
     uint32_t chunk_size;
     uint32_t context;
@@ -46,8 +47,14 @@ struct cli {
     mode_t umask;           /* for outputs that have no input file to copy a mode from */
     lmz_model *model;       /* NULL for -l and with the built-in models */
     lmz_ctx *ctx;
+    lmz_adapter **adapters; /* -A's, owned */
+    size_t n_adapters;
     struct progress progress;
 };
+
+/* Open -A's adapters and give them to cli->ctx (adapters.c).  -1 after a message. */
+int cli_load_adapters(struct cli *cli);
+void cli_free_adapters(struct cli *cli);
 
 /* "lmz: NAME: message" on stderr (NAME may be NULL).  An error sets the exit status to 1;
  * a warning sets it to 2 unless it is already 1, and -q silences it. */

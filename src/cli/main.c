@@ -135,6 +135,7 @@ static bool compresses_to_stdout(const struct cli_options *opt, char **files, in
 static void cleanup(struct cli *cli)
 {
     lmz_ctx_free(cli->ctx);
+    cli_free_adapters(cli);
     lmz_model_close(cli->model);
     cli->ctx = NULL;
     cli->model = NULL;
@@ -181,7 +182,8 @@ int main(int argc, char **argv)
         if (fflush(stdout) != 0)
             cli_error(&cli, NULL, "write error: %s", strerror(errno));
     } else {
-        if (load_model(&cli) != 0 || !(cli.ctx = make_context(&cli))) {
+        if (load_model(&cli) != 0 || !(cli.ctx = make_context(&cli)) ||
+            cli_load_adapters(&cli) != 0) {
             cleanup(&cli);
             return EXIT_ERROR;
         }

@@ -33,6 +33,7 @@ static const struct option long_options[] = {
     { "quiet", no_argument, NULL, 'q' },
     { "threads", required_argument, NULL, 'T' },
     { "model", required_argument, NULL, 'm' },
+    { "adapter", required_argument, NULL, 'A' },
     { "simd", required_argument, NULL, OPT_SIMD },
     { "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
     { "context", required_argument, NULL, OPT_CONTEXT },
@@ -68,6 +69,11 @@ void cli_print_help(void)
         "  -m, --model=FILE    GGUF model (default: $LMZ_MODEL, else the built-in models);\n"
         "                      decompress with the model that compressed (the built-in\n"
         "                      ones are found by themselves)\n"
+        "  -A, --adapter=PATH  LoRA adapter (lmz --train makes one): a FILE is applied to\n"
+        "                      every file; a DIR of *.lora.gguf routes: each file gets the\n"
+        "                      adapter (or none) that codes its opening bytes best.\n"
+        "                      Decompressing, the stream's adapter is found in FILE or DIR\n"
+        "      --train FILE... -o NAME.lora.gguf   train an adapter (lmz --train --help)\n"
         "      --simd=PATH     scalar, avx2, avx512, neon or auto (output is identical)\n"
         "      --chunk-size=N  bytes per independent chunk, suffix K or M (experts)\n"
         "      --context=N     model context in tokens (experts)\n"
@@ -155,7 +161,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
     int c;
     unsigned long long v;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":dztlco:kfvqT:m:hV123456789", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":dztlco:kfvqT:m:A:hV123456789", long_options, NULL)) != -1) {
         switch (c) {
         case 'd': opt->mode = MODE_DECOMPRESS; break;
         case 'z': opt->mode = MODE_COMPRESS; break;
@@ -186,6 +192,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
             opt->threads = (int)v;
             break;
         case 'm': opt->model_path = optarg; break;
+        case 'A': opt->adapter_path = optarg; break;
         case OPT_SIMD:
             if (parse_simd(optarg, &opt->simd) != 0) {
                 usage_error("invalid --simd '%s' (scalar, avx2, avx512, neon or auto)", optarg);

@@ -23,6 +23,14 @@ static const struct {
 int cli_run_subcommand(int argc, char **argv, int *status)
 {
     if (argc < 2) return 0;
+    /* --train anywhere before "--" (lmz -9 --train FILES -o A.lora.gguf), like zstd */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--train") != 0) continue;
+        memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof *argv);
+        argv[0] = (char *)"lmz --train";
+        *status = lmz_lora_train_main(argc - 1, argv);
+        return 1;
+    }
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
         if (strcmp(argv[1], subcommands[i].option) == 0) {
             /* The tool sees its own name as argv[0] and its options after it. */

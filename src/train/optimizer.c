@@ -41,19 +41,34 @@ static void adam_rows(void *arg, uint32_t i0, uint32_t i1)
     j->x->v->adam(&j->a, i0, i1);
 }
 
-void tr_adamw_step(const tr_exec *x, const tm_config *c, const tr_opt_config *o,
-                   float *params, const float *grads, float *m, float *v, uint64_t step,
-                   float lr, float grad_scale)
+/* One AdamW update of n parameters with one weight decay. */
+static void adam_range(const tr_exec *x, const tr_opt_config *o, float *p, float *m, float *v,
+                       const float *g, size_t n, uint64_t step, float lr, float wd,
+                       float grad_scale)
 {
     double t = (double)step + 1.0;
     float bc1 = (float)(1.0 - lmz_pow_d(o->beta1, t));
     float bc2 = (float)(1.0 - lmz_pow_d(o->beta2, t));
+    adam_job j = {x, {p, m, v, g, lr, o->beta1, o->beta2, o->eps, wd, grad_scale, bc1, bc2}};
+    tr_parallel_rows(x, (uint32_t)n, adam_rows, &j);
+}
+
+void tr_adamw_step(const tr_exec *x, const tm_config *c, const tr_opt_config *o,
+                   float *params, const float *grads, float *m, float *v, uint64_t step,
+                   float lr, float grad_scale)
+{
     for (uint32_t i = 0; i < tm_n_tensors(c); i++) {
         tm_tensor ti;
         tm_tensor_at(c, i, &ti);
-        adam_job j = {x, {params + ti.offset, m + ti.offset, v + ti.offset, grads + ti.offset,
-                          lr, o->beta1, o->beta2, o->eps, ti.is_matrix ? o->weight_decay : 0.0f,
-                          grad_scale, bc1, bc2}};
-        tr_parallel_rows(x, ti.n_out * ti.n_in, adam_rows, &j);
+        adam_range(x, o, params + ti.offset, m + ti.offset, v + ti.offset, grads + ti.offset,
+                   (size_t)ti.n_out * ti.n_in, step, lr,
+                   ti.is_matrix ? o->weight_decay : 0.0f, grad_scale);
     }
+}
+
+void tr_adamw_step_flat(const tr_exec *x, const tr_opt_config *o, float *params,
+                        const float *grads, float *m, float *v, size_t n, uint64_t step,
+                        float lr, float grad_scale)
+{
+    adam_range(x, o, params, m, v, grads, n, step, lr, o->weight_decay, grad_scale);
 }

@@ -40,4 +40,9 @@ void tr_adamw_step(const tr_exec *x, const tm_config *c, const tr_opt_config *o,
                    float *params, const float *grads, float *m, float *v, uint64_t step,
                    float lr, float grad_scale);
 
+/* The same over one flat array (a LoRA adapter's), o->weight_decay on every element. */
+void tr_adamw_step_flat(const tr_exec *x, const tr_opt_config *o, float *params,
+                        const float *grads, float *m, float *v, size_t n, uint64_t step,
+                        float lr, float grad_scale);
+
 #endif

@@ -8,4 +8,7 @@
  * Returns the process exit status (0 ok, 1 error, 2 usage). */
 int lmz_train_main(int argc, char **argv);
 
+/* `lmz --train`: a LoRA adapter (lora_cli.c). */
+int lmz_lora_train_main(int argc, char **argv);
+
 #endif

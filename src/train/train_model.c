@@ -133,7 +133,7 @@ void tm_weights_free(tm_weights *w)
 }
 
 /* Standard normal from two uniforms (Box-Muller with the deterministic double math). */
-static double normal(uint64_t *rng)
+double tm_normal(uint64_t *rng)
 {
     double u1 = ((double)(tm_rng_next(rng) >> 11) + 1.0) * 0x1p-53;   /* (0, 1] */
     double u2 = (double)(tm_rng_next(rng) >> 11) * 0x1p-53;
@@ -155,6 +155,6 @@ void tm_init_params(const tm_config *c, float *params, uint64_t seed)
         }
         int resid = strstr(t.name, "attn_output") || strstr(t.name, "ffn_down");
         double std = 0.02 * (resid ? resid_scale : 1.0);
-        for (size_t k = 0; k < n; k++) p[k] = (float)(std * normal(&rng));
+        for (size_t k = 0; k < n; k++) p[k] = (float)(std * tm_normal(&rng));
     }
 }

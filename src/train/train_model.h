@@ -67,4 +67,7 @@ static inline uint64_t tm_rng_next(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+/* A standard normal draw (Box-Muller over two splitmix64 draws, deterministic math). */
+double tm_normal(uint64_t *rng);
+
 #endif

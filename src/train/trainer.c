@@ -11,16 +11,31 @@
  * Everything the backward pass reads is kept: x_l, h1, rstd1, q, k (after RoPE), v,
  * probabilities, a, x_mid, h2, rstd2, g, u, s, and the final x, h, rstd.  The logits
  * buffer becomes dlogits in place.
+ *
+ * LoRA mode (trainer_enable_lora): the model is frozen and each adapted linear layer
+ * computes y = W x + s B (A x), s = alpha / r, keeping A x for the backward pass:
+ *   dB = s dy^T (A x);   g = s dy B;   dA = g^T x;   dx += g A
+ * and the backward pass computes only the adapter's gradients and the input gradients
+ * that carry them down (no weight gradient of the frozen model).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/detmath.h"
 #include "train/trainer.h"
 
 typedef struct layer_acts {
     float *x, *h1, *rstd1, *q, *k, *v, *probs, *att, *x_mid, *h2, *rstd2, *g, *u, *s;
+    float *lora_ax[LORA_N_TARGETS];      /* A x of each adapted target (LoRA mode) */
 } layer_acts;
+
+/* One adapted matrix: views into the LoRA parameter and gradient arrays. */
+typedef struct lora_view {
+    float *A, *B, *dA, *dB;              /* r x n_in, n_out x r */
+    uint32_t n_in, n_out;
+} lora_view;
 
 struct trainer {
     tm_config c;
@@ -36,6 +51,13 @@ struct trainer {
     float *x_final, *h_final, *rstd_final, *logits, *loss;
     float *dres, *dh, *dq, *dk, *dv, *datt, *dg, *du, *ds, *wt, *attn_scratch;
     uint32_t *inputs, *targets;
+    /* LoRA mode */
+    int lora;
+    uint32_t lora_rank, lora_mask;
+    float lora_scale;
+    size_t n_lora;
+    float *lora_params, *lora_grads, *lora_arena, *lora_tmp, *lora_g;
+    lora_view *lora_views;               /* n_layer * LORA_N_TARGETS; A NULL: not adapted */
     /* the last forward */
     uint32_t n_seq, seq_len;
 };
@@ -60,6 +82,10 @@ void trainer_free(trainer *t)
     free(t->acts);
     free(t->inputs);
     free(t->targets);
+    free(t->lora_params);
+    free(t->lora_grads);
+    free(t->lora_arena);
+    free(t->lora_views);
     free(t);
 }
 
@@ -171,6 +197,135 @@ static void add_rows(float *y, const float *a, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = y[i] + a[i];
 }
 
+/* Which weight matrix a target adapts, its shape, and the view into the flat arrays. */
+static void target_shape(const tm_config *c, int target, uint32_t *n_in, uint32_t *n_out)
+{
+    uint32_t E = c->n_embd, q = c->n_head * tm_head_dim(c), kv = c->n_head_kv * tm_head_dim(c);
+    static const int in_is[LORA_N_TARGETS] = {0, 0, 0, 1, 0, 0, 2};   /* E, q, ff */
+    uint32_t outs[LORA_N_TARGETS] = {q, kv, kv, E, c->n_ff, c->n_ff, E};
+    uint32_t ins[3] = {E, q, c->n_ff};
+    *n_in = ins[in_is[target]];
+    *n_out = outs[target];
+}
+
+int trainer_enable_lora(trainer *t, uint32_t rank, float alpha, uint32_t target_mask,
+                        uint64_t seed, char *err, size_t errlen)
+{
+    const tm_config *c = &t->c;
+    if (t->lora || rank < 1 || rank > 1024 || !(target_mask & ((1u << LORA_N_TARGETS) - 1)) ||
+        !(alpha > 0.0f)) {
+        snprintf(err, errlen, "LoRA: rank %u (1..1024), alpha %g (> 0) or targets 0x%x are "
+                 "invalid", rank, (double)alpha, target_mask);
+        return -1;
+    }
+    size_t n_views = (size_t)c->n_layer * LORA_N_TARGETS, total = 0, widest = 0;
+    for (int k = 0; k < LORA_N_TARGETS; k++) {
+        uint32_t n_in, n_out;
+        target_shape(c, k, &n_in, &n_out);
+        if (target_mask >> k & 1) total += (size_t)rank * (n_in + n_out);
+        if (n_out > widest) widest = n_out;
+    }
+    total *= c->n_layer;
+    size_t N = (size_t)t->max_seqs * c->n_ctx;
+    size_t n_acts = (size_t)c->n_layer * __builtin_popcount(target_mask & 0x7f);
+    t->lora_views = calloc(n_views, sizeof *t->lora_views);
+    t->lora_params = calloc(total, sizeof(float));
+    t->lora_grads = calloc(total, sizeof(float));
+    t->lora_arena = malloc((n_acts * N * rank + N * widest + N * rank) * sizeof(float));
+    if (!t->lora_views || !t->lora_params || !t->lora_grads || !t->lora_arena) {
+        snprintf(err, errlen, "LoRA: out of memory");
+        return -1;
+    }
+    uint64_t rng = seed ^ 0x6c6f72612d696e69ull;    /* "lora-ini" */
+    size_t off = 0;
+    float *act = t->lora_arena;
+    for (uint32_t l = 0; l < c->n_layer; l++)
+        for (int k = 0; k < LORA_N_TARGETS; k++) {
+            if (!(target_mask >> k & 1)) continue;
+            lora_view *v = &t->lora_views[(size_t)l * LORA_N_TARGETS + k];
+            target_shape(c, k, &v->n_in, &v->n_out);
+            v->A = t->lora_params + off;
+            v->dA = t->lora_grads + off;
+            off += (size_t)rank * v->n_in;
+            v->B = t->lora_params + off;
+            v->dB = t->lora_grads + off;
+            off += (size_t)rank * v->n_out;
+            double std = 1.0 / sqrt((double)v->n_in);
+            for (size_t i = 0; i < (size_t)rank * v->n_in; i++) v->A[i] = (float)(std * tm_normal(&rng));
+            t->acts[l].lora_ax[k] = act;
+            act += N * rank;
+        }
+    t->lora_tmp = act;
+    t->lora_g = act + N * widest;
+    t->n_lora = total;
+    t->lora_rank = rank;
+    t->lora_mask = target_mask;
+    t->lora_scale = alpha / (float)rank;
+    t->lora = 1;
+    return 0;
+}
+
+size_t trainer_n_lora(const trainer *t) { return t->n_lora; }
+float *trainer_lora_params(trainer *t) { return t->lora_params; }
+float *trainer_lora_grads(trainer *t) { return t->lora_grads; }
+uint32_t trainer_lora_rank(const trainer *t) { return t->lora_rank; }
+
+int trainer_lora_matrix(const trainer *t, uint32_t layer, lora_target target, const float **A,
+                        const float **B, uint32_t *n_in, uint32_t *n_out)
+{
+    if (!t->lora || layer >= t->c.n_layer) return -1;
+    const lora_view *v = &t->lora_views[(size_t)layer * LORA_N_TARGETS + target];
+    if (!v->A) return -1;
+    *A = v->A;
+    *B = v->B;
+    *n_in = v->n_in;
+    *n_out = v->n_out;
+    return 0;
+}
+
+static const lora_view *lora_at(const trainer *t, uint32_t layer, int target)
+{
+    if (!t->lora) return NULL;
+    const lora_view *v = &t->lora_views[(size_t)layer * LORA_N_TARGETS + target];
+    return v->A ? v : NULL;
+}
+
+/* y = W in, plus the adapter's s B (A in) in LoRA mode. */
+static void linear_fwd(trainer *t, uint32_t layer, int target, float *y, const float *in,
+                       const float *W, uint32_t N, uint32_t n_in, uint32_t n_out)
+{
+    tr_linear_fwd(&t->x, y, in, W, N, n_in, n_out, t->wt);
+    const lora_view *v = lora_at(t, layer, target);
+    if (!v) return;
+    float *ax = t->acts[layer].lora_ax[target];
+    tr_linear_fwd(&t->x, ax, in, v->A, N, n_in, t->lora_rank, t->wt);
+    tr_linear_fwd(&t->x, t->lora_tmp, ax, v->B, N, t->lora_rank, n_out, t->wt);
+    size_t n = (size_t)N * n_out;
+    for (size_t i = 0; i < n; i++) y[i] = y[i] + t->lora_tmp[i] * t->lora_scale;
+}
+
+/* The backward pass of linear_fwd: din (=, or += when accumulate) dy W (+ the adapter's
+ * share), and the weight gradients: dW of the model when it trains, dA and dB of the
+ * adapter in LoRA mode. */
+static void linear_bwd(trainer *t, uint32_t layer, int target, float *din, int accumulate,
+                       const float *dy, const float *in, const float *W, float *dW, uint32_t N,
+                       uint32_t n_in, uint32_t n_out)
+{
+    const tr_exec *x = &t->x;
+    if (!t->lora) tr_linear_bwd_dw(x, dW, dy, in, N, n_in, n_out);
+    tr_linear_bwd_dx(x, din, dy, W, N, n_in, n_out, accumulate);
+    const lora_view *v = lora_at(t, layer, target);
+    if (!v) return;
+    uint32_t r = t->lora_rank;
+    float s = t->lora_scale;
+    tr_linear_bwd_dw(x, v->dB, dy, t->acts[layer].lora_ax[target], N, r, n_out);
+    for (size_t i = 0; i < (size_t)n_out * r; i++) v->dB[i] = v->dB[i] * s;
+    tr_linear_bwd_dx(x, t->lora_g, dy, v->B, N, r, n_out, 0);
+    for (size_t i = 0; i < (size_t)N * r; i++) t->lora_g[i] = t->lora_g[i] * s;
+    tr_linear_bwd_dw(x, v->dA, t->lora_g, in, N, n_in, r);
+    tr_linear_bwd_dx(x, din, t->lora_g, v->A, N, n_in, r, 1);
+}
+
 int trainer_forward(trainer *t, const uint32_t *tokens, uint32_t n_seq, uint32_t seq_len,
                     double *loss)
 {
@@ -197,19 +352,19 @@ int trainer_forward(trainer *t, const uint32_t *tokens, uint32_t n_seq, uint32_t
         const tm_layer *W = &t->w.layers[l];
         float *x_out = l + 1 < c->n_layer ? t->acts[l + 1].x : t->x_final;
         tr_rmsnorm_fwd(x, a->h1, a->rstd1, a->x, W->attn_norm, N, E, c->norm_eps);
-        tr_linear_fwd(x, a->q, a->h1, W->wq, N, E, qd, t->wt);
-        tr_linear_fwd(x, a->k, a->h1, W->wk, N, E, kvd, t->wt);
-        tr_linear_fwd(x, a->v, a->h1, W->wv, N, E, kvd, t->wt);
+        linear_fwd(t, l, LORA_Q, a->q, a->h1, W->wq, N, E, qd);
+        linear_fwd(t, l, LORA_K, a->k, a->h1, W->wk, N, E, kvd);
+        linear_fwd(t, l, LORA_V, a->v, a->h1, W->wv, N, E, kvd);
         tr_rope_fwd(&t->rope, a->q, n_seq, seq_len, c->n_head, hd);
         tr_rope_fwd(&t->rope, a->k, n_seq, seq_len, c->n_head_kv, hd);
         tr_attention_fwd(x, &shape, a->att, a->probs, a->q, a->k, a->v, t->attn_scratch);
-        tr_linear_fwd(x, a->x_mid, a->att, W->wo, N, qd, E, t->wt);
+        linear_fwd(t, l, LORA_O, a->x_mid, a->att, W->wo, N, qd, E);
         add_rows(a->x_mid, a->x, (size_t)N * E);
         tr_rmsnorm_fwd(x, a->h2, a->rstd2, a->x_mid, W->ffn_norm, N, E, c->norm_eps);
-        tr_linear_fwd(x, a->g, a->h2, W->gate, N, E, F, t->wt);
-        tr_linear_fwd(x, a->u, a->h2, W->up, N, E, F, t->wt);
+        linear_fwd(t, l, LORA_GATE, a->g, a->h2, W->gate, N, E, F);
+        linear_fwd(t, l, LORA_UP, a->u, a->h2, W->up, N, E, F);
         tr_swiglu_fwd(x, a->s, a->g, a->u, (size_t)N * F);
-        tr_linear_fwd(x, x_out, a->s, W->down, N, F, E, t->wt);
+        linear_fwd(t, l, LORA_DOWN, x_out, a->s, W->down, N, F, E);
         add_rows(x_out, a->x_mid, (size_t)N * E);
     }
     tr_rmsnorm_fwd(x, t->h_final, t->rstd_final, t->x_final, t->w.output_norm, N, E, c->norm_eps);
@@ -228,44 +383,41 @@ void trainer_backward(trainer *t)
     uint32_t N = n_seq * seq_len, E = c->n_embd, F = c->n_ff, hd = tm_head_dim(c);
     uint32_t qd = c->n_head * hd, kvd = c->n_head_kv * hd;
     tr_attn_shape shape = {n_seq, seq_len, c->n_head, c->n_head_kv, hd};
-    memset(t->grads, 0, t->n_params * sizeof(float));
+    int frozen = t->lora;     /* the model's own weights get no gradient */
+    if (frozen) memset(t->lora_grads, 0, t->n_lora * sizeof(float));
+    else memset(t->grads, 0, t->n_params * sizeof(float));
 
     /* head: logits already hold dlogits */
-    tr_linear_bwd_dw(x, t->dw.output, t->logits, t->h_final, N, E, c->n_vocab);
+    if (!frozen) tr_linear_bwd_dw(x, t->dw.output, t->logits, t->h_final, N, E, c->n_vocab);
     tr_linear_bwd_dx(x, t->dh, t->logits, t->w.output, N, E, c->n_vocab, 0);
     memset(t->dres, 0, (size_t)N * E * sizeof(float));
-    tr_rmsnorm_bwd(x, t->dres, t->dw.output_norm, t->dh, t->x_final, t->w.output_norm,
-                   t->rstd_final, N, E);
+    tr_rmsnorm_bwd(x, t->dres, frozen ? NULL : t->dw.output_norm, t->dh, t->x_final,
+                   t->w.output_norm, t->rstd_final, N, E);
 
     for (uint32_t l = c->n_layer; l-- > 0;) {
         layer_acts *a = &t->acts[l];
         const tm_layer *W = &t->w.layers[l];
         tm_layer *dW = &t->dw.layers[l];
         /* x_{l+1} = x_mid + Wdown s: dres flows to x_mid unchanged */
-        tr_linear_bwd_dw(x, dW->down, t->dres, a->s, N, F, E);
-        tr_linear_bwd_dx(x, t->ds, t->dres, W->down, N, F, E, 0);
+        linear_bwd(t, l, LORA_DOWN, t->ds, 0, t->dres, a->s, W->down, dW->down, N, F, E);
         tr_swiglu_bwd(x, t->dg, t->du, t->ds, a->g, a->u, (size_t)N * F);
-        tr_linear_bwd_dw(x, dW->gate, t->dg, a->h2, N, E, F);
-        tr_linear_bwd_dw(x, dW->up, t->du, a->h2, N, E, F);
-        tr_linear_bwd_dx(x, t->dh, t->dg, W->gate, N, E, F, 0);
-        tr_linear_bwd_dx(x, t->dh, t->du, W->up, N, E, F, 1);
-        tr_rmsnorm_bwd(x, t->dres, dW->ffn_norm, t->dh, a->x_mid, W->ffn_norm, a->rstd2, N, E);
+        linear_bwd(t, l, LORA_GATE, t->dh, 0, t->dg, a->h2, W->gate, dW->gate, N, E, F);
+        linear_bwd(t, l, LORA_UP, t->dh, 1, t->du, a->h2, W->up, dW->up, N, E, F);
+        tr_rmsnorm_bwd(x, t->dres, frozen ? NULL : dW->ffn_norm, t->dh, a->x_mid, W->ffn_norm,
+                       a->rstd2, N, E);
         /* x_mid = x_l + Wo att */
-        tr_linear_bwd_dw(x, dW->wo, t->dres, a->att, N, qd, E);
-        tr_linear_bwd_dx(x, t->datt, t->dres, W->wo, N, qd, E, 0);
+        linear_bwd(t, l, LORA_O, t->datt, 0, t->dres, a->att, W->wo, dW->wo, N, qd, E);
         tr_attention_bwd(x, &shape, t->dq, t->dk, t->dv, t->datt, a->probs, a->q, a->k, a->v,
                          t->attn_scratch);
         tr_rope_bwd(&t->rope, t->dq, n_seq, seq_len, c->n_head, hd);
         tr_rope_bwd(&t->rope, t->dk, n_seq, seq_len, c->n_head_kv, hd);
-        tr_linear_bwd_dw(x, dW->wq, t->dq, a->h1, N, E, qd);
-        tr_linear_bwd_dw(x, dW->wk, t->dk, a->h1, N, E, kvd);
-        tr_linear_bwd_dw(x, dW->wv, t->dv, a->h1, N, E, kvd);
-        tr_linear_bwd_dx(x, t->dh, t->dq, W->wq, N, E, qd, 0);
-        tr_linear_bwd_dx(x, t->dh, t->dk, W->wk, N, E, kvd, 1);
-        tr_linear_bwd_dx(x, t->dh, t->dv, W->wv, N, E, kvd, 1);
-        tr_rmsnorm_bwd(x, t->dres, dW->attn_norm, t->dh, a->x, W->attn_norm, a->rstd1, N, E);
+        linear_bwd(t, l, LORA_Q, t->dh, 0, t->dq, a->h1, W->wq, dW->wq, N, E, qd);
+        linear_bwd(t, l, LORA_K, t->dh, 1, t->dk, a->h1, W->wk, dW->wk, N, E, kvd);
+        linear_bwd(t, l, LORA_V, t->dh, 1, t->dv, a->h1, W->wv, dW->wv, N, E, kvd);
+        tr_rmsnorm_bwd(x, t->dres, frozen ? NULL : dW->attn_norm, t->dh, a->x, W->attn_norm,
+                       a->rstd1, N, E);
     }
-    tr_embedding_bwd(t->dw.tok_embd, t->dres, t->inputs, N, E);
+    if (!frozen) tr_embedding_bwd(t->dw.tok_embd, t->dres, t->inputs, N, E);
 }
 
 double trainer_flops_per_token(const trainer *t, uint32_t seq_len)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/adapter.h"
 #include "train/train_model.h"
 #include "train/train_ops.h"
 
@@ -41,6 +42,22 @@ int trainer_forward(trainer *t, const uint32_t *tokens, uint32_t n_seq, uint32_t
                     double *loss);
 /* Gradients of the last forward's mean loss, written to trainer_grads (zeroed first). */
 void trainer_backward(trainer *t);
+
+/* LoRA mode: from now on the model's parameters are frozen (load them first), every
+ * linear layer of a target in target_mask (bit i: lora_target i) of every layer gets an
+ * adapter of the given rank, scale alpha / rank, and trainer_backward computes only the
+ * adapters' gradients.  A ~ N(0, 1 / n_in) from seed, B = 0 (so training starts from the
+ * model itself).  0, or -1 with a message. */
+int trainer_enable_lora(trainer *t, uint32_t rank, float alpha, uint32_t target_mask,
+                        uint64_t seed, char *err, size_t errlen);
+size_t trainer_n_lora(const trainer *t);
+float *trainer_lora_params(trainer *t);
+float *trainer_lora_grads(trainer *t);
+/* The adapter of (layer, target): A (rank x n_in) and B (n_out x rank) inside
+ * trainer_lora_params; 0, or -1 if that target is not adapted. */
+int trainer_lora_matrix(const trainer *t, uint32_t layer, lora_target target, const float **A,
+                        const float **B, uint32_t *n_in, uint32_t *n_out);
+uint32_t trainer_lora_rank(const trainer *t);
 
 /* Floating-point operations of one forward + backward per token at seq_len (matrix
  * products and attention, causal half; 2 per multiply-add), for GFLOP/s figures. */

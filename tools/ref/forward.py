@@ -22,6 +22,13 @@ two are separate checks.  Per block, with W of numpy shape (n_out, n_in):
 is rounded to the weight's dot-product type (F32 -> float32, F16 -> fp16, BF16 ->
 bf16, Q8_0 -> Q8_0 blocks of 32 with an fp16 scale), and the RoPE angles are
 float32 running products (theta *= base^(-2/head_dim)).  KV cache assumed F32.
+
+--lora A.gguf (Model.add_lora) applies a LoRA adapter in llama.cpp's GGUF convention
+(llama_adapter_lora_init / build_lora_mm): for every blk.N.<w>.weight.lora_a (numpy
+(rank, n_in)) and .lora_b ((n_out, rank)), y = W x + s B (A x) with s = user scale *
+alpha / rank (alpha = adapter.lora.alpha; alpha 0: s = user scale).  The adapter path
+reads the matmul input unrounded (its A and B are F32), so with --emulate-ggml only
+the base product sees the weight type's rounding.
 """
 
 import argparse
@@ -82,6 +89,36 @@ class Model:
         self.T = {n: r.tensor_type(n) for n in r.tensor_order}
         self.head = "output.weight" if "output.weight" in self.W else "token_embd.weight"
         self.n_vocab = self.W["token_embd.weight"].shape[0]
+        self.lora = {}  # weight name -> [(A, B, scale)], see add_lora
+
+    def add_lora(self, path, user_scale=1.0):
+        """Apply a LoRA adapter GGUF (llama.cpp's convention, see the module doc)."""
+        r = Reader(path)
+        m = r.meta
+        if m.get("general.type") != "adapter" or m.get("adapter.type") != "lora":
+            sys.exit(f"{path}: not a LoRA adapter (general.type {m.get('general.type')!r}, "
+                     f"adapter.type {m.get('adapter.type')!r})")
+        if m.get("general.architecture") != self.arch:
+            sys.exit(f"{path}: adapter arch {m.get('general.architecture')!r} != model arch {self.arch!r}")
+        alpha = float(m.get("adapter.lora.alpha", 0.0))
+        names = {n[:-len(".lora_a")] for n in r.tensor_order if n.endswith(".lora_a")}
+        names |= {n[:-len(".lora_b")] for n in r.tensor_order if n.endswith(".lora_b")}
+        for n in r.tensor_order:
+            if not n.endswith((".lora_a", ".lora_b")):
+                sys.exit(f"{path}: tensor {n} not handled")
+        for name in sorted(names):
+            if name not in self.W or name == "token_embd.weight":  # embedding LoRA: a lookup, not a matmul
+                sys.exit(f"{path}: LoRA for {name} not handled")
+            if name + ".lora_a" not in r.tensor_info or name + ".lora_b" not in r.tensor_info:
+                sys.exit(f"{path}: {name}: lora_a or lora_b missing")
+            a, b = r.tensor(name + ".lora_a").astype(np.float64), r.tensor(name + ".lora_b").astype(np.float64)
+            n_out, n_in = self.W[name].shape
+            if a.ndim != 2 or b.ndim != 2 or a.shape[1] != n_in or b.shape[0] != n_out or a.shape[0] != b.shape[1]:
+                sys.exit(f"{path}: {name}: lora_a {a.shape} / lora_b {b.shape} do not fit ({n_out}, {n_in})")
+            rank = b.shape[1]
+            scale = user_scale * alpha / rank if alpha else user_scale
+            self.lora.setdefault(name, []).append((a, b, scale))
+        return alpha, len(names)
 
     def describe(self):
         types = sorted({TYPE_NAMES[t] for t in self.T.values()})
@@ -112,9 +149,14 @@ class Model:
         def matmul(name, h):
             if noise:
                 h = h * (1.0 + noise * rng.standard_normal(h.shape))
-            if emulate:
-                h = ROUND_INPUT[T[name]](h)
-            return h @ W[name].T
+            y = (ROUND_INPUT[T[name]](h) if emulate else h) @ W[name].T
+            for a, b, s in self.lora.get(name, ()):
+                if emulate:  # F32 all the way: ggml_mul_mat(A, x), ggml_mul_mat(B, .), ggml_scale
+                    ax = (h.astype(np.float32).astype(np.float64) @ a.T).astype(np.float32).astype(np.float64)
+                    y = y + (np.float32(s) * (ax @ b.T).astype(np.float32)).astype(np.float64)
+                else:
+                    y = y + s * ((h @ a.T) @ b.T)
+            return y
 
         def rmsnorm(x, w):
             return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * w
@@ -204,16 +246,21 @@ def main(argv=None):
     p.add_argument("--noise-floor", action="store_true",
                    help="rerun with 1e-7 relative noise on every matmul input; report how far log p moves")
     p.add_argument("--wrong", choices=WRONG, help="negative control: compute with one convention broken")
+    p.add_argument("--lora", action="append", default=[], metavar="ADAPTER.gguf",
+                   help="apply a LoRA adapter (llama.cpp GGUF convention; repeatable)")
+    p.add_argument("--lora-scale", type=float, default=1.0, help="user scale of every --lora (default 1)")
     a = p.parse_args(argv)
 
     m = Model(a.model)
+    for path in a.lora:
+        m.add_lora(path, a.lora_scale)
     tokens = np.fromfile(a.tokens_u32, dtype="<u4").astype(np.int64)
     if tokens.size == 0 or tokens.max() >= m.n_vocab:
         sys.exit(f"{a.tokens_u32}: empty or token id >= n_vocab {m.n_vocab}")
     logits = m.forward(tokens, emulate=a.emulate_ggml, wrong=a.wrong)
     lp = log_softmax(logits)
     entropy = -(np.exp(lp) * lp).sum(axis=1).mean()
-    print(f"model: {m.describe()}")
+    print(f"model: {m.describe()}" + (f" lora={len(m.lora)} weights" if m.lora else ""))
     res = {"logits_std": logits.std(axis=1).mean(), "entropy": entropy}
     if a.noise_floor:
         lp_n = log_softmax(m.forward(tokens, emulate=a.emulate_ggml, noise=1e-7, seed=1, wrong=a.wrong))

@@ -1,0 +1,22 @@
+/*
+ * ref_logp.h -- reading the llama.cpp reference fixtures (tests/fixtures/ref/README.md)
+ * and comparing our logits with them.
+ */
+#ifndef LMZ_TESTS_REF_LOGP_H
+#define LMZ_TESTS_REF_LOGP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* n little-endian uint32 token ids from path (fails the running test otherwise). */
+int32_t *ref_read_tokens(const char *path, uint32_t n);
+/* n_tokens x n_vocab float32 log p from a zstd frame (fails the running test otherwise). */
+float *ref_read_logp(const char *path, uint32_t n_tokens, uint32_t n_vocab);
+
+/* max over positions and vocabulary of |log_softmax(logits) - ref| (log_softmax in
+ * double; entries where llama.cpp's probability underflowed are skipped), and in
+ * *argmax_same the positions whose argmax agrees. */
+double ref_logp_max_diff(const float *logits, const float *ref, uint32_t n_tokens,
+                         uint32_t n_vocab, uint32_t *argmax_same);
+
+#endif

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Regenerate the LoRA reference fixtures of tests/fixtures/ref/lora/ (or of DIR):
+# random LoRA adapters in llama.cpp's GGUF adapter convention (tools/make_ref_lora.py,
+# fixed seeds) for base fixtures of tests/fixtures/ref/ (BASE_DIR), llama.cpp's
+# next-token distribution with the adapter applied at every position of the base
+# fixture's tokens (node-llama-cpp's prebuilt CPU build, F32 KV cache, no flash
+# attention), stored as log p; then numpy checks, MANIFEST.tsv and the generated
+# part of README.md.  About 15 s on 2 cores.
+#
+#   bash /work/shared/reference/setup.sh /tmp/llamacpp-ref-npm   # once
+#   bash tools/make_lora_fixtures.sh [DIR]
+#
+# Env: LMZ_SHARED (default ../shared), NODE_PATH (default
+# /tmp/llamacpp-ref-npm/node_modules), PYTHON (a python3 with numpy), BASE_DIR
+# (default tests/fixtures/ref: the base fixtures, left untouched).
+# Fails if a fixture's llama.cpp distributions differ from numpy (tools/ref/forward.py
+# with the adapter) by the base fixture's tolerance or more (F32: 1e-4), or if an
+# adapter changes the distributions too little to be tested.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export LMZ_SHARED=${LMZ_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
+export NODE_PATH=${NODE_PATH:-/tmp/llamacpp-ref-npm/node_modules}
+DIR=${1:-$ROOT/tests/fixtures/ref/lora}
+BASE_DIR=${BASE_DIR:-$ROOT/tests/fixtures/ref}
+
+[ -d "$NODE_PATH/node-llama-cpp" ] || {
+    echo "node-llama-cpp not under NODE_PATH=$NODE_PATH: run bash $LMZ_SHARED/reference/setup.sh /tmp/llamacpp-ref-npm" >&2; exit 1; }
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+    for c in python3 /usr/bin/python3; do
+        if "$c" -c 'import numpy' 2>/dev/null; then PY=$c; break; fi
+    done
+fi
+[ -n "$PY" ] || { echo "no python3 with numpy (apt-get install python3-numpy)" >&2; exit 1; }
+command -v zstd >/dev/null || { echo "zstd not found" >&2; exit 1; }
+
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+BASE_DIR=$(cd "$BASE_DIR" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lmz-lora-fixtures.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+: >"$WORK/results.tsv"
+rm -f "$DIR"/*.lora.gguf "$DIR"/*.logp.f32.zst "$DIR/MANIFEST.tsv"
+
+fixture() {  # NAME BASE LORA_ARGS...   (tokens: the base fixture's, reused by name)
+    local name=$1 base=$2; shift 2
+    local model=$BASE_DIR/$base.gguf tokens=$BASE_DIR/$base.tokens.u32
+    [ -f "$model" ] && [ -f "$tokens" ] && [ -f "$BASE_DIR/$base.logp.f32.zst" ] || {
+        echo "base fixture $base missing in $BASE_DIR (bash tools/make_fixtures.sh)" >&2; exit 1; }
+    "$PY" "$ROOT/tools/make_ref_lora.py" "$model" "$DIR/$name.lora.gguf" "$@"
+    node "$ROOT/tools/ref/llamacpp_lora_logits.mjs" "$model" "$WORK/$name" --lora "$DIR/$name.lora.gguf" \
+        --tokens-u32 "$tokens" --kv f32 --threads 2
+    "$PY" "$ROOT/tools/ref/fixture.py" pack "$WORK/$name" "$tokens" "$WORK/$name.logp.f32"
+    zstd -19 -q -f "$WORK/$name.logp.f32" -o "$DIR/$name.logp.f32.zst"
+    "$PY" "$ROOT/tools/ref/lora_fixture.py" check "$name" "$base" "$BASE_DIR" "$DIR" "$WORK"
+}
+
+# All 7 targets in both layers, rank 4, alpha 8: scale alpha/rank = 2.
+# --strength 0.1: each adapted weight moves by ~10 % (Frobenius) of itself.
+fixture llama-gqa-tied-gpt2-lora llama-gqa-tied-gpt2 --rank 4 --alpha 8 --seed 201 --strength 0.1
+fixture llama-gqa-q8_0-lora      llama-gqa-q8_0      --rank 4 --alpha 8 --seed 202 --strength 0.1
+# Partial adapter: 3 of 7 targets in layer 1 only, odd rank, alpha 0 (llama.cpp: scale 1).
+fixture llama-gqa-tied-gpt2-lora-partial llama-gqa-tied-gpt2 --rank 3 --alpha 0 --seed 203 --strength 0.1 \
+    --layers 1 --targets attn_k,attn_output,ffn_up
+
+"$PY" "$ROOT/tools/ref/lora_fixture.py" finish "$DIR" "$BASE_DIR" "$WORK"
+echo "LoRA fixtures in $DIR:"
+column -t "$DIR/MANIFEST.tsv"
+du -ch "$DIR"/* | tail -1
