@@ -107,6 +107,33 @@ else
     not_ok builtin-models "lmz -V does not list both built-in models: $("$LMZ" -V | tr '\n' ' ')"
 fi
 
+# ---------------------------------------------------------------- adapters: --train, -A
+D=$(fresh adapters)
+head -c 12000 "$SHARED/data/prose-canterbury-alice29.txt" >"$D/train.txt"
+train() { "$LMZ" --train -m "$MODEL" --steps 6 --batch 2 --ctx 64 -T 1 -q "$@"; }
+check train-writes-adapter eval 'train "$D/train.txt" -o "$D/a.lora.gguf" && [ -s "$D/a.lora.gguf" ] &&
+    no_temp "$D"'
+check train-deterministic eval 'train --name a "$D/train.txt" -o "$D/b.lora.gguf" &&
+    cmp -s "$D/a.lora.gguf" "$D/b.lora.gguf"'
+check_exit train-keeps-existing-output 1 quiet train "$D/train.txt" -o "$D/a.lora.gguf"
+check train-seed-changes-adapter eval 'train --name a --seed 9 -f "$D/train.txt" -o "$D/b.lora.gguf" &&
+    ! cmp -s "$D/a.lora.gguf" "$D/b.lora.gguf"'
+check adapter-round-trip eval 'lmz -A "$D/a.lora.gguf" -c "$D/train.txt" >"$D/x.lmz" &&
+    lmz -A "$D/a.lora.gguf" -dc "$D/x.lmz" | cmp -s - "$D/train.txt" &&
+    lmz -lv "$D/x.lmz" | grep -q "adapter id [0-9a-f]* (a)"'
+check_exit adapter-missing-fails 1 quiet lmz -d -o "$D/x.out" "$D/x.lmz"
+check adapter-missing-message eval '[ ! -e "$D/x.out" ] && [ -f "$D/x.lmz" ] &&
+    ! lmz -dc "$D/x.lmz" 2>"$D/err" >/dev/null &&
+    grep -q "compressed with the adapter .a. (adapter id [0-9a-f]*), which was not given" "$D/err"'
+mkdir -p "$D/dir" && cp "$D/a.lora.gguf" "$D/b.lora.gguf" "$D/dir/"
+check adapter-directory eval 'lmz -A "$D/dir" -c "$D/train.txt" >"$D/y.lmz" &&
+    lmz -A "$D/dir" -dc "$D/y.lmz" | cmp -s - "$D/train.txt" &&
+    lmz -A "$D/dir" -dc "$D/x.lmz" | cmp -s - "$D/train.txt"'
+printf '{"text": "x"}\n{"txt": "y"}\n' >"$D/bad.jsonl"
+check train-bad-jsonl eval '! train "$D/bad.jsonl" -o "$D/c.lora.gguf" 2>"$D/err" &&
+    grep -q "bad.jsonl, line 2" "$D/err" && [ ! -e "$D/c.lora.gguf" ]'
+check_exit adapter-not-an-adapter 1 quiet lmz -A "$MODEL" -c "$D/train.txt"
+
 # ---------------------------------------------------------------- -k -c -o -f
 D=$(fresh keep); cp "$TEXT" "$D/a"
 check keep-input eval 'lmz -k "$D/a" && [ -f "$D/a" ] && [ -f "$D/a.lmz" ] && rm "$D/a" &&

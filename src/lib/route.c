@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/container.h"
 #include "lib/internal.h"
 #include "lib/lm_coder.h"
 #include "lib/textdetect.h"
@@ -19,6 +20,19 @@
 /* Enough to tell domains apart (~500 tokens) while staying a small part of the work
  * on all but the shortest inputs. */
 #define ROUTE_BYTES 2048u
+
+/* What recording an adapter adds to the stream header, in bits: the routing judges
+ * whole streams, and on a short text the header can outweigh the adapter's gain. */
+static double header_bits(const lmz_adapter *a)
+{
+    lmz_adapter_info info;
+    lmz_adapter_get_info(a, &info);
+    lmzf_header with, without;
+    lmzf_header_init(&without, NULL);
+    lmzf_header_init(&with, NULL);
+    lmzf_header_set_adapter(&with, info.adapter_hash, info.name);
+    return 8.0 * (double)(lmzf_header_size(&with) - lmzf_header_size(&without));
+}
 
 /* Bits the LM spends on head with the context's current adapter. */
 static lmz_status code_bits(lmz_ctx *ctx, const uint8_t *head, size_t n, double *bits)
@@ -63,6 +77,7 @@ lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n)
         if (lora_check_model(ctx->adapters[i], ctx->model, why, sizeof why)) continue;
         ctx->adapter = ctx->adapters[i];
         st = code_bits(ctx, head, n, &bits);
+        bits += header_bits(ctx->adapters[i]);
         if (st == LMZ_OK && bits < best) best = bits, choice = ctx->adapters[i];
     }
     ctx->adapter = choice;
