@@ -156,6 +156,11 @@ frontier: all bench-build
 bench-vs-llamacpp: all
 	bash bench/vs_llamacpp.sh
 
+# LoRA adapters (lmz --train, -A) against the base model and zstd --train dictionaries
+# on the Mixtral split and a C split of ../shared/data (bench/adapt.py; ~30 min).
+bench-adapt: all
+	python3 bench/adapt.py --out bench/out/adapt.md
+
 # ThreadSanitizer (clang): the library, the tests and lmz rebuilt in build/tsan, then the
 # tests that run threads: contexts in several pthreads (threads), worker pools (lib,
 # model), the CLI with its default thread count (cli).  Not part of `make test`.
@@ -178,7 +183,7 @@ clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
 .PHONY: all test test-release test-asan test-tsan test-large tests-build bench bench-build \
-        frontier bench-vs-llamacpp check-arm check-torch install clean
+        frontier bench-vs-llamacpp bench-adapt check-arm check-torch install clean
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/README.md)

@@ -540,7 +540,12 @@ static void test_header_round_trip(void **state)
     bad.flags = LMZF_FLAG_NAME; /* adapter id without the flag */
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
-    bad.flags |= 0x04; /* a flag this version does not know */
+    bad.flags |= 0x08; /* a flag this version does not know */
+    assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
+    bad = h;
+    bad.flags = LMZF_FLAG_NAME;             /* an adapter name without the adapter */
+    memset(bad.adapter_id, 0, LMZF_ID_SIZE);
+    bad.adapter_name_len = 1;
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
     bad.chunk_size = 0;
@@ -555,6 +560,48 @@ static void test_header_round_trip(void **state)
     bad = h;
     bad.model_name_len = LMZF_NAME_MAX + 1;
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
+}
+
+/* The adapter's name (flag ADAPTER_NAME) after the model's: written, read back, and
+ * truncated like the model's. */
+static void test_adapter_name_round_trip(void **state)
+{
+    (void)state;
+    lmzf_header h;
+    lmzf_header_init(&h, "lmz-s2");
+    h.chunk_size = 1u << 15;
+    h.context = 512;
+    h.keep = 256;
+    uint8_t hash[16];
+    for (int i = 0; i < 16; i++) hash[i] = (uint8_t)(0x51 + i);
+    lmzf_header_set_adapter(&h, hash, "mixtral-chat");
+    assert_int_equal(h.flags, LMZF_FLAG_NAME | LMZF_FLAG_ADAPTER | LMZF_FLAG_ADAPTER_NAME);
+    uint8_t buf[LMZF_HEADER_MAX_SIZE + LMZF_END_MAX_SIZE];
+    int n = lmzf_encode_header(&h, buf, sizeof buf);
+    /* magic, version, flags, level, varints 3+2+2, three ids, 2 names, check */
+    assert_int_equal(n, 4 + 3 + 7 + 24 + 1 + 6 + 1 + 12 + 4);
+    lmzf_end e = {0, 0, XXH32("", 0, 0)};
+    int end = lmzf_encode_end(&e, buf + n, LMZF_END_MAX_SIZE);
+    lmzf_memsrc src = {buf, (size_t)(n + end), 0};
+    lmzf_parser p;
+    lmz_error err;
+    int found = 0;
+    lmzf_parser_init(&p, lmzf_mem_read, &src);
+    assert_int_equal(lmzf_parser_next_stream(&p, &found, &err), LMZ_OK);
+    assert_string_equal(p.header.adapter_name, "mixtral-chat");
+    assert_string_equal(p.header.model_name, "lmz-s2");
+    assert_memory_equal(p.header.adapter_id, hash, LMZF_ID_SIZE);
+    /* names of 63 bytes at most, cut at a character boundary */
+    char long_name[80];
+    memset(long_name, 'a', sizeof long_name);
+    memcpy(long_name + 62, "\xc3\xa9", 2);           /* an e-acute across byte 63 */
+    long_name[79] = 0;
+    lmzf_header_set_adapter(&h, hash, long_name);
+    assert_int_equal(h.adapter_name_len, 62);
+    /* no name: the id alone, flag clear */
+    lmzf_header_init(&h, NULL);
+    lmzf_header_set_adapter(&h, hash, "");
+    assert_int_equal(h.flags, LMZF_FLAG_ADAPTER);
 }
 
 static void test_name_truncation(void **state)
@@ -700,7 +747,7 @@ static void test_chunk_round_trip(void **state)
 static lmz_status damage_class(size_t byte, int bit)
 {
     if (byte < 4) return LMZ_ERR_NOT_LMZ;
-    if (byte == 4 || (byte == 5 && bit >= 2)) return LMZ_ERR_VERSION;
+    if (byte == 4 || (byte == 5 && bit >= 3)) return LMZ_ERR_VERSION;
     return LMZ_ERR_CORRUPT;
 }
 
@@ -819,7 +866,7 @@ static void test_versions_and_flags(void **state)
     expect_failure(b, n, LMZ_ERR_VERSION, "format version 255");
 
     /* unknown feature flags: a newer writer's feature, maybe with more fields */
-    for (int bit = 2; bit < 8; bit++) {
+    for (int bit = 3; bit < 8; bit++) {
         n = sealed_header_and_end(b, EXAMPLE_FIELDS_HEX);
         b[5] |= (uint8_t)(1u << bit);
         expect_failure(b, n, LMZ_ERR_VERSION, "feature flags");
@@ -1431,6 +1478,7 @@ int main(void)
         cmocka_unit_test(test_every_bit_flip),
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_versions_and_flags),
+        cmocka_unit_test(test_adapter_name_round_trip),
         cmocka_unit_test(test_not_lmz),
         cmocka_unit_test(test_hostile_sizes),
         cmocka_unit_test(test_concatenated_streams),
