@@ -3,7 +3,7 @@
 #
 #   bash fuzz/run.sh [-t SECONDS] [-j JOBS] [-d CORPUS_ROOT] [-o OUT] [-b BIN] [NAME...]
 #
-# NAME: gguf, container, tokenizer, options, model (default: every fuzz/fuzz_*.c).
+# NAME: gguf, container, tokenizer, options, model, adapter (default: every fuzz/fuzz_*.c).
 # For each harness: every file of fuzz/regressions/NAME/ is replayed once (a crash there
 # is a regression), then BIN/fuzz_NAME (default build/fuzz/) fuzzes for SECONDS (default
 # 600) on
@@ -48,6 +48,7 @@ seeds() {  # the seed files of harness $1
     case $1 in
     gguf) ls -d tests/fixtures/gguf/*.gguf fuzz/corpus/model/* 2>/dev/null ;;
     model) ls -d tests/fixtures/gguf/*.gguf 2>/dev/null ;;
+    adapter) ls -d tests/fixtures/ref/lora/*.lora.gguf 2>/dev/null ;;
     esac
 }
 
