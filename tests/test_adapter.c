@@ -108,7 +108,7 @@ static void test_lora_matches_llamacpp(void **state)
         n++;
     }
     fclose(fp);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
 }
 
 /* Bit-identical logits with an adapter: whole batch, one token per call, uneven batches,

@@ -1,6 +1,6 @@
 /*
  * train_ops.h -- the layers of the llama architecture as separate forward and backward
- * functions (llm.c style), for training the default model and, later, LoRA adapters.
+ * functions (llm.c style), for training the default model and LoRA adapters (trainer.c).
  *
  * Conventions (the same as the inference, doc/determinism.md and src/model):
  *   - activations are row-major, one row per token: x[n][dim];
