@@ -16,7 +16,11 @@ base model (no -A) and adapter (-A) beside `zstd --train` on the same training s
 and `zstd -19 -D dict` per sample.  Every lmz output is decompressed and compared.
 
     python3 bench/adapt.py [--lmz ./lmz] [--level 5] [--threads 2] [--only llm,code]
-                           [--train-args "..."] [--out bench/results/adapt.md]
+                           [--train-args "..."] [--out bench/results/adapt.md] [--work DIR]
+    python3 bench/adapt.py --route-only --work DIR     # the routing table again
+
+With both splits, a last table routes every test sample through a directory holding both
+adapters (`-A DIR`) and counts where each went.
 """
 import argparse
 import json
@@ -92,7 +96,7 @@ def bench_split(name, train, test, opts, work):
             f.write(json.dumps({"text": t.decode("utf-8", "surrogateescape")}) + "\n")
     adapter = os.path.join(work, name + ".lora.gguf")
     t0 = time.time()
-    r = run([opts.lmz, "--train", "-f", "-T", str(opts.threads), "-q"] + lv +
+    r = run([opts.lmz, "--train", "-f", "-T", str(opts.threads)] + lv +
             opts.train_args.split() + [train_file, "-o", adapter])
     train_s = time.time() - t0
     a = ["-A", adapter] + lv
@@ -124,8 +128,45 @@ def bench_split(name, train, test, opts, work):
     res["zstd_dict_per"] = zper
     res["zstd_dict_bytes"] = os.path.getsize(dict_path)
     res["zstd_whole"] = len(run(["zstd", "-19", "-q", "-c"], input=whole).stdout)
-    res["train_log"] = r.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+    res["train_log"] = [l for l in r.stderr.decode(errors="replace").replace("\r", "\n").splitlines()
+                        if l.startswith("lmz --train: wrote")][-1:] or [""]
     return res
+
+
+def route_bench(opts, work):
+    """Both adapters in one directory; every test sample of both splits compressed with
+    -A DIR (routing), against each sample with its own split's adapter (the oracle)."""
+    rdir = os.path.join(work, "route")
+    shutil.rmtree(rdir, ignore_errors=True)
+    os.makedirs(rdir)
+    for name in ("llm", "code"):
+        shutil.copy(os.path.join(work, name + ".lora.gguf"), rdir)
+    lines = ["| test split | samples | routed to llm / code / none | routed per sample | own adapter per sample | base per sample |",
+             "|---|---|---|---|---|---|"]
+    for name, split in (("llm", split_llm), ("code", split_code)):
+        test = split()[1]
+        n = sum(map(len, test))
+        counts = {"llm": 0, "code": 0, "none": 0}
+        routed = own = base = 0
+        for t in test:
+            c = run([opts.lmz, "-c", "-T", str(opts.threads), "-%d" % opts.level, "-A", rdir],
+                    input=t).stdout
+            if run([opts.lmz, "-dc", "-T", str(opts.threads), "-A", rdir], input=c).stdout != t:
+                sys.exit("routed round trip failed")
+            listing = run([opts.lmz, "-lv", "-"], input=c).stdout.decode()
+            chosen = "none"
+            for k in ("llm", "code"):
+                if "(%s)" % k in listing:
+                    chosen = k
+            counts[chosen] += 1
+            routed += len(c)
+            own += lmz_size(["-A", os.path.join(work, name + ".lora.gguf"), "-%d" % opts.level],
+                            t, opts.lmz, opts.threads)
+            base += lmz_size(["-%d" % opts.level], t, opts.lmz, opts.threads)
+        lines.append("| %s | %d | %d / %d / %d | %.3f bpb | %.3f bpb | %.3f bpb |" % (
+            name, len(test), counts["llm"], counts["code"], counts["none"], bpb(routed, n),
+            bpb(own, n), bpb(base, n)))
+    return "\n".join(lines) + "\n"
 
 
 def report(results, opts):
@@ -165,7 +206,12 @@ def main():
     ap.add_argument("--train-args", default="")
     ap.add_argument("--out", default="")
     ap.add_argument("--work", default="")
+    ap.add_argument("--route-only", action="store_true",
+                    help="only the routing table, with the adapters already in --work")
     opts = ap.parse_args()
+    if opts.route_only:
+        print(route_bench(opts, opts.work))
+        return
     work = opts.work or tempfile.mkdtemp(prefix="lmz-adapt-")
     splits = {"llm": split_llm, "code": split_code}
     results = []
@@ -174,6 +220,8 @@ def main():
         results.append(bench_split(name, train, test, opts, work))
         print(report(results[-1:], opts), flush=True)
     text = report(results, opts)
+    if len(results) == 2:
+        text += "\nRouting (`-A DIR` holding both adapters):\n\n" + route_bench(opts, work)
     print(text)
     if opts.out:
         with open(opts.out, "w") as f:

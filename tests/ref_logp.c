@@ -57,6 +57,27 @@ float *ref_read_logp(const char *path, uint32_t n_tokens, uint32_t n_vocab)
     return lp;
 }
 
+float *ref_run_tokens(const lmz_model *m, const lmz_adapter *adapter, const int32_t *tok,
+                      uint32_t n, uint32_t batch, int threads, lmz_simd simd)
+{
+    char err[400];
+    forward_ctx *f = fwd_new(m, n, 1, batch, threads, simd, err, sizeof err);
+    if (!f) fail_msg("fwd_new: %s", err);
+    fwd_set_min_parallel_work(f, 0);
+    if (adapter && fwd_set_adapter(f, adapter, err, sizeof err)) fail_msg("%s", err);
+    uint32_t nv = m->hp.n_vocab;
+    float *logits = malloc((size_t)n * nv * sizeof(float));
+    uint32_t *seq = calloc(batch, sizeof *seq);
+    for (uint32_t i = 0; i < n; i += batch) {
+        uint32_t k = n - i < batch ? n - i : batch;
+        assert_int_equal(fwd_eval(f, tok + i, seq, k, logits + (size_t)i * nv), 0);
+    }
+    assert_int_equal(fwd_seq_len(f, 0), n);
+    free(seq);
+    fwd_free(f);
+    return logits;
+}
+
 double ref_logp_max_diff(const float *logits, const float *ref, uint32_t n_tokens,
                          uint32_t nv, uint32_t *argmax_same)
 {

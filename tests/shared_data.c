@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "shared_data.h"
 
@@ -30,4 +31,13 @@ uint8_t *shared_data(const char *name, size_t max, size_t *n)
     uint8_t *p = read_file_head(path, max, n);
     if (!p) fail_msg("cannot read %s", path);
     return p;
+}
+
+long long mem_read(void *user, void *buf, size_t n)
+{
+    mem_in *in = user;
+    size_t k = n < in->n - in->at ? n : in->n - in->at;
+    memcpy(buf, in->p + in->at, k);
+    in->at += k;
+    return (long long)k;
 }

@@ -21,6 +21,7 @@
 #include "model/gguf.h"
 #include "model/model.h"
 #include "ref_logp.h"
+#include "shared_data.h"
 #include "train/lora.h"
 #include "train/optimizer.h"
 #include "train/samples.h"
@@ -46,25 +47,10 @@ static lmz_adapter *open_adapter(const char *path)
     return a;
 }
 
-/* The logits of tok[0..n) in one sequence, in batches of `batch`. */
 static float *run(const lmz_model *m, const lmz_adapter *a, const int32_t *tok, uint32_t n,
                   uint32_t batch, int threads, lmz_simd simd)
 {
-    char err[400];
-    forward_ctx *f = fwd_new(m, n, 1, batch, threads, simd, err, sizeof err);
-    if (!f) fail_msg("%s", err);
-    fwd_set_min_parallel_work(f, 0);
-    if (a && fwd_set_adapter(f, a, err, sizeof err)) fail_msg("%s", err);
-    uint32_t nv = m->hp.n_vocab;
-    float *logits = malloc((size_t)n * nv * sizeof(float));
-    uint32_t *seq = calloc(batch, sizeof *seq);
-    for (uint32_t i = 0; i < n; i += batch) {
-        uint32_t k = n - i < batch ? n - i : batch;
-        assert_int_equal(fwd_eval(f, tok + i, seq, k, logits + (size_t)i * nv), 0);
-    }
-    free(seq);
-    fwd_free(f);
-    return logits;
+    return ref_run_tokens(m, a, tok, n, batch, threads, simd);
 }
 
 /* ---------------------------------------------------------------- llama.cpp agreement */
@@ -328,16 +314,6 @@ static lmz_status unpack(lmz_ctx *c, blob b, const lmz_adapter *const *a, size_t
     }
     free(out);
     return st;
-}
-
-typedef struct mem_in { const uint8_t *p; size_t n, at; } mem_in;
-static long long mem_read(void *user, void *buf, size_t n)
-{
-    mem_in *in = user;
-    size_t k = n < in->n - in->at ? n : in->n - in->at;
-    memcpy(buf, in->p + in->at, k);
-    in->at += k;
-    return (long long)k;
 }
 
 static void test_streams_need_their_adapter(void **state)

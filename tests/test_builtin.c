@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lmz.h"
+#include "shared_data.h"
 
 /* Short: lmz-m1 codes a few KB/s, and far slower under ASan. */
 static const char TEXT[] =
@@ -55,20 +56,6 @@ static void assert_decodes_to(lmz_ctx *ctx, blob packed, const void *want, size_
     assert_int_equal(out_n, n);
     assert_memory_equal(out, want, n);
     free(out);
-}
-
-typedef struct mem_in {
-    const uint8_t *p;
-    size_t n, at;
-} mem_in;
-
-static long long mem_read(void *user, void *buf, size_t n)
-{
-    mem_in *in = user;
-    size_t k = n < in->n - in->at ? n : in->n - in->at;
-    memcpy(buf, in->p + in->at, k);
-    in->at += k;
-    return (long long)k;
 }
 
 static void assert_stream_model(blob packed, const char *name)

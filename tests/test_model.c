@@ -112,24 +112,10 @@ static float *read_logp(const fixture *fx)
     return ref_read_logp(path, fx->n_tokens, fx->n_vocab);
 }
 
-/* All logits of `tokens` evaluated in one sequence, in batches of `batch`. */
 static float *run_tokens(const lmz_model *m, const int32_t *tok, uint32_t n, uint32_t batch,
                          int threads, lmz_simd simd)
 {
-    char err[256];
-    forward_ctx *f = fwd_new(m, n, 1, batch, threads, simd, err, sizeof err);
-    if (!f) fail_msg("fwd_new: %s", err);
-    uint32_t nv = m->hp.n_vocab;
-    float *logits = malloc((size_t)n * nv * sizeof(float));
-    uint32_t *seq = calloc(batch, sizeof *seq);
-    for (uint32_t i = 0; i < n; i += batch) {
-        uint32_t k = n - i < batch ? n - i : batch;
-        assert_int_equal(fwd_eval(f, tok + i, seq, k, logits + (size_t)i * nv), 0);
-    }
-    assert_int_equal(fwd_seq_len(f, 0), n);
-    free(seq);
-    fwd_free(f);
-    return logits;
+    return ref_run_tokens(m, NULL, tok, n, batch, threads, simd);
 }
 
 /* ---------------------------------------------------------------- agreement */

@@ -17,6 +17,7 @@
 # /tmp/llamacpp-ref-npm/node_modules; bash ../shared/reference/setup.sh /tmp/llamacpp-ref-npm
 # installs it), PYTHON (a python3 with numpy).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ref/env.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LMZ_SHARED=${LMZ_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 export NODE_PATH=${NODE_PATH:-/tmp/llamacpp-ref-npm/node_modules}
@@ -29,15 +30,8 @@ if [ $# -ne 4 ]; then
 fi
 MODEL=$1 ADAPTER=$2 TOKENS=$3 OUT=$4
 for f in "$MODEL" "$ADAPTER" "$TOKENS"; do [ -f "$f" ] || { echo "$f: no such file" >&2; exit 1; }; done
-[ -d "$NODE_PATH/node-llama-cpp" ] || {
-    echo "node-llama-cpp not under NODE_PATH=$NODE_PATH: run bash $LMZ_SHARED/reference/setup.sh /tmp/llamacpp-ref-npm" >&2; exit 1; }
-PY=${PYTHON:-}
-if [ -z "$PY" ]; then
-    for c in python3 /usr/bin/python3; do
-        if "$c" -c 'import numpy' 2>/dev/null; then PY=$c; break; fi
-    done
-fi
-[ -n "$PY" ] || { echo "no python3 with numpy (apt-get install python3-numpy)" >&2; exit 1; }
+ref_need_node
+ref_find_python
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lmz-lora-check.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

@@ -20,6 +20,7 @@
 # Env: THREADS (default 1, for both; neither result depends on it), LMZ_SHARED,
 # NODE_PATH, PYTHON as for tools/check_lora_llamacpp.sh, CC (default cc).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ref/env.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ $# -ne 4 ]; then
     sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -29,13 +30,7 @@ MODEL=$1 ADAPTER=$2 TOKENS=$3 OUT=$4
 for f in "$MODEL" "$ADAPTER" "$TOKENS"; do [ -f "$f" ] || { echo "$f: no such file" >&2; exit 1; }; done
 [ -f "$ROOT/build/release/liblmz.a" ] || { echo "$ROOT/build/release/liblmz.a missing: run make" >&2; exit 1; }
 export THREADS=${THREADS:-1}
-PY=${PYTHON:-}
-if [ -z "$PY" ]; then
-    for c in python3 /usr/bin/python3; do
-        if "$c" -c 'import numpy' 2>/dev/null; then PY=$c; break; fi
-    done
-fi
-[ -n "$PY" ] || { echo "no python3 with numpy (apt-get install python3-numpy)" >&2; exit 1; }
+ref_find_python
 export PYTHON=$PY
 mkdir -p "$OUT"
 

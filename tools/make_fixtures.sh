@@ -14,6 +14,7 @@
 # Fails if an F32 fixture's llama.cpp distributions differ from a numpy reference
 # by 1e-4 or more.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ref/env.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LMZ_SHARED=${LMZ_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 REF=$LMZ_SHARED/reference
@@ -21,15 +22,8 @@ export NODE_PATH=${NODE_PATH:-/tmp/llamacpp-ref-npm/node_modules}
 DIR=${1:-$ROOT/tests/fixtures/ref}
 N_TOKENS=256
 
-[ -d "$NODE_PATH/node-llama-cpp" ] || {
-    echo "node-llama-cpp not under NODE_PATH=$NODE_PATH: run bash $REF/setup.sh /tmp/llamacpp-ref-npm" >&2; exit 1; }
-PY=${PYTHON:-}
-if [ -z "$PY" ]; then
-    for c in python3 /usr/bin/python3; do
-        if "$c" -c 'import numpy' 2>/dev/null; then PY=$c; break; fi
-    done
-fi
-[ -n "$PY" ] || { echo "no python3 with numpy (apt-get install python3-numpy)" >&2; exit 1; }
+ref_need_node
+ref_find_python
 command -v zstd >/dev/null || { echo "zstd not found" >&2; exit 1; }
 
 mkdir -p "$DIR"

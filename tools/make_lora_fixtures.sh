@@ -29,6 +29,7 @@
 # with the adapter) by the base fixture's tolerance or more (F32: 1e-4), or if an
 # adapter changes the distributions too little to be tested.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ref/env.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LMZ_SHARED=${LMZ_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 export NODE_PATH=${NODE_PATH:-/tmp/llamacpp-ref-npm/node_modules}
@@ -36,15 +37,8 @@ DIR=${1:-$ROOT/tests/fixtures/ref/lora}
 LMZ=${LMZ:-$ROOT/lmz}
 BASE_DIR=${BASE_DIR:-$ROOT/tests/fixtures/ref}
 
-[ -d "$NODE_PATH/node-llama-cpp" ] || {
-    echo "node-llama-cpp not under NODE_PATH=$NODE_PATH: run bash $LMZ_SHARED/reference/setup.sh /tmp/llamacpp-ref-npm" >&2; exit 1; }
-PY=${PYTHON:-}
-if [ -z "$PY" ]; then
-    for c in python3 /usr/bin/python3; do
-        if "$c" -c 'import numpy' 2>/dev/null; then PY=$c; break; fi
-    done
-fi
-[ -n "$PY" ] || { echo "no python3 with numpy (apt-get install python3-numpy)" >&2; exit 1; }
+ref_need_node
+ref_find_python
 command -v zstd >/dev/null || { echo "zstd not found" >&2; exit 1; }
 [ -x "$LMZ" ] || { echo "lmz binary not found: LMZ=$LMZ (make, or set LMZ)" >&2; exit 1; }
 LMZ=$(cd "$(dirname "$LMZ")" && pwd)/$(basename "$LMZ")

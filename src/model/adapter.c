@@ -270,6 +270,25 @@ static lmz_adapter *finish(loader *ld, const char *path, lmz_error *err)
     return NULL;
 }
 
+/* From a file (path) or from memory (data, size). */
+static lmz_adapter *load(const char *path, const void *data, size_t size, lmz_error *err)
+{
+    loader ld = {.status = LMZ_OK};
+    ld.ad = calloc(1, sizeof *ld.ad);
+    if (!ld.ad) {
+        lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    char gerr[300];
+    if (path ? gguf_open(&ld.file, path, gerr, sizeof gerr)
+             : gguf_parse(&ld.file, data, size, gerr, sizeof gerr)) {
+        lmz_error_setf(err, LMZ_ERR_MODEL, "adapter%s: %s", path ? "" : " in memory", gerr);
+        free(ld.ad);
+        return NULL;
+    }
+    return finish(&ld, path, err);
+}
+
 lmz_adapter *lmz_adapter_open(const char *path, lmz_error *err)
 {
     if (!path) {
@@ -280,19 +299,7 @@ lmz_adapter *lmz_adapter_open(const char *path, lmz_error *err)
         lmz_error_setf(err, LMZ_ERR_MODEL, "cannot open adapter '%s': %s", path, strerror(errno));
         return NULL;
     }
-    loader ld = {.status = LMZ_OK};
-    ld.ad = calloc(1, sizeof *ld.ad);
-    if (!ld.ad) {
-        lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    char gerr[300];
-    if (gguf_open(&ld.file, path, gerr, sizeof gerr)) {
-        lmz_error_setf(err, LMZ_ERR_MODEL, "adapter: %s", gerr);
-        free(ld.ad);
-        return NULL;
-    }
-    return finish(&ld, path, err);
+    return load(path, NULL, 0, err);
 }
 
 lmz_adapter *lmz_adapter_from_memory(const void *data, size_t size, lmz_error *err)
@@ -301,19 +308,7 @@ lmz_adapter *lmz_adapter_from_memory(const void *data, size_t size, lmz_error *e
         lmz_error_setf(err, LMZ_ERR_ARG, "no adapter data given");
         return NULL;
     }
-    loader ld = {.status = LMZ_OK};
-    ld.ad = calloc(1, sizeof *ld.ad);
-    if (!ld.ad) {
-        lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    char gerr[300];
-    if (gguf_parse(&ld.file, data, size, gerr, sizeof gerr)) {
-        lmz_error_setf(err, LMZ_ERR_MODEL, "adapter in memory: %s", gerr);
-        free(ld.ad);
-        return NULL;
-    }
-    return finish(&ld, NULL, err);
+    return load(NULL, data, size, err);
 }
 
 void lmz_adapter_close(lmz_adapter *ad)
