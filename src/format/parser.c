@@ -156,6 +156,26 @@ static lmz_status read_magic(lmzf_parser *p, int first, int *at_end, lmz_error *
                 "lmz stream", (unsigned long long)at, (unsigned long long)p->stream);
 }
 
+/* A name field at b + *n (its length byte, 1..LMZF_NAME_MAX, then the bytes) into
+ * dst, NUL-terminated; *n moves past it. */
+static lmz_status read_name(lmzf_parser *p, uint8_t *b, size_t *n, char *dst, uint8_t *len,
+                            const char *label, const char *where, const char *what,
+                            lmz_error *err)
+{
+    lmz_status st = read_exact(p, b + *n, 1, NULL, what, err);
+    if (st) return st;
+    unsigned k = b[(*n)++];
+    if (k < 1 || k > LMZF_NAME_MAX)
+        return stop(p, err, LMZ_ERR_CORRUPT, "%s: %s name length %u outside 1..%u", where,
+                    label, k, LMZF_NAME_MAX);
+    if ((st = read_exact(p, b + *n, k, NULL, what, err))) return st;
+    memcpy(dst, b + *n, k);
+    dst[k] = '\0';
+    *len = (uint8_t)k;
+    *n += k;
+    return LMZ_OK;
+}
+
 /* The header after its magic, into *h; `prefix` is "" or "stream N: ". */
 static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix,
                               const char *what, lmz_error *err)
@@ -196,32 +216,16 @@ static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix
     if (h->flags & LMZF_FLAG_ADAPTER)
         memcpy(h->adapter_id, b + n + 2 * LMZF_ID_SIZE, LMZF_ID_SIZE);
     n += ids;
-    if (h->flags & LMZF_FLAG_NAME) {
-        if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
-        unsigned name_len = b[n++];
-        if (name_len < 1 || name_len > LMZF_NAME_MAX)
-            return stop(p, err, LMZ_ERR_CORRUPT, "%s: model name length %u outside 1..%u",
-                        where, name_len, LMZF_NAME_MAX);
-        if ((st = read_exact(p, b + n, name_len, NULL, what, err))) return st;
-        memcpy(h->model_name, b + n, name_len);
-        h->model_name[name_len] = '\0';
-        h->model_name_len = (uint8_t)name_len;
-        n += name_len;
-    }
+    if ((h->flags & LMZF_FLAG_NAME) &&
+        (st = read_name(p, b, &n, h->model_name, &h->model_name_len, "model", where, what, err)))
+        return st;
     if (h->flags & LMZF_FLAG_ADAPTER_NAME) {
         if (!(h->flags & LMZF_FLAG_ADAPTER))
             return stop(p, err, LMZ_ERR_CORRUPT, "%s: adapter name flag without an adapter",
                         where);
-        if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
-        unsigned name_len = b[n++];
-        if (name_len < 1 || name_len > LMZF_NAME_MAX)
-            return stop(p, err, LMZ_ERR_CORRUPT, "%s: adapter name length %u outside 1..%u",
-                        where, name_len, LMZF_NAME_MAX);
-        if ((st = read_exact(p, b + n, name_len, NULL, what, err))) return st;
-        memcpy(h->adapter_name, b + n, name_len);
-        h->adapter_name[name_len] = '\0';
-        h->adapter_name_len = (uint8_t)name_len;
-        n += name_len;
+        if ((st = read_name(p, b, &n, h->adapter_name, &h->adapter_name_len, "adapter", where,
+                            what, err)))
+            return st;
     }
     if ((st = read_exact(p, b + n, 4, NULL, what, err))) return st;
     uint32_t stored = lmzf_get32(b + n), computed = XXH32(b, n, 0);
