@@ -133,6 +133,16 @@ printf '{"text": "x"}\n{"txt": "y"}\n' >"$D/bad.jsonl"
 check train-bad-jsonl eval '! train "$D/bad.jsonl" -o "$D/c.lora.gguf" 2>"$D/err" &&
     grep -q "bad.jsonl, line 2" "$D/err" && [ ! -e "$D/c.lora.gguf" ]'
 check_exit adapter-not-an-adapter 1 quiet lmz -A "$MODEL" -c "$D/train.txt"
+# An adapter of the -9 model decodes its streams whatever level the decoder is given,
+# and is refused up front for compressing at a level of the other model.
+if "$LMZ" -V | grep -q lmz-m1; then
+    head -c 3000 "$D/train.txt" >"$D/short.txt"
+    check builtin-adapter-any-level eval '"$LMZ" -9 --train --steps 1 --batch 1 --ctx 16 -T 1 -q \
+        "$D/train.txt" -o "$D/m1.lora.gguf" && "$LMZ" -9 -A "$D/m1.lora.gguf" -c "$D/short.txt" >"$D/m1.lmz" &&
+        "$LMZ" -A "$D/m1.lora.gguf" -dc "$D/m1.lmz" | cmp -s - "$D/short.txt"'
+    check builtin-adapter-wrong-level eval '! "$LMZ" -5 -A "$D/m1.lora.gguf" -c "$D/short.txt" 2>"$D/err" >/dev/null &&
+        grep -q "trained for another model" "$D/err"'
+fi
 
 # ---------------------------------------------------------------- -k -c -o -f
 D=$(fresh keep); cp "$TEXT" "$D/a"

@@ -83,9 +83,13 @@ int cli_load_adapters(struct cli *cli)
     }
     for (size_t i = 0; route && i < n; i++) free(paths[i]);
     free(paths);
+    /* Only compression applies an adapter up front (and checks that it fits the model
+     * of the level); decompression finds each stream's among them, for whichever
+     * built-in model made the stream. */
+    int route_or_defer = route || cli->opt.mode != MODE_COMPRESS;
     if (rc == 0 &&
-        lmz_ctx_set_adapters(cli->ctx, (const lmz_adapter *const *)cli->adapters, n, route) !=
-            LMZ_OK) {
+        lmz_ctx_set_adapters(cli->ctx, (const lmz_adapter *const *)cli->adapters, n,
+                             route_or_defer) != LMZ_OK) {
         cli_error(cli, NULL, "%s", lmz_ctx_error(cli->ctx));
         rc = -1;
     }
