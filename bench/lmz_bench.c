@@ -19,6 +19,7 @@
 
 #include "lib/internal.h"
 #include "lmz.h"
+#include "train/samples.h"
 
 static double now(void)
 {
@@ -74,73 +75,34 @@ static void measure(lmz_ctx *c, const uint8_t *p, size_t n, totals *t)
     free(d);
 }
 
-/* Decode the JSON string starting after its opening quote at p[0..n) into out (which
- * has room for n bytes: escapes never expand).  Returns the decoded length, or -1. */
-static long json_string(const uint8_t *p, size_t n, uint8_t *out)
+/* The "text" of every line (src/train/samples.c reads them): each measured alone
+ * (per_response) or all joined as the .txt files are and measured once. */
+static int jsonl_texts(const char *path, lmz_ctx *c, int per_response, totals *t)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '"') return (long)o;
-        if (p[i] != '\\') { out[o++] = p[i]; continue; }
-        if (++i >= n) return -1;
-        switch (p[i]) {
-        case 'n': out[o++] = '\n'; break;
-        case 't': out[o++] = '\t'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'u': {
-            unsigned cp = 0;
-            if (i + 4 >= n || sscanf((const char *)p + i + 1, "%4x", &cp) != 1) return -1;
-            i += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n && p[i + 1] == '\\' && p[i + 2] == 'u') {
-                unsigned lo = 0;
-                if (sscanf((const char *)p + i + 3, "%4x", &lo) == 1 && lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    i += 6;
-                }
-            }
-            if (cp < 0x80) out[o++] = (uint8_t)cp;
-            else if (cp < 0x800) { out[o++] = (uint8_t)(0xC0 | cp >> 6); out[o++] = (uint8_t)(0x80 | (cp & 63)); }
-            else if (cp < 0x10000) { out[o++] = (uint8_t)(0xE0 | cp >> 12); out[o++] = (uint8_t)(0x80 | ((cp >> 6) & 63)); out[o++] = (uint8_t)(0x80 | (cp & 63)); }
-            else { out[o++] = (uint8_t)(0xF0 | cp >> 18); out[o++] = (uint8_t)(0x80 | ((cp >> 12) & 63)); out[o++] = (uint8_t)(0x80 | ((cp >> 6) & 63)); out[o++] = (uint8_t)(0x80 | (cp & 63)); }
-            break;
-        }
-        default: out[o++] = p[i]; break;   /* \" \\ \/ */
-        }
+    tr_samples s = {0};
+    char err[512];
+    if (tr_samples_add_file(&s, path, err, sizeof err)) {
+        fprintf(stderr, "lmz_bench: %s\n", err);
+        return -1;
     }
-    return -1;
-}
-
-/* The "text" of every line: each measured alone (per_response) or all joined as the
- * .txt files are and measured once. */
-static int jsonl_texts(const uint8_t *p, size_t n, lmz_ctx *c, int per_response, totals *t)
-{
-    uint8_t *joined = malloc(n + 1), *text = malloc(n + 1);
+    uint8_t *joined = per_response ? NULL : malloc(s.bytes + 2 * s.n + 1);
     size_t jn = 0;
-    int bad = 0;
-    for (size_t a = 0; a < n;) {
-        size_t b = a;
-        while (b < n && p[b] != '\n') b++;
-        const uint8_t *key = memmem(p + a, b - a, "\"text\": \"", 9);
-        long len = key ? json_string(key + 9, (size_t)(p + b - (key + 9)), text) : -1;
-        if (len < 0) { bad = 1; break; }
+    for (size_t i = 0; i < s.n; i++) {
         if (per_response) {
-            measure(c, text, (size_t)len, t);
-        } else {
-            if (jn) { joined[jn++] = '\n'; joined[jn++] = '\n'; }
-            memcpy(joined + jn, text, (size_t)len);
-            jn += (size_t)len;
+            measure(c, (const uint8_t *)s.text[i], s.len[i], t);
+            continue;
         }
-        a = b + 1;
+        if (jn) { joined[jn++] = '\n'; joined[jn++] = '\n'; }
+        memcpy(joined + jn, s.text[i], s.len[i]);
+        jn += s.len[i];
     }
-    if (!per_response && !bad) {
+    if (!per_response) {
         joined[jn++] = '\n';
         measure(c, joined, jn, t);
     }
     free(joined);
-    free(text);
-    return bad ? -1 : 0;
+    tr_samples_free(&s);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -195,10 +157,7 @@ int main(int argc, char **argv)
         totals t = { 0, 0, 0, 0, 0, 1 };
         size_t len = strlen(argv[i]);
         if (len > 6 && !strcmp(argv[i] + len - 6, ".jsonl")) {
-            if (jsonl_texts(p, n, c, per_response, &t) != 0) {
-                fprintf(stderr, "lmz_bench: %s: a line without a \"text\" string\n", argv[i]);
-                status = 1;
-            }
+            if (jsonl_texts(argv[i], c, per_response, &t) != 0) status = 1;
         } else {
             measure(c, p, n, &t);
         }
