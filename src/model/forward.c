@@ -76,24 +76,28 @@ struct forward_ctx {
     int8_t *xq;              /* Q8_0 activations of the current matmul input */
     float *xd;
     float *scores;           /* per thread: group * n_ctx_pad */
-    /* LoRA adapter (fwd_set_adapter), or NULL; its scratch: A x and B (A x) */
+    /* LoRA adapter (fwd_set_adapter), or NULL; its scratch: A x and B (A x) of a job */
     const struct lmz_adapter *adapter;
     float *lora_ax, *lora_bax;
 };
 
 /* ---------------------------------------------------------------- matrix products */
 
-/* Up to 3 matrices that read the same input (q/k/v, gate/up), run as one thread-pool job:
- * tasks are (matrix, range of panels). */
+/* Up to MM_MAX matrices run as one thread-pool job: tasks are (matrix, range of
+ * panels).  They read the job's input x (q/k/v, gate/up, and the LoRA A matrices of
+ * those), or, for an F32 matrix, an input of its own (the LoRA B matrices). */
+#define MM_MAX 6
 typedef struct mm_job {
     forward_ctx *f;
     uint32_t n_mats, n_tok;
-    const lmz_matrix *w[3];
-    float *y[3];
-    size_t ldy[3];
-    uint32_t first_task[4];      /* task index where matrix i starts; [n_mats] = total */
-    uint32_t chunk[3];           /* panels per task */
-    const float *x;              /* n_tok rows of n_in floats */
+    const lmz_matrix *w[MM_MAX];
+    float *y[MM_MAX];
+    size_t ldy[MM_MAX];
+    const float *xin[MM_MAX];     /* NULL: the job's x (rows of w->n_in floats) */
+    size_t ldx[MM_MAX];           /* with xin: its row stride */
+    uint32_t first_task[MM_MAX + 1]; /* task index where matrix i starts; [n_mats] = total */
+    uint32_t chunk[MM_MAX];       /* panels per task */
+    const float *x;               /* n_tok rows of n_in floats */
 } mm_job;
 
 static void mm_task(void *arg, uint32_t task, uint32_t thread)
@@ -109,6 +113,8 @@ static void mm_task(void *arg, uint32_t task, uint32_t thread)
     const lmz_kernels *k = j->f->k;
     if (w->type == GGML_TYPE_Q8_0)
         k->mm_q8(w->panels, w->n_in, w->n_out, p0, p1, j->f->xq, j->f->xd, j->n_tok, j->y[i], j->ldy[i]);
+    else if (j->xin[i])
+        k->mm_f32(w->panels, w->n_in, w->n_out, p0, p1, j->xin[i], j->ldx[i], j->n_tok, j->y[i], j->ldy[i]);
     else
         k->mm_f32(w->panels, w->n_in, w->n_out, p0, p1, j->x, w->n_in, j->n_tok, j->y[i], j->ldy[i]);
 }
@@ -164,21 +170,73 @@ static void matmul1(forward_ctx *f, const lmz_matrix *w, const float *x, uint32_
     mm_run(f, &j, x, n_tok);
 }
 
-/* y += scale * B (A x) for the adapter's pair of (layer, target), if it has one: the
- * two products, the scaling, the sum, each rounded as llama.cpp's graph rounds it. */
-static void lora_add(forward_ctx *f, uint32_t layer, lora_target target, const float *x,
-                     uint32_t n_tok, float *y, size_t ldy)
+/* LoRA: y += s * (B (A x)) for each adapted matrix of a job, as llama.cpp rounds it
+ * (the two products, the scaling, the sum).  The A products join the model's own job,
+ * since they read its input; the B products then run as one job of their own. */
+
+/* Add the A matrices of the job's adapted targets (target[i] for matrix i) to it, their
+ * outputs side by side in f->lora_ax; *width gets the floats per token. */
+static void lora_add_a(forward_ctx *f, mm_job *j, uint32_t layer, const lora_target *target,
+                       uint32_t *width)
 {
-    const lora_pair *p = lora_pair_at(f->adapter, layer, target);
-    if (!p) return;
-    uint32_t r = p->a.n_out, n_out = p->b.n_out;
-    matmul1(f, &p->a, x, n_tok, f->lora_ax, r);
-    matmul1(f, &p->b, f->lora_ax, n_tok, f->lora_bax, n_out);
-    for (uint32_t t = 0; t < n_tok; t++) {
-        float *yt = y + (size_t)t * ldy;
-        const float *d = f->lora_bax + (size_t)t * n_out;
-        for (uint32_t o = 0; o < n_out; o++) yt[o] = yt[o] + d[o] * p->scale;
+    uint32_t n_base = j->n_mats, col = 0;
+    for (uint32_t i = 0; i < n_base; i++) {
+        const lora_pair *p = lora_pair_at(f->adapter, layer, target[i]);
+        if (!p) continue;
+        j->w[j->n_mats] = &p->a;
+        j->y[j->n_mats] = f->lora_ax + col;
+        j->n_mats++;
+        col += p->a.n_out;
     }
+    for (uint32_t i = n_base; i < j->n_mats; i++) j->ldy[i] = col;
+    *width = col;
+}
+
+/* After the job: B (A x) for each adapted target, then y += s * that. */
+static void lora_finish(forward_ctx *f, const mm_job *base, uint32_t layer,
+                        const lora_target *target, uint32_t n_base, uint32_t width,
+                        uint32_t n_tok)
+{
+    mm_job j = {.n_mats = 0};
+    const lora_pair *pairs[MM_MAX];
+    uint32_t col = 0, bcol = 0;
+    for (uint32_t i = 0; i < n_base; i++) {
+        const lora_pair *p = lora_pair_at(f->adapter, layer, target[i]);
+        if (!p) continue;
+        pairs[j.n_mats] = p;
+        j.w[j.n_mats] = &p->b;
+        j.xin[j.n_mats] = f->lora_ax + col;
+        j.ldx[j.n_mats] = width;
+        j.y[j.n_mats] = f->lora_bax + (size_t)bcol * n_tok;
+        j.ldy[j.n_mats] = p->b.n_out;
+        j.n_mats++;
+        col += p->a.n_out;
+        bcol += p->b.n_out;
+    }
+    if (j.n_mats == 0) return;
+    mm_run(f, &j, NULL, n_tok);
+    for (uint32_t i = 0, m = 0; i < n_base; i++) {
+        if (!lora_pair_at(f->adapter, layer, target[i])) continue;
+        uint32_t n_out = pairs[m]->b.n_out;
+        float s = pairs[m]->scale;
+        const float *d = j.y[m];
+        for (uint32_t t = 0; t < n_tok; t++) {
+            float *yt = base->y[i] + (size_t)t * base->ldy[i];
+            const float *dt = d + (size_t)t * n_out;
+            for (uint32_t o = 0; o < n_out; o++) yt[o] = yt[o] + dt[o] * s;
+        }
+        m++;
+    }
+}
+
+/* The model's job over x, with the adapter's share when it adapts these matrices. */
+static void mm_run_adapted(forward_ctx *f, mm_job *j, const float *x, uint32_t n_tok,
+                           uint32_t layer, const lora_target *target)
+{
+    uint32_t n_base = j->n_mats, width = 0;
+    if (f->adapter) lora_add_a(f, j, layer, target, &width);
+    mm_run(f, j, x, n_tok);
+    if (width) lora_finish(f, j, layer, target, n_base, width, n_tok);
 }
 
 /* ---------------------------------------------------------------- per-token pieces */
@@ -240,14 +298,12 @@ static void layer_forward(forward_ctx *f, uint32_t l, uint32_t n)
 
     for (uint32_t i = 0; i < n; i++)
         rmsnorm(k, f->x + (size_t)i * E, L->attn_norm, E, hp->norm_eps, f->h + (size_t)i * E);
+    static const lora_target qkv_targets[3] = {LORA_Q, LORA_K, LORA_V};
+    static const lora_target o_target[1] = {LORA_O}, down_target[1] = {LORA_DOWN};
+    static const lora_target ffn_targets[2] = {LORA_GATE, LORA_UP};
     mm_job qkv = {.n_mats = 3, .w = {&L->wq, &L->wk, &L->wv}, .y = {f->q, f->kk, f->vv},
                   .ldy = {q_dim, kv_dim, kv_dim}};
-    mm_run(f, &qkv, f->h, n);
-    if (f->adapter) {
-        lora_add(f, l, LORA_Q, f->h, n, f->q, q_dim);
-        lora_add(f, l, LORA_K, f->h, n, f->kk, kv_dim);
-        lora_add(f, l, LORA_V, f->h, n, f->vv, kv_dim);
-    }
+    mm_run_adapted(f, &qkv, f->h, n, l, qkv_targets);
     if (L->bq) add_rows(f->q, L->bq, n, q_dim);
     if (L->bk) add_rows(f->kk, L->bk, n, kv_dim);
     if (L->bv) add_rows(f->vv, L->bv, n, kv_dim);
@@ -269,22 +325,18 @@ static void layer_forward(forward_ctx *f, uint32_t l, uint32_t n)
     double work = 0;
     for (uint32_t i = 0; i < n; i++) work += 2.0 * (f->pos[i] + 1) * q_dim;
     run_tasks(f, n * hp->n_head_kv, attn_task, &aj, work);
-    matmul1(f, &L->wo, f->att, n, f->tmp, E);
-    lora_add(f, l, LORA_O, f->att, n, f->tmp, E);
+    mm_job wo = {.n_mats = 1, .w = {&L->wo}, .y = {f->tmp}, .ldy = {E}};
+    mm_run_adapted(f, &wo, f->att, n, l, o_target);
     add_into(f->x, f->tmp, (size_t)n * E);
 
     for (uint32_t i = 0; i < n; i++)
         rmsnorm(k, f->x + (size_t)i * E, L->ffn_norm, E, hp->norm_eps, f->h + (size_t)i * E);
     mm_job ffn = {.n_mats = 2, .w = {&L->gate, &L->up}, .y = {f->g, f->u}, .ldy = {hp->n_ff, hp->n_ff}};
-    mm_run(f, &ffn, f->h, n);
-    if (f->adapter) {
-        lora_add(f, l, LORA_GATE, f->h, n, f->g, hp->n_ff);
-        lora_add(f, l, LORA_UP, f->h, n, f->u, hp->n_ff);
-    }
+    mm_run_adapted(f, &ffn, f->h, n, l, ffn_targets);
     for (uint32_t i = 0; i < n; i++)
         k->silu_mul(f->g + (size_t)i * hp->n_ff, f->u + (size_t)i * hp->n_ff, hp->n_ff);
-    matmul1(f, &L->down, f->g, n, f->tmp, E);
-    lora_add(f, l, LORA_DOWN, f->g, n, f->tmp, E);
+    mm_job down = {.n_mats = 1, .w = {&L->down}, .y = {f->tmp}, .ldy = {E}};
+    mm_run_adapted(f, &down, f->g, n, l, down_target);
     add_into(f->x, f->tmp, (size_t)n * E);
 }
 
@@ -416,11 +468,14 @@ int fwd_set_adapter(forward_ctx *f, const struct lmz_adapter *a, char *err, size
     f->adapter = NULL;
     if (!a) return 0;
     if (lora_check_model(a, f->m, err, errlen)) return -1;
+    /* A x of up to 3 matrices side by side (q, k, v); B (A x) of as many, one block
+     * each: q + 2 kv or gate + up, whichever is wider. */
     const lmz_hparams *hp = &f->m->hp;
-    uint32_t widest = hp->n_embd, q_dim = hp->n_head * hp->head_dim;
-    if (q_dim > widest) widest = q_dim;
-    if (hp->n_ff > widest) widest = hp->n_ff;
-    f->lora_ax = falloc(f->max_batch, a->max_rank);
+    uint32_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    uint32_t widest = q_dim + 2 * kv_dim;
+    if (2 * hp->n_ff > widest) widest = 2 * hp->n_ff;
+    if (hp->n_embd > widest) widest = hp->n_embd;
+    f->lora_ax = falloc(f->max_batch, 3 * (size_t)a->max_rank);
     f->lora_bax = falloc(f->max_batch, widest);
     if (!f->lora_ax || !f->lora_bax) {
         snprintf(err, errlen, "forward pass: out of memory for the adapter");
