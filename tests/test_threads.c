@@ -84,15 +84,15 @@ static lmz_params params_for(int threads)
 
 /* A reader handing out the bytes 1..17 at a time, and a writer appending to a buffer:
  * the stream API with callbacks, as a program with its own I/O would use it. */
-typedef struct mem_in {
+typedef struct piece_in {
     const uint8_t *p;
     size_t n, at;
     unsigned step;
-} mem_in;
+} piece_in;
 
-static long long mem_read(void *user, void *buf, size_t n)
+static long long piece_read(void *user, void *buf, size_t n)
 {
-    mem_in *in = user;
+    piece_in *in = user;
     size_t k = 1 + (in->step++ * 7) % 17;
     if (k > n) k = n;
     if (k > in->n - in->at) k = in->n - in->at;
@@ -218,26 +218,26 @@ static void *work(void *arg)
         }
         /* The stream API, with short reads. */
         int i = (w->id + round) % N_INPUTS;
-        mem_in src = { r->input[i].p, r->input[i].n, 0, (unsigned)w->id };
+        piece_in src = { r->input[i].p, r->input[i].n, 0, (unsigned)w->id };
         mem_out packed = { 0 }, plain = { 0 };
         w->ops++;
-        if (lmz_compress_stream(c, mem_read, &src, mem_write, &packed) != LMZ_OK)
+        if (lmz_compress_stream(c, piece_read, &src, mem_write, &packed) != LMZ_OK)
             note(w, "stream %d: compress: %s", i, lmz_ctx_error(c));
         else if (!same(packed.p, packed.n, r->packed[i].p, r->packed[i].n))
             note(w, "stream %d: compressed bytes differ", i);
-        mem_in zsrc = { r->packed[i].p, r->packed[i].n, 0, (unsigned)w->id + 3 };
+        piece_in zsrc = { r->packed[i].p, r->packed[i].n, 0, (unsigned)w->id + 3 };
         w->ops++;
-        if (lmz_decompress_stream(c, mem_read, &zsrc, mem_write, &plain) != LMZ_OK)
+        if (lmz_decompress_stream(c, piece_read, &zsrc, mem_write, &plain) != LMZ_OK)
             note(w, "stream %d: decompress: %s", i, lmz_ctx_error(c));
         else if (!same(plain.p, plain.n, r->input[i].p, r->input[i].n))
             note(w, "stream %d: decompressed bytes differ", i);
         free(packed.p);
         free(plain.p);
         /* Listing needs no context; it runs beside the others. */
-        mem_in lsrc = { r->packed[i].p, r->packed[i].n, 0, 0 };
+        piece_in lsrc = { r->packed[i].p, r->packed[i].n, 0, 0 };
         lmz_stream_info info;
         w->ops++;
-        if (lmz_stream_list(mem_read, &lsrc, &info, &err) != LMZ_OK ||
+        if (lmz_stream_list(piece_read, &lsrc, &info, &err) != LMZ_OK ||
             info.original_size != r->input[i].n)
             note(w, "stream %d: listing: %s", i, err.message);
         /* A damaged stream fails with the same message as alone: errors stay per context. */
