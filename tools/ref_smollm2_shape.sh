@@ -12,21 +12,15 @@
 #
 #   bash tools/ref_smollm2_shape.sh [DIR]        SKIP_NUMPY=1 to skip the numpy check
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ref/env.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LMZ_SHARED=${LMZ_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
 export NODE_PATH=${NODE_PATH:-/tmp/llamacpp-ref-npm/node_modules}
 DIR=${1:-/tmp/lmz-smollm2-ref}
 NAME=smollm2-shape
 case "$(realpath -m "$DIR")/" in "$ROOT"/*) echo "refusing to write ~650 MB into the repo: $DIR" >&2; exit 1;; esac
-[ -d "$NODE_PATH/node-llama-cpp" ] || {
-    echo "node-llama-cpp not under NODE_PATH=$NODE_PATH: run bash $LMZ_SHARED/reference/setup.sh" >&2; exit 1; }
-PY=${PYTHON:-}
-if [ -z "$PY" ]; then
-    for c in python3 /usr/bin/python3; do
-        if "$c" -c 'import numpy' 2>/dev/null; then PY=$c; break; fi
-    done
-fi
-[ -n "$PY" ] || { echo "no python3 with numpy" >&2; exit 1; }
+ref_need_node
+ref_find_python
 
 mkdir -p "$DIR"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lmz-smollm2.XXXXXX")

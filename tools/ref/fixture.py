@@ -185,15 +185,20 @@ def cmd_finish(fdir, work):
             "forward.py, ggml rounding emulated | noise floor | argmax agreement | logits std | entropy (nats) | "
             "tolerance |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + table + ["", END]
-    readme = os.path.join(fdir, "README.md")
-    text = open(readme).read() if os.path.exists(readme) else f"# Reference fixtures\n\n{BEGIN}\n{END}\n"
+    write_generated(os.path.join(fdir, "README.md"), gen, "Reference fixtures")
+    if bad:
+        sys.exit("numpy reference and llama.cpp disagree on F32 fixtures:\n  " + "\n  ".join(bad))
+
+
+def write_generated(readme, gen, title):
+    """Replace the part of README between BEGIN and END by the lines gen (a new README
+    with that title if there is none)."""
+    text = open(readme).read() if os.path.exists(readme) else f"# {title}\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text or END not in text:
         sys.exit(f"{readme}: markers for the generated part are missing")
     head, rest = text.split(BEGIN, 1)
     with open(readme, "w") as f:
         f.write(head + "\n".join(gen) + rest.split(END, 1)[1])
-    if bad:
-        sys.exit("numpy reference and llama.cpp disagree on F32 fixtures:\n  " + "\n  ".join(bad))
 
 
 def main():

@@ -147,13 +147,7 @@ def cmd_finish(fdir, bdir, work):
             "argmax agreement | control: scale 1 instead of alpha/rank | llama.cpp base vs base+LoRA, max | "
             "same, mean | same, argmax agreement | logits std | entropy | tolerance |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + table + ["", END]
-    readme = os.path.join(fdir, "README.md")
-    text = open(readme).read() if os.path.exists(readme) else f"# LoRA reference fixtures\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        sys.exit(f"{readme}: markers for the generated part are missing")
-    head, rest = text.split(BEGIN, 1)
-    with open(readme, "w") as f:
-        f.write(head + "\n".join(gen) + rest.split(END, 1)[1])
+    fixture.write_generated(os.path.join(fdir, "README.md"), gen, "LoRA reference fixtures")
     if bad:
         sys.exit("LoRA fixtures failed their checks:\n  " + "\n  ".join(bad))
 
