@@ -46,21 +46,31 @@ static const level_row level_table[LMZ_LEVEL_MAX] = {
  *   lmz-m1 row 3: 1.796 5.4, row 5: 1.735 4.2, row 7: 1.711 1.9, row 9: 1.710 0.9
  * lmz-m1 with a short window is no better than lmz-s2; from row 5 on it is ahead of
  * anything lmz-s2 does, and row 9 buys nothing over row 7 at half the speed. */
+/*
+ * Lanes change no output byte, only how many chunks share a forward pass.  With
+ * lmz-s2's full 512-token window a lane's KV cache is 2 MiB, so 16 lanes (32 MiB) spill
+ * out of this machine's 32 MiB L3 while 8 fit: decompressing llm-gpt-4o (1.5 MB, 46
+ * chunks; `lmz -T 2 -dc`, alternating runs) took 86.3, 96.0 and 93.7 s with 8 lanes
+ * against 99.2, 109.1 and 105.5 s with 16, and compressing took the same time (49.3 /
+ * 51.1 s against 49.3 / 48.9 s) with identical output.  lmz-m1's rows keep 16: its
+ * cache outgrows L3 at any lane count, and more lanes share its weight reads.
+ */
 typedef struct builtin_level {
     lmz_builtin model;
     int row;                /* 1-based, as the levels */
+    uint32_t lanes;         /* 0: the row's */
 } builtin_level;
 
 static const builtin_level builtin_table[LMZ_LEVEL_MAX] = {
-    { LMZ_BUILTIN_S2, 1 },  /* -1 */
-    { LMZ_BUILTIN_S2, 2 },
-    { LMZ_BUILTIN_S2, 3 },
-    { LMZ_BUILTIN_S2, 4 },
-    { LMZ_BUILTIN_S2, 5 },  /* -5, default */
-    { LMZ_BUILTIN_S2, 6 },
-    { LMZ_BUILTIN_S2, 7 },
-    { LMZ_BUILTIN_M1, 5 },
-    { LMZ_BUILTIN_M1, 7 },  /* -9 */
+    { LMZ_BUILTIN_S2, 1, 0 },  /* -1 */
+    { LMZ_BUILTIN_S2, 2, 0 },
+    { LMZ_BUILTIN_S2, 3, 0 },
+    { LMZ_BUILTIN_S2, 4, 0 },
+    { LMZ_BUILTIN_S2, 5, 8 },  /* -5, default */
+    { LMZ_BUILTIN_S2, 6, 8 },
+    { LMZ_BUILTIN_S2, 7, 8 },
+    { LMZ_BUILTIN_M1, 5, 0 },
+    { LMZ_BUILTIN_M1, 7, 0 },  /* -9 */
 };
 
 static int valid_level(int level)
@@ -91,5 +101,7 @@ lmz_builtin lmz_level_builtin(int level)
 
 void lmz_level_get_builtin(int level, uint32_t n_ctx_train, lmz_level_settings *out)
 {
-    row_settings(builtin_table[valid_level(level) - 1].row, n_ctx_train, out);
+    const builtin_level *b = &builtin_table[valid_level(level) - 1];
+    row_settings(b->row, n_ctx_train, out);
+    if (b->lanes) out->lanes = b->lanes;
 }
