@@ -137,6 +137,9 @@ typedef struct lmz_params {
     uint32_t chunk_size;   /* bytes of input per independent chunk; 0 = from level */
     uint32_t context;      /* model context in tokens; 0 = from level / model */
     lmz_simd simd;
+    int no_names;          /* store no model or adapter name in the stream (their ids
+                              identify them; messages then show the ids): 7 to 130
+                              bytes less per stream, for many short streams */
     int lm_always;         /* code every chunk with the model even where zstd or raw
                               would be smaller (for tests and measurements) */
     lmz_progress_fn progress;

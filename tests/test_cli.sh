@@ -133,6 +133,12 @@ printf '{"text": "x"}\n{"txt": "y"}\n' >"$D/bad.jsonl"
 check train-bad-jsonl eval '! train "$D/bad.jsonl" -o "$D/c.lora.gguf" 2>"$D/err" &&
     grep -q "bad.jsonl, line 2" "$D/err" && [ ! -e "$D/c.lora.gguf" ]'
 check_exit adapter-not-an-adapter 1 quiet lmz -A "$MODEL" -c "$D/train.txt"
+# -n: no names stored, the same payload, still decodable and still required
+check no-name-drops-names eval 'lmz -n -A "$D/a.lora.gguf" -c "$D/train.txt" >"$D/n.lmz" &&
+    [ $(( $(stat -c %s "$D/x.lmz") - $(stat -c %s "$D/n.lmz") )) -eq \
+      $(( 1 + $(lmz -lv "$D/x.lmz" | awk "NR == 2 {print length(\$7)}") + 1 + 1 )) ] &&
+    lmz -A "$D/a.lora.gguf" -dc "$D/n.lmz" | cmp -s - "$D/train.txt" &&
+    ! lmz -dc "$D/n.lmz" 2>"$D/err" >/dev/null && grep -q "(name not stored)" "$D/err"'
 # An adapter of the -9 model decodes its streams whatever level the decoder is given,
 # and is refused up front for compressing at a level of the other model.
 if "$LMZ" -V | grep -q lmz-m1; then

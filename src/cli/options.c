@@ -34,6 +34,7 @@ static const struct option long_options[] = {
     { "threads", required_argument, NULL, 'T' },
     { "model", required_argument, NULL, 'm' },
     { "adapter", required_argument, NULL, 'A' },
+    { "no-name", no_argument, NULL, 'n' },
     { "simd", required_argument, NULL, OPT_SIMD },
     { "chunk-size", required_argument, NULL, OPT_CHUNK_SIZE },
     { "context", required_argument, NULL, OPT_CONTEXT },
@@ -69,6 +70,8 @@ void cli_print_help(void)
         "  -m, --model=FILE    GGUF model (default: $LMZ_MODEL, else the built-in models);\n"
         "                      decompress with the model that compressed (the built-in\n"
         "                      ones are found by themselves)\n"
+        "  -n, --no-name       store no model or adapter name in the stream (as gzip -n:\n"
+        "                      smaller streams; messages then give the ids)\n"
         "  -A, --adapter=PATH  LoRA adapter (lmz --train makes one): a FILE is applied to\n"
         "                      every file; a DIR of *.lora.gguf routes: each file gets the\n"
         "                      adapter (or none) that codes its opening bytes best.\n"
@@ -161,7 +164,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
     int c;
     unsigned long long v;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":dztlco:kfvqT:m:A:hV123456789", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":dztlco:kfvqnT:m:A:hV123456789", long_options, NULL)) != -1) {
         switch (c) {
         case 'd': opt->mode = MODE_DECOMPRESS; break;
         case 'z': opt->mode = MODE_COMPRESS; break;
@@ -193,6 +196,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
             break;
         case 'm': opt->model_path = optarg; break;
         case 'A': opt->adapter_path = optarg; break;
+        case 'n': opt->no_names = true; break;
         case OPT_SIMD:
             if (parse_simd(optarg, &opt->simd) != 0) {
                 usage_error("invalid --simd '%s' (scalar, avx2, avx512, neon or auto)", optarg);

@@ -129,7 +129,7 @@ static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write,
     lmz_model_info info;
     lmz_model_get_info(ctx->model, &info);
     lmzf_header h;
-    lmzf_header_init(&h, info.name);
+    lmzf_header_init(&h, ctx->params.no_names ? NULL : info.name);
     h.level = (uint8_t)ctx->params.level;
     h.chunk_size = ctx->level.chunk_size;
     h.context = ctx->level.context;
@@ -139,7 +139,7 @@ static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write,
     if (ctx->adapter) {
         lmz_adapter_info ai;
         lmz_adapter_get_info(ctx->adapter, &ai);
-        lmzf_header_set_adapter(&h, ai.adapter_hash, ai.name);
+        lmzf_header_set_adapter(&h, ai.adapter_hash, ctx->params.no_names ? NULL : ai.name);
     }
     lmz_error err = { LMZ_OK, "" };
     lmz_status st = lmzf_writer_begin(w, &h, write, user, &err);

@@ -23,14 +23,14 @@
 
 /* What recording an adapter adds to the stream header, in bits: the routing judges
  * whole streams, and on a short text the header can outweigh the adapter's gain. */
-static double header_bits(const lmz_adapter *a)
+static double header_bits(const lmz_ctx *ctx, const lmz_adapter *a)
 {
     lmz_adapter_info info;
     lmz_adapter_get_info(a, &info);
     lmzf_header with, without;
     lmzf_header_init(&without, NULL);
     lmzf_header_init(&with, NULL);
-    lmzf_header_set_adapter(&with, info.adapter_hash, info.name);
+    lmzf_header_set_adapter(&with, info.adapter_hash, ctx->params.no_names ? NULL : info.name);
     return 8.0 * (double)(lmzf_header_size(&with) - lmzf_header_size(&without));
 }
 
@@ -77,7 +77,7 @@ lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n)
         if (lora_check_model(ctx->adapters[i], ctx->model, why, sizeof why)) continue;
         ctx->adapter = ctx->adapters[i];
         st = code_bits(ctx, head, n, &bits);
-        bits += header_bits(ctx->adapters[i]);
+        bits += header_bits(ctx, ctx->adapters[i]);
         if (st == LMZ_OK && bits < best) best = bits, choice = ctx->adapters[i];
     }
     ctx->adapter = choice;
