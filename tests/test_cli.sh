@@ -129,6 +129,9 @@ mkdir -p "$D/dir" && cp "$D/a.lora.gguf" "$D/b.lora.gguf" "$D/dir/"
 check adapter-directory eval 'lmz -A "$D/dir" -c "$D/train.txt" >"$D/y.lmz" &&
     lmz -A "$D/dir" -dc "$D/y.lmz" | cmp -s - "$D/train.txt" &&
     lmz -A "$D/dir" -dc "$D/x.lmz" | cmp -s - "$D/train.txt"'
+# 40 short samples: every 20th would hold out too little, so the stream's tail is held out
+for i in $(seq 40); do printf '{"text": "Sample %d says hi."}\n' "$i"; done >"$D/short.jsonl"
+check train-short-samples eval 'train "$D/short.jsonl" -o "$D/s.lora.gguf" && [ -s "$D/s.lora.gguf" ]'
 printf '{"text": "x"}\n{"txt": "y"}\n' >"$D/bad.jsonl"
 check train-bad-jsonl eval '! train "$D/bad.jsonl" -o "$D/c.lora.gguf" 2>"$D/err" &&
     grep -q "bad.jsonl, line 2" "$D/err" && [ ! -e "$D/c.lora.gguf" ]'

@@ -226,7 +226,10 @@ static int build_dataset(const tr_samples *s, const lmz_model *m, uint32_t seq_l
             else ds->train_bytes += s->len[i];
         }
     }
-    if (!every20) {          /* the last 5 % of the stream */
+    /* The last 5 % of the stream: with fewer than 20 samples, or when every 20th is
+     * still too little for one held-out window (many short samples). */
+    if (!every20 || n - n_train < (size_t)seq_len + 1) {
+        ds->n_held = 0;
         size_t held = n / 20 > seq_len + 1 ? n / 20 : (size_t)seq_len + 1;
         n_train = n > held ? n - held : 0;
         ds->held_bytes = (size_t)((double)s->bytes * (double)held / (double)(n ? n : 1));
@@ -397,9 +400,9 @@ int lmz_lora_train_main(int argc, char **argv)
     }
     if (tr_export_lora(t, model, o.alpha, name, o.out, err, sizeof err)) goto fail;
     if (!o.quiet)
-        fprintf(stderr, "lmz --train: wrote %s (adapter '%s', step %u of %u, stopped by %s "
+        fprintf(stderr, "%slmz --train: wrote %s (adapter '%s', step %u of %u, stopped by %s "
                 "after %.0f s); held-out %.4f bpb, base model %.4f bpb (%.1f %% smaller)\n",
-                o.out, name, best_step, step, stop, now_s() - t0, best_loss * to_bpb,
+                tty ? "\n" : "", o.out, name, best_step, step, stop, now_s() - t0, best_loss * to_bpb,
                 base * to_bpb, 100.0 * (1.0 - best_loss / base));
     rc = 0;
     goto out;
