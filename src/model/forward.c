@@ -199,11 +199,13 @@ static void lora_finish(forward_ctx *f, const mm_job *base, uint32_t layer,
 {
     mm_job j = {.n_mats = 0};
     const lora_pair *pairs[MM_MAX];
+    uint32_t dest[MM_MAX];           /* the base matrix each B product adds into */
     uint32_t col = 0, bcol = 0;
     for (uint32_t i = 0; i < n_base; i++) {
         const lora_pair *p = lora_pair_at(f->adapter, layer, target[i]);
         if (!p) continue;
         pairs[j.n_mats] = p;
+        dest[j.n_mats] = i;
         j.w[j.n_mats] = &p->b;
         j.xin[j.n_mats] = f->lora_ax + col;
         j.ldx[j.n_mats] = width;
@@ -213,19 +215,15 @@ static void lora_finish(forward_ctx *f, const mm_job *base, uint32_t layer,
         col += p->a.n_out;
         bcol += p->b.n_out;
     }
-    if (j.n_mats == 0) return;
     mm_run(f, &j, NULL, n_tok);
-    for (uint32_t i = 0, m = 0; i < n_base; i++) {
-        if (!lora_pair_at(f->adapter, layer, target[i])) continue;
+    for (uint32_t m = 0; m < j.n_mats; m++) {
         uint32_t n_out = pairs[m]->b.n_out;
         float s = pairs[m]->scale;
-        const float *d = j.y[m];
         for (uint32_t t = 0; t < n_tok; t++) {
-            float *yt = base->y[i] + (size_t)t * base->ldy[i];
-            const float *dt = d + (size_t)t * n_out;
+            float *yt = base->y[dest[m]] + (size_t)t * base->ldy[dest[m]];
+            const float *dt = j.y[m] + (size_t)t * n_out;
             for (uint32_t o = 0; o < n_out; o++) yt[o] = yt[o] + dt[o] * s;
         }
-        m++;
     }
 }
 

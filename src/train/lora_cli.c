@@ -26,6 +26,7 @@
 #include "train/lora.h"
 #include "train/optimizer.h"
 #include "train/samples.h"
+#include "train/session.h"
 #include "train/train_cli.h"
 
 static const char usage[] =
@@ -179,7 +180,7 @@ static double now_s(void)
 
 typedef struct dataset {
     tr_data d;               /* [0, n_train) training stream, [n_train, n) held out */
-    size_t held_bytes, train_bytes, n_samples, n_held;
+    size_t held_bytes, n_held;   /* of the held-out part; n_held 0: the stream's tail */
 } dataset;
 
 /* Append [BOS] + tokens of one sample. */
@@ -210,7 +211,6 @@ static int build_dataset(const tr_samples *s, const lmz_model *m, uint32_t seq_l
     uint32_t *ids = NULL;
     size_t n = 0, cap = 0, n_train = 0;
     int every20 = s->n >= 20;
-    ds->n_samples = s->n;
     /* training samples first, then the held-out ones */
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) n_train = n;
@@ -223,7 +223,6 @@ static int build_dataset(const tr_samples *s, const lmz_model *m, uint32_t seq_l
                 return -1;
             }
             if (held) ds->held_bytes += s->len[i], ds->n_held++;
-            else ds->train_bytes += s->len[i];
         }
     }
     /* The last 5 % of the stream: with fewer than 20 samples, or when every 20th is
@@ -233,7 +232,6 @@ static int build_dataset(const tr_samples *s, const lmz_model *m, uint32_t seq_l
         size_t held = n / 20 > seq_len + 1 ? n / 20 : (size_t)seq_len + 1;
         n_train = n > held ? n - held : 0;
         ds->held_bytes = (size_t)((double)s->bytes * (double)held / (double)(n ? n : 1));
-        ds->train_bytes = s->bytes - ds->held_bytes;
     }
     if (n_train < (size_t)seq_len + 1 || n - n_train < (size_t)seq_len + 1) {
         free(ids);
@@ -249,22 +247,12 @@ static int build_dataset(const tr_samples *s, const lmz_model *m, uint32_t seq_l
     return 0;
 }
 
-/* Mean held-out loss (nats per token) over at most 64 consecutive windows. */
+/* Mean held-out loss (nats per token) over at most 64 consecutive windows: build_dataset
+ * guarantees at least one. */
 static double heldout_loss(trainer *t, const dataset *ds, uint32_t batch, uint32_t seq_len,
                            uint32_t *buf)
 {
-    uint32_t n = tr_data_heldout_windows(&ds->d, seq_len);
-    if (n > 64) n = 64;
-    double total = 0;
-    for (uint32_t i = 0; i < n; i += batch) {
-        uint32_t k = n - i < batch ? n - i : batch;
-        for (uint32_t j = 0; j < k; j++)
-            tr_data_heldout_window(&ds->d, i + j, seq_len, buf + (size_t)j * (seq_len + 1));
-        double loss;
-        trainer_forward(t, buf, k, seq_len, &loss);
-        total += loss * k;
-    }
-    return total / n;
+    return tr_heldout_loss(t, &ds->d, batch, seq_len, 64, buf);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -342,7 +330,7 @@ int lmz_lora_train_main(int argc, char **argv)
     if (!o.quiet)
         fprintf(stderr, "lmz --train: model %s; %zu samples (%zu bytes), %zu held out; %zu "
                 "training + %zu held-out tokens; rank %u, alpha %g, %zu adapter parameters; "
-                "batch %u x %u tokens, %u steps, %d threads\n", mi.name, ds.n_samples,
+                "batch %u x %u tokens, %u steps, %d threads\n", mi.name, samples.n,
                 samples.bytes, ds.n_held, ds.d.n_train, held_tokens, o.rank, (double)o.alpha,
                 n_lora, o.batch, seq_len, steps, o.threads);
     double base = heldout_loss(t, &ds, o.batch, seq_len, buf);

@@ -106,21 +106,27 @@ void tr_session_step(tr_session *s, tr_step_info *info)
     if (info) *info = (tr_step_info){loss, norm, lr};
 }
 
-double tr_session_eval(tr_session *s, uint32_t max_windows)
+double tr_heldout_loss(trainer *t, const tr_data *d, uint32_t batch, uint32_t seq_len,
+                       uint32_t max_windows, uint32_t *buf)
 {
-    uint32_t T = s->st.seq_len, n = tr_data_heldout_windows(s->data, T);
+    uint32_t n = tr_data_heldout_windows(d, seq_len);
     if (n > max_windows) n = max_windows;
     if (n == 0) return -1;
     double total = 0;
-    for (uint32_t i = 0; i < n; i += s->st.batch) {
-        uint32_t k = n - i < s->st.batch ? n - i : s->st.batch;
+    for (uint32_t i = 0; i < n; i += batch) {
+        uint32_t k = n - i < batch ? n - i : batch;
         for (uint32_t j = 0; j < k; j++)
-            tr_data_heldout_window(s->data, i + j, T, s->batch + (size_t)j * (T + 1));
+            tr_data_heldout_window(d, i + j, seq_len, buf + (size_t)j * (seq_len + 1));
         double loss;
-        trainer_forward(s->t, s->batch, k, T, &loss);
+        trainer_forward(t, buf, k, seq_len, &loss);
         total += loss * k;
     }
     return total / n;
+}
+
+double tr_session_eval(tr_session *s, uint32_t max_windows)
+{
+    return tr_heldout_loss(s->t, s->data, s->st.batch, s->st.seq_len, max_windows, s->batch);
 }
 
 int tr_session_save(const tr_session *s, const char *path, char *err, size_t errlen)

@@ -40,6 +40,10 @@ void tr_session_free(tr_session *s);
 void tr_session_step(tr_session *s, tr_step_info *info);
 /* Mean loss over up to max_windows held-out windows (0 windows: returns -1). */
 double tr_session_eval(tr_session *s, uint32_t max_windows);
+/* The same for any trainer and data: up to max_windows held-out windows of seq_len
+ * tokens, `batch` per forward pass, through buf (batch * (seq_len + 1) ids). */
+double tr_heldout_loss(trainer *t, const tr_data *d, uint32_t batch, uint32_t seq_len,
+                       uint32_t max_windows, uint32_t *buf);
 int tr_session_save(const tr_session *s, const char *path, char *err, size_t errlen);
 
 #endif

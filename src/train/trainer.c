@@ -53,7 +53,7 @@ struct trainer {
     uint32_t *inputs, *targets;
     /* LoRA mode */
     int lora;
-    uint32_t lora_rank, lora_mask;
+    uint32_t lora_rank;
     float lora_scale;
     size_t n_lora;
     float *lora_params, *lora_grads, *lora_arena, *lora_tmp, *lora_g;
@@ -227,7 +227,7 @@ int trainer_enable_lora(trainer *t, uint32_t rank, float alpha, uint32_t target_
     }
     total *= c->n_layer;
     size_t N = (size_t)t->max_seqs * c->n_ctx;
-    size_t n_acts = (size_t)c->n_layer * __builtin_popcount(target_mask & 0x7f);
+    size_t n_acts = (size_t)c->n_layer * __builtin_popcount(target_mask & ((1u << LORA_N_TARGETS) - 1));
     t->lora_views = calloc(n_views, sizeof *t->lora_views);
     t->lora_params = calloc(total, sizeof(float));
     t->lora_grads = calloc(total, sizeof(float));
@@ -259,7 +259,6 @@ int trainer_enable_lora(trainer *t, uint32_t rank, float alpha, uint32_t target_
     t->lora_g = act + N * widest;
     t->n_lora = total;
     t->lora_rank = rank;
-    t->lora_mask = target_mask;
     t->lora_scale = alpha / (float)rank;
     t->lora = 1;
     return 0;
