@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -295,6 +296,82 @@ static void test_determinism_matrix(void **state)
     lmz_model_close(m);
 }
 
+/* The progress callback, with the LM coder split into runs or not: called from the
+ * caller's thread only, never going backwards, ending at the whole input; and a non-zero
+ * return stops the call with LMZ_ERR_INTERRUPTED and no output. */
+typedef struct progress_log {
+    pthread_t caller;
+    int calls, other_thread, backwards, stop_after;
+    uint64_t last_in, last_out;
+} progress_log;
+
+static int log_progress(void *user, uint64_t in, uint64_t out)
+{
+    progress_log *l = user;
+    if (!pthread_equal(pthread_self(), l->caller)) l->other_thread++;
+    if (in < l->last_in || out < l->last_out) l->backwards++;
+    l->last_in = in;
+    l->last_out = out;
+    l->calls++;
+    return l->stop_after && l->calls >= l->stop_after;
+}
+
+static void test_progress_and_interrupt(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    size_t n;
+    uint8_t *text = shared_data("llm-gpt-4o-2024-05-13.txt", 6000, &n);
+    for (int threads = 1; threads <= 3; threads++) {
+        for (int decoding = 0; decoding <= 1; decoding++) {
+            lmz_ctx *c = new_ctx(m, LMZ_SIMD_AUTO, threads, 1000, 40);
+            void *z = NULL, *d = NULL;
+            size_t zn = 0, dn = 0;
+            assert_int_equal(lmz_compress_buffer(c, text, n, &z, &zn), LMZ_OK);
+            lmz_ctx_free(c);
+
+            progress_log log = { .caller = pthread_self() };
+            lmz_params p;
+            lmz_params_default(&p);
+            p.threads = threads;
+            p.chunk_size = 1000;
+            p.context = 40;
+            p.lm_always = 1;
+            p.progress = log_progress;
+            p.progress_user = &log;
+            lmz_error err;
+            c = lmz_ctx_new(m, &p, &err);
+            assert_non_null(c);
+            lmz_status st = decoding ? lmz_decompress_buffer(c, z, zn, &d, &dn)
+                                     : lmz_compress_buffer(c, text, n, &d, &dn);
+            assert_int_equal(st, LMZ_OK);
+            assert_true(log.calls > 2);
+            assert_int_equal(log.other_thread, 0);
+            assert_int_equal(log.backwards, 0);
+            if (decoding) assert_int_equal(log.last_out, n);
+            else assert_int_equal(log.last_in, n);
+            free(d);
+            d = NULL;
+
+            progress_log stop = { .caller = pthread_self(), .stop_after = 2 };
+            p.progress_user = &stop;
+            lmz_ctx_free(c);
+            c = lmz_ctx_new(m, &p, &err);
+            assert_non_null(c);
+            st = decoding ? lmz_decompress_buffer(c, z, zn, &d, &dn)
+                          : lmz_compress_buffer(c, text, n, &d, &dn);
+            assert_int_equal(st, LMZ_ERR_INTERRUPTED);
+            assert_null(d);
+            assert_int_equal(stop.calls, 2);
+            assert_string_equal(lmz_ctx_error(c), "interrupted");
+            lmz_ctx_free(c);
+            free(z);
+        }
+    }
+    free(text);
+    lmz_model_close(m);
+}
+
 static void test_wrong_model(void **state)
 {
     (void)state;
@@ -426,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_every_shared_file),
         cmocka_unit_test(test_round_trip_spm_and_qwen3),
         cmocka_unit_test(test_determinism_matrix),
+        cmocka_unit_test(test_progress_and_interrupt),
         cmocka_unit_test(test_wrong_model),
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_expansion_bound),

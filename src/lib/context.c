@@ -25,6 +25,13 @@ lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error
     return lmz__ctx_new(model, NULL, params, err);
 }
 
+/* A forward pass and what it was made for. */
+struct lmz_fwd_slot {
+    struct forward_ctx *fwd;
+    const lmz_model *model;
+    uint32_t context, lanes, max_batch, threads;
+};
+
 static void free_builtins(lmz_ctx *ctx)
 {
     for (int i = 0; i < LMZ_BUILTIN_COUNT; i++) lmz_model_close(ctx->builtin[i]);
@@ -100,7 +107,8 @@ lmz_ctx *lmz__ctx_new(const lmz_model *model, const lmz_builtin_set *builtins,
 void lmz_ctx_free(lmz_ctx *ctx)
 {
     if (!ctx) return;
-    fwd_free(ctx->fwd);
+    for (uint32_t i = 0; i < ctx->n_fwd; i++) fwd_free(ctx->fwd[i].fwd);
+    free(ctx->fwd);
     free_builtins(ctx);
     free(ctx->adapters);
     free(ctx);
@@ -154,29 +162,38 @@ const char *lmz_simd_name(lmz_simd simd)
     return lmz_simd_path_name(simd);
 }
 
-lmz_status lmz__forward(lmz_ctx *ctx, uint32_t context, uint32_t lanes, uint32_t max_batch,
-                        struct forward_ctx **out)
+lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t lanes,
+                        uint32_t max_batch, uint32_t threads, struct forward_ctx **out)
 {
-    if (ctx->fwd && (ctx->fwd_model != ctx->model || ctx->fwd_context != context ||
-                     ctx->fwd_lanes < lanes || ctx->fwd_max_batch < max_batch)) {
-        fwd_free(ctx->fwd);
-        ctx->fwd = NULL;
+    if (index >= ctx->n_fwd) {
+        struct lmz_fwd_slot *grown = realloc(ctx->fwd, (index + 1) * sizeof *grown);
+        if (!grown) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+        memset(grown + ctx->n_fwd, 0, (index + 1 - ctx->n_fwd) * sizeof *grown);
+        ctx->fwd = grown;
+        ctx->n_fwd = index + 1;
     }
-    if (!ctx->fwd) {
+    struct lmz_fwd_slot *s = &ctx->fwd[index];
+    if (s->fwd && (s->model != ctx->model || s->context != context || s->lanes < lanes ||
+                   s->max_batch < max_batch || s->threads != threads)) {
+        fwd_free(s->fwd);
+        s->fwd = NULL;
+    }
+    if (!s->fwd) {
         char msg[256] = "";
-        ctx->fwd = fwd_new(ctx->model, context, lanes, max_batch, ctx->params.threads,
-                           ctx->simd, msg, sizeof msg);
-        if (!ctx->fwd) return lmz__fail(ctx, LMZ_ERR_NOMEM, "cannot set up the model: %s", msg);
-        ctx->fwd_model = ctx->model;
-        ctx->fwd_context = context;
-        ctx->fwd_lanes = lanes;
-        ctx->fwd_max_batch = max_batch;
+        s->fwd = fwd_new(ctx->model, context, lanes, max_batch, (int)threads, ctx->simd, msg,
+                         sizeof msg);
+        if (!s->fwd) return lmz__fail(ctx, LMZ_ERR_NOMEM, "cannot set up the model: %s", msg);
+        s->model = ctx->model;
+        s->context = context;
+        s->lanes = lanes;
+        s->max_batch = max_batch;
+        s->threads = threads;
     }
-    if (fwd_adapter(ctx->fwd) != ctx->adapter) {
+    if (fwd_adapter(s->fwd) != ctx->adapter) {
         char msg[400] = "";
-        if (fwd_set_adapter(ctx->fwd, ctx->adapter, msg, sizeof msg))
+        if (fwd_set_adapter(s->fwd, ctx->adapter, msg, sizeof msg))
             return lmz__fail(ctx, LMZ_ERR_MODEL_MISMATCH, "%s", msg);
     }
-    *out = ctx->fwd;
+    *out = s->fwd;
     return LMZ_OK;
 }

@@ -37,6 +37,17 @@ static lmz_status fail_err(lmz_ctx *ctx, lmz_status st, const lmz_error *err)
 }
 
 /* Verify a decoded chunk and pass it on. */
+static lmz_status report(lmz_ctx *ctx)
+{
+    if (ctx->params.progress &&
+        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
+        return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
+    return LMZ_OK;
+}
+
+/* Check and write one chunk's content.  Progress is reported by the caller: after a
+ * group of LM chunks, whose decoding already reported their bytes as it went, a report
+ * per chunk would go backwards. */
 static lmz_status emit(dstate *d, const lmzf_record *rec, const uint8_t *raw, size_t n)
 {
     lmz_error err = { LMZ_OK, "" };
@@ -45,12 +56,8 @@ static lmz_status emit(dstate *d, const lmzf_record *rec, const uint8_t *raw, si
     lmzf_parser_content(&d->parser, raw, n);
     if (d->write && d->write(d->write_user, raw, n) != 0)
         return lmz__fail(d->ctx, LMZ_ERR_IO, "write error");
-    lmz_ctx *ctx = d->ctx;
-    ctx->progress_out += n;
-    ctx->progress_in = d->parser.reader.offset;
-    if (ctx->params.progress &&
-        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
-        return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
+    d->ctx->progress_out += n;
+    d->ctx->progress_in = d->parser.reader.offset;
     return LMZ_OK;
 }
 
@@ -91,7 +98,7 @@ static lmz_status flush_group(dstate *d)
         st = emit(d, rec, d->lm[i].out, d->lm[i].out_size);
     }
     clear_group(d);
-    return st;
+    return st == LMZ_OK ? report(d->ctx) : st;
 }
 
 static lmz_status decode_direct(dstate *d, const lmzf_record *rec, const uint8_t *payload)
@@ -102,7 +109,7 @@ static lmz_status decode_direct(dstate *d, const lmzf_record *rec, const uint8_t
     lmz_status st = lmzf_fallback_decode(rec, payload, raw, &err);
     st = st == LMZ_OK ? emit(d, rec, raw, rec->chunk.raw_size) : fail_err(d->ctx, st, &err);
     free(raw);
-    return st;
+    return st == LMZ_OK ? report(d->ctx) : st;
 }
 
 static int model_made_stream(const lmz_model *model, const lmzf_header *h)

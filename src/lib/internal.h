@@ -64,10 +64,10 @@ struct lmz_ctx {
     size_t n_adapters;
     int route;
     const lmz_adapter *adapter;
-    /* Forward pass state, created on first use with the settings it was made for. */
-    struct forward_ctx *fwd;
-    const lmz_model *fwd_model;
-    uint32_t fwd_context, fwd_lanes, fwd_max_batch;
+    /* Forward passes, one per run of the LM coder (lm_coder.c), created on first use and
+     * kept with the settings they were made for. */
+    struct lmz_fwd_slot *fwd;
+    uint32_t n_fwd;
     /* Stream totals so far, for the progress callback. */
     uint64_t progress_in, progress_out;
     /* Measurement hook for benchmarks: when non-NULL, the LM coder adds the model's
@@ -92,10 +92,10 @@ lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n);
 lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Get the context's forward pass for `context` tokens, `lanes` sequences and batches of
- * up to max_batch tokens, creating
- * or re-creating it as needed. */
-lmz_status lmz__forward(lmz_ctx *ctx, uint32_t context, uint32_t lanes, uint32_t max_batch,
-                        struct forward_ctx **out);
+/* Get the context's forward pass number `index` (one per run of the LM coder) for
+ * `context` tokens, `lanes` sequences, batches of up to max_batch tokens and `threads`
+ * threads, creating or re-creating it as needed. */
+lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t lanes,
+                        uint32_t max_batch, uint32_t threads, struct forward_ctx **out);
 
 #endif

@@ -12,10 +12,23 @@
  * Lanes: up to `lanes` chunks are in flight; each forward pass takes a batch assembled
  * from all of them.  The model's logits do not depend on batch composition (doc/
  * determinism.md), so batching is invisible in the output.
+ *
+ * Runs: with several threads and several chunks, the chunks are shared out among
+ * independent runs, one per thread (or group of threads), each with its own forward
+ * pass and lanes; a run takes the next waiting chunk whenever a lane falls idle.  A
+ * small model's forward pass is too short to split across threads without the
+ * threads spending most of their time waiting for each other, and the quantizer and
+ * the range coder, which run between forward passes, then run in parallel too.
+ * Which run codes a chunk changes nothing in its output.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/crlf.h"
 #include "lib/lm_coder.h"
@@ -38,8 +51,25 @@ typedef struct lane {
     rc_decoder dec;
 } lane;
 
+struct lm_run;
+
+/* What the runs of one call share. */
+typedef struct lm_shared {
+    lmz_ctx *ctx;
+    int decoding;
+    uint32_t context, keep;
+    lm_chunk *chunks;
+    size_t n;
+    atomic_size_t next_chunk;     /* the next chunk an idle lane takes */
+    atomic_int stop;              /* a run failed or the caller interrupted: all stop */
+    struct lm_run *runs;
+    uint32_t n_runs;
+} lm_shared;
+
 typedef struct lm_run {
     lmz_ctx *ctx;
+    lm_shared *sh;
+    uint32_t index;           /* run 0 is the caller's thread: it reports progress */
     forward_ctx *fwd;
     const tokenizer *tok;
     int decoding;
@@ -57,7 +87,26 @@ typedef struct lm_run {
     float *stats;             /* n_vocab, only when the context asks for the entropy */
     const lmz_kernels *kern;  /* for the entropy's exps */
     quant_isa qisa;           /* the quantizer's path, following the context's SIMD choice */
+    double entropy_bits;      /* with stats: the model's cross-entropy of its tokens */
+    uint64_t finished_bytes;  /* input (encode) or output (decode) bytes of done chunks */
+    _Atomic uint64_t done;    /* those plus the coded share of active lanes: progress */
+    atomic_int finished;      /* run_loop has returned */
+    lmz_status status;
+    char error[256];
 } lm_run;
+
+/* Record a run's failure; the caller passes the first one on to the context. */
+__attribute__((format(printf, 3, 4)))
+static lmz_status run_fail(lm_run *r, lmz_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    r->status = st;
+    atomic_store(&r->sh->stop, 1);
+    return st;
+}
 
 static size_t off_bos(const lm_run *r) { return r->bos >= 0 ? 1 : 0; }
 
@@ -141,11 +190,14 @@ static void lane_code(lm_run *r, lane *ln, const float *row)
 {
     size_t ti = ln->coded;    /* index of the token this row predicts */
     if (!r->decoding) {
+        /* The whole cumulative table, though one entry is needed: it costs one exp per
+         * logit, where quant_symbol spends two (one for the total, one for the sum below
+         * the token) to save the array. */
+        uint32_t t = (uint32_t)ln->tok[ti];
         uint32_t start, freq;
-        quant_symbol_isa(r->qisa, row, r->n_vocab, (uint32_t)ln->tok[ti], &start, &freq);
+        quant_symbol_isa(r->qisa, row, r->n_vocab, t, &start, &freq);
         rc_enc_encode(&ln->enc, start, freq);
-        if (r->stats)
-            *r->ctx->stats_entropy_bits += entropy_bits(r, row, ln->tok[ti]);
+        if (r->stats) r->entropy_bits += entropy_bits(r, row, ln->tok[ti]);
     } else {
         quant_cumfreq_isa(r->qisa, row, r->n_vocab, r->cum);
         uint32_t t = quant_find(r->cum, r->n_vocab, rc_dec_target(&ln->dec));
@@ -223,6 +275,7 @@ static lmz_status decode_text(const lm_run *r, const lane *ln, lm_chunk *c)
 static void lane_finish(lm_run *r, lane *ln)
 {
     lm_chunk *c = ln->chunk;
+    r->finished_bytes += r->decoding ? c->raw_size : c->in_size;
     if (!r->decoding) {
         if (rc_enc_finish(&ln->enc) != 0) {
             c->status = LMZ_ERR_NOMEM;
@@ -250,25 +303,31 @@ static int lane_done(const lm_run *r, const lane *ln)
     return ln->coded >= ln->total && ln->next_feed >= n_feeds(r, ln);
 }
 
-/* Tell the progress callback how far the whole stream is, counting this call's chunks
- * by the fraction of their tokens coded.  Returns non-zero to stop. */
-static int report_progress(const lm_run *r, const lm_chunk *chunks, size_t started)
+/* Publish how far this run is: its finished chunks, and its active ones by the fraction
+ * of their tokens coded. */
+static void publish_progress(lm_run *r)
 {
-    lmz_ctx *ctx = r->ctx;
-    if (!ctx->params.progress) return 0;
-    double done = 0;
-    for (size_t i = 0; i < started; i++) {
-        const lm_chunk *c = &chunks[i];
-        done += (double)(r->decoding ? c->raw_size : c->in_size);
-    }
+    double done = (double)r->finished_bytes;
     for (uint32_t i = 0; i < r->lanes; i++) {
         const lane *ln = &r->lane[i];
         if (!ln->chunk || ln->total == 0) continue;
         double size = (double)(r->decoding ? ln->chunk->raw_size : ln->chunk->in_size);
-        done -= size * (1.0 - (double)ln->coded / (double)ln->total);
+        done += size * (double)ln->coded / (double)ln->total;
     }
+    atomic_store_explicit(&r->done, (uint64_t)done, memory_order_relaxed);
+}
+
+/* Run 0: tell the progress callback how far the whole stream is.  Returns non-zero to
+ * stop. */
+static int report_progress(const lm_run *r)
+{
+    lmz_ctx *ctx = r->ctx;
+    if (!ctx->params.progress) return 0;
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < r->sh->n_runs; i++)
+        done += atomic_load_explicit(&r->sh->runs[i].done, memory_order_relaxed);
     uint64_t in = ctx->progress_in, out = ctx->progress_out;
-    if (r->decoding) out += (uint64_t)done; else in += (uint64_t)done;
+    if (r->decoding) out += done; else in += done;
     return ctx->params.progress(ctx->params.progress_user, in, out);
 }
 
@@ -284,6 +343,163 @@ static void run_free(lm_run *r)
     free(r->logits); free(r->cum); free(r->stats);
 }
 
+/* A run's forward pass and buffers, for `lanes` lanes on `threads` threads.  On the
+ * caller's thread: the context's forward passes and error are not thread-safe. */
+static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t lanes,
+                            uint32_t threads)
+{
+    lmz_ctx *ctx = sh->ctx;
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->sh = sh;
+    r->index = index;
+    r->decoding = sh->decoding;
+    r->tok = ctx->model->tok;
+    r->bos = tok_bos(r->tok);
+    r->n_vocab = tok_n_vocab(r->tok);
+    r->context = sh->context;
+    r->keep = sh->keep;
+    r->qisa = quant_isa_for_simd(ctx->simd);
+    r->lanes = lanes;
+    atomic_init(&r->done, 0);
+    atomic_init(&r->finished, 0);
+    /* Room for one slide refill plus one token of every lane, and for a useful
+     * batch of encoder tokens. */
+    r->max_batch = r->keep + r->lanes;
+    if (r->max_batch < 64) r->max_batch = 64;
+
+    lmz_status st = lmz__forward(ctx, index, r->context, r->lanes, r->max_batch, threads,
+                                 &r->fwd);
+    if (st != LMZ_OK) return st;
+
+    r->lane = calloc(r->lanes, sizeof *r->lane);
+    r->b_tok = malloc(r->max_batch * sizeof *r->b_tok);
+    r->b_seq = malloc(r->max_batch * sizeof *r->b_seq);
+    r->b_want = malloc(r->max_batch * sizeof *r->b_want);
+    r->b_lane = malloc(r->max_batch * sizeof *r->b_lane);
+    r->logits = malloc((size_t)r->max_batch * r->n_vocab * sizeof *r->logits);
+    r->cum = malloc(((size_t)r->n_vocab + 1) * sizeof *r->cum);
+    int want_stats = ctx->stats_entropy_bits && !r->decoding;
+    if (want_stats) {
+        r->kern = lmz_kernels_get(fwd_simd(r->fwd));
+        r->stats = malloc((size_t)r->n_vocab * sizeof *r->stats);
+    }
+    if (!r->lane || !r->b_tok || !r->b_seq || !r->b_want || !r->b_lane || !r->logits ||
+        !r->cum || (want_stats && (!r->kern || !r->stats)))
+        return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
+    return LMZ_OK;
+}
+
+/* The next chunk for an idle lane, or NULL when none is left. */
+static lm_chunk *take_chunk(lm_shared *sh)
+{
+    size_t i = atomic_fetch_add(&sh->next_chunk, 1);
+    return i < sh->n ? &sh->chunks[i] : NULL;
+}
+
+/* Code chunks until none is left, or another run failed. */
+static void run_loop(lm_run *r)
+{
+    lm_shared *sh = r->sh;
+    size_t active = 0;
+    uint32_t first_lane = 0;      /* rotates, so no lane starves for batch room */
+    while (!atomic_load(&sh->stop)) {
+        /* Fill idle lanes with waiting chunks; finish lanes that are done. */
+        for (uint32_t i = 0; i < r->lanes; i++) {
+            lane *ln = &r->lane[i];
+            while (ln->chunk && lane_done(r, ln)) {
+                lane_finish(r, ln);
+                active--;
+            }
+            lm_chunk *c;
+            while (!ln->chunk && (c = take_chunk(sh))) {
+                if (lane_begin(r, ln, c) != LMZ_OK) {
+                    run_fail(r, LMZ_ERR_NOMEM, "out of memory for a chunk's tokens");
+                    return;
+                }
+                active++;
+                if (lane_done(r, ln)) { lane_finish(r, ln); active--; }
+            }
+        }
+        if (active == 0) break;
+
+        r->b_n = 0;
+        uint32_t share = r->max_batch / (uint32_t)active;
+        if (share < 1) share = 1;
+        for (uint32_t k = 0; k < r->lanes; k++) {
+            lane *ln = &r->lane[(first_lane + k) % r->lanes];
+            if (!ln->chunk) continue;
+            /* An encoding lane takes its share of the batch, at least enough for a
+             * window slide; a decoding lane needs one row, or keep+1 when it slides. */
+            uint32_t room = r->max_batch - r->b_n;
+            uint32_t want = share > r->keep + 1 ? share : r->keep + 1;
+            if (!r->decoding && room > want) room = want;
+            lane_schedule(r, ln, room);
+        }
+        first_lane = (first_lane + 1) % r->lanes;
+        if (r->b_n == 0) {
+            run_fail(r, LMZ_ERR_CORRUPT, "LM coder made no progress");
+            return;
+        }
+        if (fwd_eval_select(r->fwd, r->b_tok, r->b_seq, r->b_n, r->b_want, r->logits) != 0) {
+            run_fail(r, LMZ_ERR_ARG, "forward pass rejected a batch");
+            return;
+        }
+        const float *row = r->logits;      /* the target rows' logits, packed in order */
+        for (uint32_t i = 0; i < r->b_n; i++) {
+            if (!r->b_want[i]) continue;
+            lane *ln = r->b_lane[i];
+            lane_code(r, ln, row);
+            row += r->n_vocab;
+            /* A corrupt payload can spell more text than the chunk holds, or need more
+             * bytes than it has (the range decoder overran, which no valid payload does):
+             * stop early, or a tiny hostile chunk claiming 2^30 bytes decodes for hours.
+             * The chunk is corrupt either way (rc_dec_finish fails on an overrun). */
+            if (r->decoding && (ln->decoded_bytes > ln->chunk->raw_size || ln->dec.overrun)) {
+                ln->coded = ln->total;
+                ln->next_feed = n_feeds(r, ln);
+            }
+        }
+        publish_progress(r);
+        if (r->index == 0 && report_progress(r)) {
+            run_fail(r, LMZ_ERR_INTERRUPTED, "interrupted");
+            return;
+        }
+    }
+}
+
+static void *run_thread(void *arg)
+{
+    lm_run *r = arg;
+    run_loop(r);
+    atomic_store(&r->finished, 1);
+    return NULL;
+}
+
+/* Run 0, out of chunks while other runs still code theirs: keep the progress line
+ * moving and the interruption checked until they are done. */
+static void wait_for_runs(lm_run *r0)
+{
+    lm_shared *sh = r0->sh;
+    for (;;) {
+        uint32_t busy = 0;
+        for (uint32_t i = 1; i < sh->n_runs; i++) busy += !atomic_load(&sh->runs[i].finished);
+        if (!busy) return;
+        if (r0->status == LMZ_OK && !atomic_load(&sh->stop) && report_progress(r0))
+            run_fail(r0, LMZ_ERR_INTERRUPTED, "interrupted");
+        nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+    }
+}
+
+/* How many runs share the chunks: one per thread while there are chunks for them all
+ * (threads left over join the runs' forward passes). */
+static uint32_t runs_for(const lmz_ctx *ctx, size_t n)
+{
+    uint32_t threads = ctx->params.threads > 0 ? (uint32_t)ctx->params.threads : 1;
+    if (ctx->level.lanes < threads) threads = ctx->level.lanes > 0 ? ctx->level.lanes : 1;
+    return n < threads ? (uint32_t)n : threads;
+}
+
 static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint32_t keep,
                              lm_chunk *chunks, size_t n)
 {
@@ -291,113 +507,54 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
     if (context < 2 || keep < 1 || keep >= context)
         return lmz__fail(ctx, LMZ_ERR_ARG, "invalid LM window: context %u, keep %u",
                          context, keep);
-    lm_run r;
-    memset(&r, 0, sizeof r);
-    r.ctx = ctx;
-    r.decoding = decoding;
-    r.tok = ctx->model->tok;
-    r.bos = tok_bos(r.tok);
-    r.n_vocab = tok_n_vocab(r.tok);
-    r.context = context;
-    r.keep = keep;
-    r.qisa = quant_isa_for_simd(ctx->simd);
-    r.lanes = ctx->level.lanes;
-    if (r.lanes > n) r.lanes = (uint32_t)n;
-    if (r.lanes < 1) r.lanes = 1;
-    /* Room for one slide refill plus one token of every lane, and for a useful
-     * batch of encoder tokens. */
-    r.max_batch = keep + r.lanes;
-    if (r.max_batch < 64) r.max_batch = 64;
-
-    lmz_status st = lmz__forward(ctx, context, r.lanes, r.max_batch, &r.fwd);
-    if (st != LMZ_OK) return st;
-
-    r.lane = calloc(r.lanes, sizeof *r.lane);
-    r.b_tok = malloc(r.max_batch * sizeof *r.b_tok);
-    r.b_seq = malloc(r.max_batch * sizeof *r.b_seq);
-    r.b_want = malloc(r.max_batch * sizeof *r.b_want);
-    r.b_lane = malloc(r.max_batch * sizeof *r.b_lane);
-    r.logits = malloc((size_t)r.max_batch * r.n_vocab * sizeof *r.logits);
-    r.cum = malloc(((size_t)r.n_vocab + 1) * sizeof *r.cum);
-    int want_stats = ctx->stats_entropy_bits && !decoding;
-    if (want_stats) {
-        r.kern = lmz_kernels_get(fwd_simd(r.fwd));
-        r.stats = malloc((size_t)r.n_vocab * sizeof *r.stats);
-    }
-    if (!r.lane || !r.b_tok || !r.b_seq || !r.b_want || !r.b_lane || !r.logits || !r.cum ||
-        (want_stats && (!r.kern || !r.stats))) {
-        run_free(&r);
+    lm_shared sh = { .ctx = ctx, .decoding = decoding, .context = context, .keep = keep,
+                     .chunks = chunks, .n = n };
+    atomic_init(&sh.next_chunk, 0);
+    atomic_init(&sh.stop, 0);
+    sh.n_runs = runs_for(ctx, n);
+    sh.runs = calloc(sh.n_runs, sizeof *sh.runs);
+    pthread_t *threads = calloc(sh.n_runs, sizeof *threads);
+    int *started = calloc(sh.n_runs, sizeof *started);
+    if (!sh.runs || !threads || !started) {
+        free(sh.runs); free(threads); free(started);
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
     }
-
-    size_t next_chunk = 0, active = 0;
-    uint32_t first_lane = 0;      /* rotates, so no lane starves for batch room */
-    st = LMZ_OK;
-    for (;;) {
-        /* Fill idle lanes with waiting chunks; finish lanes that are done. */
-        for (uint32_t i = 0; i < r.lanes; i++) {
-            lane *ln = &r.lane[i];
-            while (ln->chunk && lane_done(&r, ln)) {
-                lane_finish(&r, ln);
-                active--;
+    /* Lanes and threads shared out among the runs. */
+    uint32_t total_threads = ctx->params.threads > 0 ? (uint32_t)ctx->params.threads : 1;
+    uint32_t total_lanes = ctx->level.lanes > 0 ? ctx->level.lanes : 1;
+    if (total_lanes > n) total_lanes = (uint32_t)n;
+    lmz_status st = LMZ_OK;
+    uint32_t set_up = 0;
+    for (uint32_t i = 0; i < sh.n_runs && st == LMZ_OK; i++, set_up++) {
+        uint32_t lanes = total_lanes / sh.n_runs + (i < total_lanes % sh.n_runs);
+        uint32_t thr = total_threads / sh.n_runs + (i < total_threads % sh.n_runs);
+        st = run_setup(&sh.runs[i], &sh, i, lanes ? lanes : 1, thr);
+    }
+    if (st == LMZ_OK) {
+        /* A run whose thread cannot start just takes no chunks: the others code them. */
+        for (uint32_t i = 1; i < sh.n_runs; i++)
+            started[i] = pthread_create(&threads[i], NULL, run_thread, &sh.runs[i]) == 0;
+        for (uint32_t i = 1; i < sh.n_runs; i++)
+            if (!started[i]) atomic_store(&sh.runs[i].finished, 1);
+        run_loop(&sh.runs[0]);
+        wait_for_runs(&sh.runs[0]);
+        for (uint32_t i = 1; i < sh.n_runs; i++)
+            if (started[i]) pthread_join(threads[i], NULL);
+        for (uint32_t i = 0; i < sh.n_runs; i++) {
+            lm_run *r = &sh.runs[i];
+            if (r->status != LMZ_OK) {
+                /* The cause, not another run's reaction to it: a run that stopped
+                 * because another failed reports nothing. */
+                st = lmz__fail(ctx, r->status, "%s", r->error);
+                break;
             }
-            while (!ln->chunk && next_chunk < n) {
-                lm_chunk *c = &chunks[next_chunk++];
-                st = lane_begin(&r, ln, c);
-                if (st != LMZ_OK) goto out;
-                active++;
-                if (lane_done(&r, ln)) { lane_finish(&r, ln); active--; }
-            }
-        }
-        if (active == 0) break;
-
-        r.b_n = 0;
-        uint32_t share = r.max_batch / (uint32_t)active;
-        if (share < 1) share = 1;
-        for (uint32_t k = 0; k < r.lanes; k++) {
-            lane *ln = &r.lane[(first_lane + k) % r.lanes];
-            if (!ln->chunk) continue;
-            /* An encoding lane takes its share of the batch, at least enough for a
-             * window slide; a decoding lane needs one row, or keep+1 when it slides. */
-            uint32_t room = r.max_batch - r.b_n;
-            uint32_t want = share > keep + 1 ? share : keep + 1;
-            if (!r.decoding && room > want) room = want;
-            lane_schedule(&r, ln, room);
-        }
-        first_lane = (first_lane + 1) % r.lanes;
-        if (r.b_n == 0) {
-            st = lmz__fail(ctx, LMZ_ERR_CORRUPT, "LM coder made no progress");
-            goto out;
-        }
-        if (fwd_eval_select(r.fwd, r.b_tok, r.b_seq, r.b_n, r.b_want, r.logits) != 0) {
-            st = lmz__fail(ctx, LMZ_ERR_ARG, "forward pass rejected a batch");
-            goto out;
-        }
-        const float *row = r.logits;       /* the target rows' logits, packed in order */
-        for (uint32_t i = 0; i < r.b_n; i++) {
-            if (!r.b_want[i]) continue;
-            lane *ln = r.b_lane[i];
-            lane_code(&r, ln, row);
-            row += r.n_vocab;
-            /* A corrupt payload can spell more text than the chunk holds, or need more
-             * bytes than it has (the range decoder overran, which no valid payload does):
-             * stop early, or a tiny hostile chunk claiming 2^30 bytes decodes for hours.
-             * The chunk is corrupt either way (rc_dec_finish fails on an overrun). */
-            if (r.decoding && (ln->decoded_bytes > ln->chunk->raw_size || ln->dec.overrun)) {
-                ln->coded = ln->total;
-                ln->next_feed = n_feeds(&r, ln);
-            }
-        }
-        if (report_progress(&r, chunks, next_chunk)) {
-            st = lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
-            goto out;
+            if (ctx->stats_entropy_bits) *ctx->stats_entropy_bits += r->entropy_bits;
         }
     }
-out:
-    run_free(&r);
+    for (uint32_t i = 0; i < set_up; i++) run_free(&sh.runs[i]);
+    free(sh.runs); free(threads); free(started);
     return st;
 }
-
 lmz_status lm_encode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
                             lm_chunk *chunks, size_t n)
 {
