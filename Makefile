@@ -75,12 +75,16 @@ $(BUILD)/%.o: %.c
 # The built-in models (src/lib/builtin_models.c): each is embedded when its file exists.
 BUILTIN_S2 := $(wildcard models/lmz-s2.gguf)
 BUILTIN_M1 := $(wildcard models/lmz-m1.gguf)
-$(BUILD)/src/lib/builtin_models.o: $(BUILTIN_S2) $(BUILTIN_M1)
+BUILTIN_T1 := $(wildcard models/lmz-t1.gguf)
+$(BUILD)/src/lib/builtin_models.o: $(BUILTIN_S2) $(BUILTIN_M1) $(BUILTIN_T1)
 ifneq ($(BUILTIN_S2),)
 $(BUILD)/src/lib/builtin_models.o: CFLAGS_ALL += -DLMZ_BUILTIN_S2_PATH='"$(abspath $(BUILTIN_S2))"'
 endif
 ifneq ($(BUILTIN_M1),)
 $(BUILD)/src/lib/builtin_models.o: CFLAGS_ALL += -DLMZ_BUILTIN_M1_PATH='"$(abspath $(BUILTIN_M1))"'
+endif
+ifneq ($(BUILTIN_T1),)
+$(BUILD)/src/lib/builtin_models.o: CFLAGS_ALL += -DLMZ_BUILTIN_T1_PATH='"$(abspath $(BUILTIN_T1))"'
 endif
 
 $(BUILD)/liblmz.a: $(LIB_OBJ)

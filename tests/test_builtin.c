@@ -72,7 +72,8 @@ static void test_names_and_default(void **state)
     (void)state;
     assert_string_equal(lmz_builtin_model_name(0), "lmz-s2");
     assert_string_equal(lmz_builtin_model_name(1), "lmz-m1");
-    assert_null(lmz_builtin_model_name(2));
+    assert_string_equal(lmz_builtin_model_name(2), "lmz-t1");
+    assert_null(lmz_builtin_model_name(3));
     assert_null(lmz_builtin_model_name(-1));
     lmz_error err = { LMZ_OK, "" };
     lmz_model *m = lmz_model_default(&err);
@@ -86,26 +87,32 @@ static void test_names_and_default(void **state)
     assert_non_null(strstr(err.message, "lmz-nope"));
 }
 
-/* -1 codes with lmz-s2 and -9 with lmz-m1; a context made for -1 decodes the -9
- * stream, then compresses exactly as before it (its own level's model again). */
+/* -1 codes with lmz-t1, -5 with lmz-s2 and -9 with lmz-m1; a context made for one
+ * level decodes the other levels' streams, then compresses exactly as before them (its
+ * own level's model again). */
 static void test_level_picks_model_and_switches(void **state)
 {
     (void)state;
-    lmz_ctx *fast = builtin_ctx(1), *best = builtin_ctx(9);
-    blob s1 = compress(fast, TEXT, sizeof TEXT - 1);
-    blob s9 = compress(best, TEXT, sizeof TEXT - 1);
-    assert_stream_model(s1, "lmz-s2");
-    assert_stream_model(s9, "lmz-m1");
-    assert_decodes_to(fast, s9, TEXT, sizeof TEXT - 1);
-    assert_decodes_to(best, s1, TEXT, sizeof TEXT - 1);
-    blob again = compress(fast, TEXT, sizeof TEXT - 1);
-    assert_int_equal(again.n, s1.n);
-    assert_memory_equal(again.p, s1.p, s1.n);
-    free(again.p);
-    free(s1.p);
-    free(s9.p);
-    lmz_ctx_free(fast);
-    lmz_ctx_free(best);
+    static const int levels[3] = { 1, 5, 9 };
+    static const char *const names[3] = { "lmz-t1", "lmz-s2", "lmz-m1" };
+    lmz_ctx *ctx[3];
+    blob s[3];
+    for (int i = 0; i < 3; i++) {
+        ctx[i] = builtin_ctx(levels[i]);
+        s[i] = compress(ctx[i], TEXT, sizeof TEXT - 1);
+        assert_stream_model(s[i], names[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 3; j++) assert_decodes_to(ctx[i], s[j], TEXT, sizeof TEXT - 1);
+        blob again = compress(ctx[i], TEXT, sizeof TEXT - 1);
+        assert_int_equal(again.n, s[i].n);
+        assert_memory_equal(again.p, s[i].p, s[i].n);
+        free(again.p);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(s[i].p);
+        lmz_ctx_free(ctx[i]);
+    }
 }
 
 /* A stream of a model that is not built in: LMZ_ERR_MODEL_MISMATCH naming it, and the

@@ -84,19 +84,24 @@ check levels-1-and-9 bash -c '
     "$LMZ" "$MODEL" "$TEXT"
 
 # ---------------------------------------------------------------- built-in models
-# Without -m the level picks the built-in model (-1..-7 lmz-s2, -8 and -9 lmz-m1), and
+# Without -m the level picks the built-in model (-1 lmz-t1, -2..-7 lmz-s2, -8 and -9
+# lmz-m1), and
 # decompression finds each stream's own, whatever level the decompressor was given.
 # A short text: lmz-m1 codes ~2 KB/s, and ~10x slower under ASan.
 D=$(fresh builtin); head -c 300 "$TEXT" >"$D/t"
-if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-in model: lmz-s2 ("; then
+if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-in model: lmz-s2 (" &&
+   "$LMZ" -V | grep -q "built-in model: lmz-t1 ("; then
     check builtin-level-picks-model eval '"$LMZ" -1 --lm-always -c "$D/t" >"$D/1.lmz" &&
+        "$LMZ" -2 --lm-always -c "$D/t" >"$D/2.lmz" &&
         "$LMZ" -9 --lm-always -c "$D/t" >"$D/9.lmz" &&
-        "$LMZ" -l "$D/1.lmz" | grep -q " lmz-s2 " && "$LMZ" -l "$D/9.lmz" | grep -q " lmz-m1 "'
+        "$LMZ" -l "$D/1.lmz" | grep -q " lmz-t1 " && "$LMZ" -l "$D/2.lmz" | grep -q " lmz-s2 " &&
+        "$LMZ" -l "$D/9.lmz" | grep -q " lmz-m1 "'
     check builtin-decodes-any-level eval '"$LMZ" -dc "$D/9.lmz" | cmp -s - "$D/t" &&
-        "$LMZ" -1 -dc "$D/9.lmz" | cmp -s - "$D/t" && "$LMZ" -9 -dc "$D/1.lmz" | cmp -s - "$D/t"'
-    # Concatenated streams of the two models: the decoder switches model between them.
-    check builtin-switches-model eval 'cat "$D/1.lmz" "$D/9.lmz" "$D/1.lmz" >"$D/cat.lmz" &&
-        "$LMZ" -dc "$D/cat.lmz" >"$D/cat" && cat "$D/t" "$D/t" "$D/t" | cmp -s - "$D/cat"'
+        "$LMZ" -1 -dc "$D/9.lmz" | cmp -s - "$D/t" && "$LMZ" -9 -dc "$D/1.lmz" | cmp -s - "$D/t" &&
+        "$LMZ" -5 -dc "$D/1.lmz" | cmp -s - "$D/t" && "$LMZ" -1 -dc "$D/2.lmz" | cmp -s - "$D/t"'
+    # Concatenated streams of the three models: the decoder switches model between them.
+    check builtin-switches-model eval 'cat "$D/1.lmz" "$D/9.lmz" "$D/2.lmz" "$D/1.lmz" >"$D/cat.lmz" &&
+        "$LMZ" -dc "$D/cat.lmz" >"$D/cat" && cat "$D/t" "$D/t" "$D/t" "$D/t" | cmp -s - "$D/cat"'
     # A stream of another model: a clear error naming both, exit 1, nothing written.
     lmz --lm-always -c "$D/t" >"$D/other.lmz"
     check_exit builtin-foreign-stream-fails 1 quiet "$LMZ" -d -o "$D/other.out" "$D/other.lmz"

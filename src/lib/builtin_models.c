@@ -31,6 +31,12 @@ EMBED(lmz_builtin_m1, LMZ_BUILTIN_M1_PATH);
 #else
 #define M1_BYTES NULL, NULL
 #endif
+#ifdef LMZ_BUILTIN_T1_PATH
+EMBED(lmz_builtin_t1, LMZ_BUILTIN_T1_PATH);
+#define T1_BYTES lmz_builtin_t1_begin, lmz_builtin_t1_end
+#else
+#define T1_BYTES NULL, NULL
+#endif
 
 typedef struct builtin_model {
     const char *name;   /* general.name of the file, what streams record */
@@ -41,6 +47,7 @@ typedef struct builtin_model {
 static const builtin_model builtins[LMZ_BUILTIN_COUNT] = {
     [LMZ_BUILTIN_S2] = { "lmz-s2", S2_BYTES },
     [LMZ_BUILTIN_M1] = { "lmz-m1", M1_BYTES },
+    [LMZ_BUILTIN_T1] = { "lmz-t1", T1_BYTES },
 };
 
 /* index is an lmz_builtin: callers only ever pass valid ones. */

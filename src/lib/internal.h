@@ -28,6 +28,7 @@ typedef struct lmz_level_settings {
 typedef enum lmz_builtin {
     LMZ_BUILTIN_S2,      /* 5.5M parameters: the fast and default levels */
     LMZ_BUILTIN_M1,      /* 29.4M parameters: the strongest levels */
+    LMZ_BUILTIN_T1,      /* 0.6M parameters: the fastest level */
     LMZ_BUILTIN_COUNT
 } lmz_builtin;
 

@@ -62,7 +62,7 @@ typedef struct builtin_level {
 } builtin_level;
 
 static const builtin_level builtin_table[LMZ_LEVEL_MAX] = {
-    { LMZ_BUILTIN_S2, 1, 0 },  /* -1 */
+    { LMZ_BUILTIN_T1, 1, 0 },  /* -1 */
     { LMZ_BUILTIN_S2, 2, 0 },
     { LMZ_BUILTIN_S2, 3, 0 },
     { LMZ_BUILTIN_S2, 4, 0 },
