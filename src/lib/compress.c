@@ -1,8 +1,8 @@
 /*
  * compress.c -- lmz_compress_stream: input -> chunks -> (LM | ZSTD | RAW) -> container.
  *
- * Input is read a group of chunks at a time (one chunk per lane), so memory is bounded
- * by lanes x chunk_size whatever the input size.  The LM codes the group's text chunks
+ * Input is read a group of chunks at a time (one chunk per lane of every thread's run),
+ * so memory is bounded by lanes x threads x chunk_size whatever the input size.  The LM codes the group's text chunks
  * side by side; each chunk then keeps whichever of LM, ZSTD and RAW is smallest, so no
  * chunk ever costs more than its raw size plus its record.
  */
@@ -154,12 +154,12 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     ctx->error[0] = '\0';
     ctx->progress_in = ctx->progress_out = 0;
     size_t chunk_size = ctx->level.chunk_size;
-    size_t lanes = ctx->level.lanes;
     /* In built-in mode a decompression may have switched to another stream's model. */
     lmz_status st = ctx->builtins
                         ? lmz__use_builtin(ctx, lmz_level_builtin(ctx->params.level))
                         : LMZ_OK;
     if (st != LMZ_OK) return st;
+    size_t lanes = lmz__group_chunks(ctx);       /* chunks per group */
 
     lmzf_writer w;
     int begun = 0;

@@ -114,6 +114,12 @@ void lmz_ctx_free(lmz_ctx *ctx)
     free(ctx);
 }
 
+size_t lmz__group_chunks(const lmz_ctx *ctx)
+{
+    size_t lanes = ctx->level.lanes ? ctx->level.lanes : 1;
+    return lanes * (size_t)(ctx->params.threads > 0 ? ctx->params.threads : 1);
+}
+
 lmz_status lmz__use_builtin(lmz_ctx *ctx, int index)
 {
     if (!ctx->builtin[index]) {

@@ -241,7 +241,7 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
     d->ctx = ctx;
     d->write = write;
     d->write_user = write_user;
-    d->cap = ctx->level.lanes ? ctx->level.lanes : 1;
+    d->cap = lmz__group_chunks(ctx);
     d->group = calloc(d->cap, sizeof *d->group);
     d->lm = calloc(d->cap, sizeof *d->lm);
     lmz_status st = (d->group && d->lm) ? LMZ_OK

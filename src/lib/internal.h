@@ -16,7 +16,8 @@ typedef struct lmz_level_settings {
     uint32_t chunk_size;   /* bytes of input per independent chunk */
     uint32_t context;      /* model context window in tokens */
     uint32_t keep;         /* tokens retained when the window slides */
-    uint32_t lanes;        /* chunks coded side by side in one batched forward pass */
+    uint32_t lanes;        /* chunks each run of the LM coder codes side by side, in one
+                            * batched forward pass (lm_coder.c) */
 } lmz_level_settings;
 
 #define LMZ_LEVEL_MIN 1
@@ -88,6 +89,10 @@ lmz_status lmz__use_builtin(lmz_ctx *ctx, int index);
 /* Compressing: choose the stream's adapter (ctx->adapter) for content that opens with
  * `head` (route.c). */
 lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n);
+
+/* Chunks read and coded as one group: every run of the LM coder's lanes (one run per
+ * thread).  Memory is bounded by this many chunks. */
+size_t lmz__group_chunks(const lmz_ctx *ctx);
 
 /* Record an error on the context and return its status. */
 lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)

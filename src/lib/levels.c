@@ -22,16 +22,16 @@ typedef struct level_row {
 } level_row;
 
 static const level_row level_table[LMZ_LEVEL_MAX] = {
-    /* chunk_size  context  keep/8  lanes */
-    {  16 << 10,    128,     2,     16 },   /* -1 */
-    {  16 << 10,    192,     2,     16 },
-    {  32 << 10,    256,     2,     16 },
-    {  32 << 10,    384,     3,     16 },
-    {  32 << 10,    512,     4,     16 },   /* -5, default */
-    {  64 << 10,    768,     5,     16 },
-    {  64 << 10,   1024,     6,     16 },
-    { 128 << 10,   1536,     6,      8 },
-    { 256 << 10,   2048,     7,      8 },   /* -9 */
+    /* chunk_size  context  keep/8  lanes per run */
+    {  16 << 10,    128,     2,      8 },   /* -1 */
+    {  16 << 10,    192,     2,      8 },
+    {  32 << 10,    256,     2,      8 },
+    {  32 << 10,    384,     3,      8 },
+    {  32 << 10,    512,     4,      8 },   /* -5, default */
+    {  64 << 10,    768,     5,      8 },
+    {  64 << 10,   1024,     6,      8 },
+    { 128 << 10,   1536,     6,      4 },
+    { 256 << 10,   2048,     7,      4 },   /* -9 */
 };
 
 /* With the built-in models, a level is a model and one row of the table above (the
@@ -47,30 +47,33 @@ static const level_row level_table[LMZ_LEVEL_MAX] = {
  * lmz-m1 with a short window is no better than lmz-s2; from row 5 on it is ahead of
  * anything lmz-s2 does, and row 9 buys nothing over row 7 at half the speed. */
 /*
- * Lanes change no output byte, only how many chunks share a forward pass.  With
- * lmz-s2's full 512-token window a lane's KV cache is 2 MiB, so 16 lanes (32 MiB) spill
- * out of this machine's 32 MiB L3 while 8 fit: decompressing llm-gpt-4o (1.5 MB, 46
- * chunks; `lmz -T 2 -dc`, alternating runs) took 86.3, 96.0 and 93.7 s with 8 lanes
- * against 99.2, 109.1 and 105.5 s with 16, and compressing took the same time (49.3 /
- * 51.1 s against 49.3 / 48.9 s) with identical output.  lmz-m1's rows keep 16: its
- * cache outgrows L3 at any lane count, and more lanes share its weight reads.
+ * Lanes change no output byte, only how many chunks share a forward pass; each thread
+ * runs its own forward pass over its own lanes (lm_coder.c).  Decoding reads a lane's
+ * whole KV cache for every token, so lanes pay only while every run's caches stay in
+ * the L3 cache (32 MiB here) beside the weights.  lmz-s2 stores 8 KiB per position, and
+ * with its 512-token window a lane averages ~3 MiB: decompressing the first 512 KiB of
+ * llm-gpt-4o at -5 (16 chunks, `lmz -T 2 -dc`) took 18.3 s with 1 lane per thread,
+ * 19.3-21.1 with 2 and 25.3-26.3 with 4, and compressing 13.0, 13.3 and 13.3 s.  At -2 (192
+ * tokens) the same file decoded in 10.8 s with 4 lanes per thread, 10.9-11.5 with 8 and
+ * 11.8-13.8 with 1.  lmz-m1's cache outgrows L3 at any lane count (16 KiB a position);
+ * there more lanes share its 31 MB of weight reads.
  */
 typedef struct builtin_level {
     lmz_builtin model;
     int row;                /* 1-based, as the levels */
-    uint32_t lanes;         /* 0: the row's */
+    uint32_t lanes;         /* per thread; 0: the row's */
 } builtin_level;
 
 static const builtin_level builtin_table[LMZ_LEVEL_MAX] = {
     { LMZ_BUILTIN_T1, 1, 0 },  /* -1 */
-    { LMZ_BUILTIN_S2, 2, 0 },
-    { LMZ_BUILTIN_S2, 3, 0 },
-    { LMZ_BUILTIN_S2, 4, 0 },
-    { LMZ_BUILTIN_S2, 5, 8 },  /* -5, default */
-    { LMZ_BUILTIN_S2, 6, 8 },
-    { LMZ_BUILTIN_S2, 7, 8 },
-    { LMZ_BUILTIN_M1, 5, 0 },
-    { LMZ_BUILTIN_M1, 7, 0 },  /* -9 */
+    { LMZ_BUILTIN_S2, 2, 4 },
+    { LMZ_BUILTIN_S2, 3, 4 },
+    { LMZ_BUILTIN_S2, 4, 2 },
+    { LMZ_BUILTIN_S2, 5, 1 },  /* -5, default */
+    { LMZ_BUILTIN_S2, 6, 1 },
+    { LMZ_BUILTIN_S2, 7, 1 },
+    { LMZ_BUILTIN_M1, 5, 8 },
+    { LMZ_BUILTIN_M1, 7, 8 },  /* -9 */
 };
 
 static int valid_level(int level)

@@ -496,7 +496,6 @@ static void wait_for_runs(lm_run *r0)
 static uint32_t runs_for(const lmz_ctx *ctx, size_t n)
 {
     uint32_t threads = ctx->params.threads > 0 ? (uint32_t)ctx->params.threads : 1;
-    if (ctx->level.lanes < threads) threads = ctx->level.lanes > 0 ? ctx->level.lanes : 1;
     return n < threads ? (uint32_t)n : threads;
 }
 
@@ -519,16 +518,17 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
         free(sh.runs); free(threads); free(started);
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
     }
-    /* Lanes and threads shared out among the runs. */
+    /* Each run has the level's lanes (no more than its share of the chunks needs), and
+     * its share of the threads. */
     uint32_t total_threads = ctx->params.threads > 0 ? (uint32_t)ctx->params.threads : 1;
-    uint32_t total_lanes = ctx->level.lanes > 0 ? ctx->level.lanes : 1;
-    if (total_lanes > n) total_lanes = (uint32_t)n;
+    size_t lanes = ctx->level.lanes > 0 ? ctx->level.lanes : 1;
+    size_t share = (n + sh.n_runs - 1) / sh.n_runs;
+    if (lanes > share) lanes = share;
     lmz_status st = LMZ_OK;
     uint32_t set_up = 0;
     for (uint32_t i = 0; i < sh.n_runs && st == LMZ_OK; i++, set_up++) {
-        uint32_t lanes = total_lanes / sh.n_runs + (i < total_lanes % sh.n_runs);
         uint32_t thr = total_threads / sh.n_runs + (i < total_threads % sh.n_runs);
-        st = run_setup(&sh.runs[i], &sh, i, lanes ? lanes : 1, thr);
+        st = run_setup(&sh.runs[i], &sh, i, (uint32_t)lanes, thr);
     }
     if (st == LMZ_OK) {
         /* A run whose thread cannot start just takes no chunks: the others code them. */
