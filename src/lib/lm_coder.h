@@ -2,9 +2,10 @@
  * lm_coder.h -- codes chunks of text with the language model (the LM method of
  * doc/format.md).  Several chunks ("lanes") are coded side by side: each forward pass
  * evaluates one batch holding tokens of every active lane, so that decoding, which is
- * sequential within a chunk, is still matrix-matrix work across chunks.
+ * sequential within a chunk, is still matrix-matrix work across chunks.  With several
+ * threads, each thread runs its own forward pass over its own lanes.
  *
- * Encoder and decoder run the very same schedule (lm_window_*), so the model sees the
+ * Encoder and decoder run the very same schedule (lane_schedule), so the model sees the
  * same contexts on both sides by construction.
  */
 #ifndef LMZ_LM_CODER_H
