@@ -9,8 +9,9 @@
 #   FILES='a.txt b.txt' LEVELS='1 5 9' THREADS=2 bash bench/frontier.sh
 #
 # Needs: gnuplot (gnuplot-nox), xz-utils, zstd, brotli, bzip3, zpaq from Debian.
-# Speeds are wall-clock, compression only, for the whole sample; each compressor runs
-# single-threaded except lmz, which gets THREADS.  Every lmz run is decompressed and
+# Speeds are wall-clock, for the whole sample, compressing and decompressing (KB of
+# input per second); each compressor runs single-threaded except lmz, which gets THREADS.
+# The plot shows compression speed.  Every lmz run is decompressed and
 # compared by lmz_bench; the classical ones are decompressed and compared here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,12 +41,12 @@ total=$(cat "${samples[@]}" | wc -c)
 
 now() { date +%s.%N; }
 tsv="$OUT/frontier.tsv"
-printf "compressor\tsetting\tbpb\tcompress_KB_s\n" >"$tsv"
+printf "compressor\tsetting\tbpb\tcompress_KB_s\tdecompress_KB_s\n" >"$tsv"
 
 # Classical: compress each sample file on its own (timed), then decompress and compare.
 # The commands read $in and write $out.
 classical() {  # name setting compress-cmd decompress-cmd
-    local name=$1 setting=$2 comp=$3 decomp=$4 bytes=0 t0 t1 s in out
+    local name=$1 setting=$2 comp=$3 decomp=$4 bytes=0 t0 t1 t2 s in out
     t0=$(now)
     for s in "${samples[@]}"; do
         in=$s out="$WORK/$name.$(basename "$s")"
@@ -54,12 +55,17 @@ classical() {  # name setting compress-cmd decompress-cmd
     done
     t1=$(now)
     for s in "${samples[@]}"; do
-        in="$WORK/$name.$(basename "$s")" out="$WORK/$name.out"
+        in="$WORK/$name.$(basename "$s")" out="$WORK/$name.out.$(basename "$s")"
         eval "$decomp"
-        cmp -s "$out" "$s" || { echo "frontier: $name did not round-trip $s" >&2; exit 1; }
+    done
+    t2=$(now)
+    for s in "${samples[@]}"; do
+        cmp -s "$WORK/$name.out.$(basename "$s")" "$s" ||
+            { echo "frontier: $name did not round-trip $s" >&2; exit 1; }
     done
     awk -v n="$name" -v s="$setting" -v b="$bytes" -v raw="$total" -v t0="$t0" -v t1="$t1" \
-        'BEGIN { printf "%s\t%s\t%.4f\t%.1f\n", n, s, 8 * b / raw, raw / 1024 / (t1 - t0) }' >>"$tsv"
+        -v t2="$t2" 'BEGIN { printf "%s\t%s\t%.4f\t%.1f\t%.1f\n", n, s, 8 * b / raw,
+                             raw / 1024 / (t1 - t0), raw / 1024 / (t2 - t1) }' >>"$tsv"
 }
 classical xz "-9e" 'xz -9e -T1 -c "$in" >"$out"' 'xz -dc "$in" >"$out"'
 classical zstd "-19" 'zstd -q -19 -c "$in" >"$out"' 'zstd -q -dc "$in" >"$out"'
@@ -73,8 +79,10 @@ classical zpaq "-m5" 'rm -f "$out.zpaq"; zpaq a "$out.zpaq" "$in" -m5 -t1 -noatt
 # lmz: every level over the same sample (lmz_bench sums the files).
 for l in $LEVELS; do
     "$BENCH" -l "$l" -T "$THREADS" "${samples[@]}" >"$WORK/lmz.$l"
-    awk -v l="$l" '!/^#/ && !/^file/ { raw += $2; bits += $4 * $2; t += $2 / 1024 / $6 }
-        END { printf "lmz\t-%s\t%.4f\t%.1f\n", l, bits / raw, raw / 1024 / t }' "$WORK/lmz.$l" >>"$tsv"
+    awk -v l="$l" '!/^#/ && !/^file/ { raw += $2; bits += $4 * $2; t += $2 / 1024 / $6
+                                      td += $2 / 1024 / $7 }
+        END { printf "lmz\t-%s\t%.4f\t%.1f\t%.1f\n", l, bits / raw, raw / 1024 / t,
+                     raw / 1024 / td }' "$WORK/lmz.$l" >>"$tsv"
 done
 
 cat "$tsv"
@@ -82,7 +90,7 @@ gnuplot <<EOF
 set terminal pngcairo size 1000,640 noenhanced
 set output "$OUT/frontier.png"
 set datafile separator "\t"
-set title "lmz levels (-1..-7 lmz-s2, -8/-9 lmz-m1; $THREADS threads) and classical compressors\\n$(echo $FILES | wc -w) files of ../shared/data, first $SAMPLE_BYTES bytes of each"
+set title "lmz levels (-1 lmz-t1, -2..-7 lmz-s2, -8/-9 lmz-m1; $THREADS threads) and classical compressors\\n$(echo $FILES | wc -w) files of ../shared/data, first $SAMPLE_BYTES bytes of each"
 set xlabel "compression speed, KB/s (log scale)"
 set ylabel "bits per byte (lower is better)"
 set logscale x
