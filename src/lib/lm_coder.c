@@ -499,6 +499,20 @@ static uint32_t runs_for(const lmz_ctx *ctx, size_t n)
     return n < threads ? (uint32_t)n : threads;
 }
 
+/* The KV caches of all runs together stay under this, whatever the thread count: with
+ * one run per CPU on a large machine, lmz-m1's 16 MiB per lane and 8 lanes per run would
+ * otherwise ask for 128 MiB per CPU. */
+#define KV_BUDGET ((size_t)256 << 20)
+
+/* Bytes of F32 KV cache one lane of `context` positions needs. */
+static size_t kv_bytes_per_lane(const lmz_model *model, uint32_t context)
+{
+    lmz_model_info info;
+    lmz_model_get_info(model, &info);
+    size_t head_dim = info.n_head ? info.n_embd / info.n_head : info.n_embd;
+    return (size_t)info.n_layer * info.n_head_kv * head_dim * 2 * sizeof(float) * context;
+}
+
 static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint32_t keep,
                              lm_chunk *chunks, size_t n)
 {
@@ -518,12 +532,15 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
         free(sh.runs); free(threads); free(started);
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
     }
-    /* Each run has the level's lanes (no more than its share of the chunks needs), and
-     * its share of the threads. */
+    /* Each run has the level's lanes (no more than its share of the chunks needs, nor
+     * than the KV budget allows, but at least one), and its share of the threads. */
     uint32_t total_threads = ctx->params.threads > 0 ? (uint32_t)ctx->params.threads : 1;
     size_t lanes = ctx->level.lanes > 0 ? ctx->level.lanes : 1;
     size_t share = (n + sh.n_runs - 1) / sh.n_runs;
+    size_t per_lane = kv_bytes_per_lane(ctx->model, context);
+    size_t affordable = per_lane ? KV_BUDGET / per_lane / sh.n_runs : lanes;
     if (lanes > share) lanes = share;
+    if (lanes > affordable) lanes = affordable > 0 ? affordable : 1;
     lmz_status st = LMZ_OK;
     uint32_t set_up = 0;
     for (uint32_t i = 0; i < sh.n_runs && st == LMZ_OK; i++, set_up++) {
