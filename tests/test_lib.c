@@ -37,8 +37,8 @@ static lmz_model *open_model(const char *path)
     return m;
 }
 
-static lmz_ctx *new_ctx(const lmz_model *m, lmz_simd simd, int threads, uint32_t chunk,
-                        uint32_t context)
+/* Every text chunk through the model (lm_always), with these chunks and window. */
+static lmz_params test_params(lmz_simd simd, int threads, uint32_t chunk, uint32_t context)
 {
     lmz_params p;
     lmz_params_default(&p);
@@ -47,6 +47,13 @@ static lmz_ctx *new_ctx(const lmz_model *m, lmz_simd simd, int threads, uint32_t
     p.chunk_size = chunk;
     p.context = context;
     p.lm_always = 1;
+    return p;
+}
+
+static lmz_ctx *new_ctx(const lmz_model *m, lmz_simd simd, int threads, uint32_t chunk,
+                        uint32_t context)
+{
+    lmz_params p = test_params(simd, threads, chunk, context);
     lmz_error err;
     lmz_ctx *c = lmz_ctx_new(m, &p, &err);
     if (!c) fail_msg("lmz_ctx_new: %s", err.message);
@@ -331,12 +338,7 @@ static void test_progress_and_interrupt(void **state)
             lmz_ctx_free(c);
 
             progress_log log = { .caller = pthread_self() };
-            lmz_params p;
-            lmz_params_default(&p);
-            p.threads = threads;
-            p.chunk_size = 1000;
-            p.context = 40;
-            p.lm_always = 1;
+            lmz_params p = test_params(LMZ_SIMD_AUTO, threads, 1000, 40);
             p.progress = log_progress;
             p.progress_user = &log;
             lmz_error err;
