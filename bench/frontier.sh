@@ -78,7 +78,7 @@ classical zpaq "-m5" 'rm -f "$out.zpaq"; zpaq a "$out.zpaq" "$in" -m5 -t1 -noatt
 
 # lmz: every level over the same sample (lmz_bench sums the files).
 for l in $LEVELS; do
-    "$BENCH" -l "$l" -T "$THREADS" "${samples[@]}" >"$WORK/lmz.$l"
+    "$BENCH" --no-ce -l "$l" -T "$THREADS" "${samples[@]}" >"$WORK/lmz.$l"
     awk -v l="$l" '!/^#/ && !/^file/ { raw += $2; bits += $4 * $2; t += $2 / 1024 / $6
                                       td += $2 / 1024 / $7 }
         END { printf "lmz\t-%s\t%.4f\t%.1f\t%.1f\n", l, bits / raw, raw / 1024 / t,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lmz.h"
+#include "lib/internal.h"   /* the lanes a context decodes with */
 #include "shared_data.h"
 
 /* Short: lmz-m1 codes a few KB/s, and far slower under ASan. */
@@ -103,7 +104,15 @@ static void test_level_picks_model_and_switches(void **state)
         assert_stream_model(s[i], names[i]);
     }
     for (int i = 0; i < 3; i++) {
-        for (int j = 0; j < 3; j++) assert_decodes_to(ctx[i], s[j], TEXT, sizeof TEXT - 1);
+        uint32_t own_lanes = ctx[i]->level.lanes;
+        for (int j = 0; j < 3; j++) {
+            assert_decodes_to(ctx[i], s[j], TEXT, sizeof TEXT - 1);
+            /* Decoded with the lanes of the stream's level, its own kept for later. */
+            assert_int_equal(ctx[i]->level.lanes, own_lanes);
+            lmz_level_settings want;
+            lmz_level_get_builtin(levels[j], 0, &want);
+            assert_int_equal(lmz__stream_lanes(ctx[i], levels[j]), want.lanes);
+        }
         blob again = compress(ctx[i], TEXT, sizeof TEXT - 1);
         assert_int_equal(again.n, s[i].n);
         assert_memory_equal(again.p, s[i].p, s[i].n);

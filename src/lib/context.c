@@ -117,7 +117,19 @@ void lmz_ctx_free(lmz_ctx *ctx)
 size_t lmz__group_chunks(const lmz_ctx *ctx)
 {
     size_t lanes = ctx->level.lanes ? ctx->level.lanes : 1;
-    return lanes * (size_t)(ctx->params.threads > 0 ? ctx->params.threads : 1);
+    return 4 * lanes * (size_t)(ctx->params.threads > 0 ? ctx->params.threads : 1);
+}
+
+uint32_t lmz__stream_lanes(const lmz_ctx *ctx, int level)
+{
+    lmz_model_info info;
+    lmz_model_get_info(ctx->model, &info);
+    lmz_level_settings s;
+    if (ctx->builtins && ctx->model == ctx->builtin[lmz_level_builtin(level)])
+        lmz_level_get_builtin(level, info.n_ctx_train, &s);
+    else
+        lmz_level_get(level, info.n_ctx_train, &s);
+    return s.lanes;
 }
 
 lmz_status lmz__use_builtin(lmz_ctx *ctx, int index)

@@ -195,6 +195,25 @@ static lmz_status check_model(dstate *d)
     return LMZ_OK;
 }
 
+/* Lanes as the stream's level uses them with its model (the context's own level may
+ * be another, or its model another), and a group array that holds them. */
+static lmz_status set_stream_lanes(dstate *d)
+{
+    lmz_ctx *ctx = d->ctx;
+    ctx->level.lanes = lmz__stream_lanes(ctx, d->parser.header.level);
+    size_t cap = lmz__group_chunks(ctx);
+    if (cap <= d->cap) return LMZ_OK;
+    pending *group = realloc(d->group, cap * sizeof *group);
+    if (group) d->group = group;
+    lm_chunk *lm = group ? realloc(d->lm, cap * sizeof *lm) : NULL;
+    if (lm) d->lm = lm;
+    if (!group || !lm) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    memset(d->group + d->cap, 0, (cap - d->cap) * sizeof *group);
+    memset(d->lm + d->cap, 0, (cap - d->cap) * sizeof *lm);
+    d->cap = cap;
+    return LMZ_OK;
+}
+
 /* Decode one stream's records after its header. */
 static lmz_status decode_records(dstate *d)
 {
@@ -236,6 +255,7 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
     if (!ctx || !read) return LMZ_ERR_ARG;
     ctx->error[0] = '\0';
     ctx->progress_in = ctx->progress_out = 0;
+    uint32_t lanes = ctx->level.lanes;      /* each stream decodes with its level's */
     dstate *d = calloc(1, sizeof *d);
     if (!d) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
     d->ctx = ctx;
@@ -255,8 +275,10 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
         if (st != LMZ_OK) { fail_err(ctx, st, &err); break; }
         if (!found) break;
         st = check_model(d);
+        if (st == LMZ_OK) st = set_stream_lanes(d);
         if (st == LMZ_OK) st = decode_records(d);
     }
+    ctx->level.lanes = lanes;
     if (d->group) clear_group(d);
     free(d->group);
     free(d->lm);
