@@ -1,10 +1,11 @@
 /*
  * compress.c -- lmz_compress_stream: input -> chunks -> (LM | ZSTD | RAW) -> container.
  *
- * Input is read a group of chunks at a time (one chunk per lane of every thread's run),
- * so memory is bounded by lanes x threads x chunk_size whatever the input size.  The LM codes the group's text chunks
- * side by side; each chunk then keeps whichever of LM, ZSTD and RAW is smallest, so no
- * chunk ever costs more than its raw size plus its record.
+ * Input is read a group of chunks at a time (lmz__group_chunks: a few per lane of every
+ * thread), so memory is bounded by that many chunks whatever the input size.  The LM
+ * codes the group's text chunks side by side; each chunk then keeps whichever of LM,
+ * ZSTD and RAW is smallest, so no chunk ever costs more than its raw size plus its
+ * record.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +160,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
                         ? lmz__use_builtin(ctx, lmz_level_builtin(ctx->params.level))
                         : LMZ_OK;
     if (st != LMZ_OK) return st;
-    size_t lanes = lmz__group_chunks(ctx);       /* chunks per group */
+    size_t lanes = lmz__group_chunks(ctx, ctx->level.lanes);   /* chunks per group */
 
     lmzf_writer w;
     int begun = 0;
@@ -203,7 +204,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
             lm[n_lm].in_size = s->lf_size ? s->lf_size : s->size;
             n_lm++;
         }
-        st = lm_encode_chunks(ctx, ctx->level.context, ctx->level.keep, lm, n_lm);
+        st = lm_encode_chunks(ctx, &ctx->level, lm, n_lm);
         if (st != LMZ_OK) goto out;
         /* Spread the LM results back to their slots' positions. */
         for (size_t i = n, k = n_lm; i-- > 0;) {

@@ -114,10 +114,9 @@ void lmz_ctx_free(lmz_ctx *ctx)
     free(ctx);
 }
 
-size_t lmz__group_chunks(const lmz_ctx *ctx)
+size_t lmz__group_chunks(const lmz_ctx *ctx, uint32_t lanes)
 {
-    size_t lanes = ctx->level.lanes ? ctx->level.lanes : 1;
-    return 4 * lanes * (size_t)(ctx->params.threads > 0 ? ctx->params.threads : 1);
+    return 4 * (size_t)(lanes ? lanes : 1) * (size_t)ctx->params.threads;
 }
 
 uint32_t lmz__stream_lanes(const lmz_ctx *ctx, int level)

@@ -29,6 +29,7 @@ typedef struct dstate {
     pending *group;
     lm_chunk *lm;
     size_t n, cap;
+    uint32_t lanes;          /* per thread, for the current stream: its level's */
 } dstate;
 
 static lmz_status fail_err(lmz_ctx *ctx, lmz_status st, const lmz_error *err)
@@ -36,7 +37,7 @@ static lmz_status fail_err(lmz_ctx *ctx, lmz_status st, const lmz_error *err)
     return lmz__fail(ctx, st, "%s", err->message);
 }
 
-/* Verify a decoded chunk and pass it on. */
+/* Tell the progress callback the stream totals. */
 static lmz_status report(lmz_ctx *ctx)
 {
     if (ctx->params.progress &&
@@ -84,7 +85,9 @@ static lmz_status flush_group(dstate *d)
         d->lm[i].raw_size = c->raw_size;
         d->lm[i].crlf = c->method == LMZF_METHOD_LM_CRLF;
     }
-    lmz_status st = lm_decode_chunks(d->ctx, h->context, h->keep, d->lm, d->n);
+    lmz_level_settings w = { .chunk_size = h->chunk_size, .context = h->context,
+                             .keep = h->keep, .lanes = d->lanes };
+    lmz_status st = lm_decode_chunks(d->ctx, &w, d->lm, d->n);
     for (size_t i = 0; st == LMZ_OK && i < d->n; i++) {
         const lmzf_record *rec = &d->group[i].rec;
         if (d->lm[i].status != LMZ_OK) {
@@ -200,8 +203,8 @@ static lmz_status check_model(dstate *d)
 static lmz_status set_stream_lanes(dstate *d)
 {
     lmz_ctx *ctx = d->ctx;
-    ctx->level.lanes = lmz__stream_lanes(ctx, d->parser.header.level);
-    size_t cap = lmz__group_chunks(ctx);
+    d->lanes = lmz__stream_lanes(ctx, d->parser.header.level);
+    size_t cap = lmz__group_chunks(ctx, d->lanes);
     if (cap <= d->cap) return LMZ_OK;
     pending *group = realloc(d->group, cap * sizeof *group);
     if (group) d->group = group;
@@ -255,13 +258,12 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
     if (!ctx || !read) return LMZ_ERR_ARG;
     ctx->error[0] = '\0';
     ctx->progress_in = ctx->progress_out = 0;
-    uint32_t lanes = ctx->level.lanes;      /* each stream decodes with its level's */
     dstate *d = calloc(1, sizeof *d);
     if (!d) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
     d->ctx = ctx;
     d->write = write;
     d->write_user = write_user;
-    d->cap = lmz__group_chunks(ctx);
+    d->cap = lmz__group_chunks(ctx, ctx->level.lanes);
     d->group = calloc(d->cap, sizeof *d->group);
     d->lm = calloc(d->cap, sizeof *d->lm);
     lmz_status st = (d->group && d->lm) ? LMZ_OK
@@ -278,7 +280,6 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
         if (st == LMZ_OK) st = set_stream_lanes(d);
         if (st == LMZ_OK) st = decode_records(d);
     }
-    ctx->level.lanes = lanes;
     if (d->group) clear_group(d);
     free(d->group);
     free(d->lm);

@@ -90,10 +90,10 @@ lmz_status lmz__use_builtin(lmz_ctx *ctx, int index);
  * `head` (route.c). */
 lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n);
 
-/* Chunks read and coded as one group: four times every run's lanes (one run per
- * thread), so that a run that finishes its chunks early takes others rather than
+/* Chunks read and coded as one group with `lanes` per thread: four times the lanes of
+ * all threads, so that a run that finishes its chunks early takes others rather than
  * waiting for the group's slowest.  Memory is bounded by this many chunks. */
-size_t lmz__group_chunks(const lmz_ctx *ctx);
+size_t lmz__group_chunks(const lmz_ctx *ctx, uint32_t lanes);
 
 /* The lanes to decode a stream of `level` made by the context's current model with:
  * those its compressor used when the level's built-in model is that model, else the

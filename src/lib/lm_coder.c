@@ -190,12 +190,8 @@ static void lane_code(lm_run *r, lane *ln, const float *row)
 {
     size_t ti = ln->coded;    /* index of the token this row predicts */
     if (!r->decoding) {
-        /* The whole cumulative table, though one entry is needed: it costs one exp per
-         * logit, where quant_symbol spends two (one for the total, one for the sum below
-         * the token) to save the array. */
-        uint32_t t = (uint32_t)ln->tok[ti];
         uint32_t start, freq;
-        quant_symbol_isa(r->qisa, row, r->n_vocab, t, &start, &freq);
+        quant_symbol_isa(r->qisa, row, r->n_vocab, (uint32_t)ln->tok[ti], &start, &freq);
         rc_enc_encode(&ln->enc, start, freq);
         if (r->stats) r->entropy_bits += entropy_bits(r, row, ln->tok[ti]);
     } else {
@@ -506,12 +502,9 @@ static void wait_for_runs(lm_run *r0)
 
 /* How many runs share the n chunks: one per thread while there are chunks enough for
  * them all (threads left over join the runs' forward passes). */
-static uint32_t runs_for(const lmz_ctx *ctx, size_t n)
+static uint32_t runs_for(const lmz_model_info *info, uint32_t threads, size_t n)
 {
-    uint32_t threads = ctx->params.threads > 0 ? (uint32_t)ctx->params.threads : 1;
-    lmz_model_info info;
-    lmz_model_get_info(ctx->model, &info);
-    size_t runs = info.n_params < TINY_PARAMS ? n : n / RUN_MIN_CHUNKS;
+    size_t runs = info->n_params < TINY_PARAMS ? n : n / RUN_MIN_CHUNKS;
     if (runs < 1) runs = 1;
     return runs < threads ? (uint32_t)runs : threads;
 }
@@ -522,18 +515,17 @@ static uint32_t runs_for(const lmz_ctx *ctx, size_t n)
 #define KV_BUDGET ((size_t)256 << 20)
 
 /* Bytes of F32 KV cache one lane of `context` positions needs. */
-static size_t kv_bytes_per_lane(const lmz_model *model, uint32_t context)
+static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context)
 {
-    lmz_model_info info;
-    lmz_model_get_info(model, &info);
-    size_t head_dim = info.n_head ? info.n_embd / info.n_head : info.n_embd;
-    return (size_t)info.n_layer * info.n_head_kv * head_dim * 2 * sizeof(float) * context;
+    size_t head_dim = info->n_head ? info->n_embd / info->n_head : info->n_embd;
+    return (size_t)info->n_layer * info->n_head_kv * head_dim * 2 * sizeof(float) * context;
 }
 
-static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint32_t keep,
+static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_settings *w,
                              lm_chunk *chunks, size_t n)
 {
     if (n == 0) return LMZ_OK;
+    uint32_t context = w->context, keep = w->keep;
     if (context < 2 || keep < 1 || keep >= context)
         return lmz__fail(ctx, LMZ_ERR_ARG, "invalid LM window: context %u, keep %u",
                          context, keep);
@@ -541,7 +533,11 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
                      .chunks = chunks, .n = n };
     atomic_init(&sh.next_chunk, 0);
     atomic_init(&sh.stop, 0);
-    sh.n_runs = runs_for(ctx, n);
+    /* params.threads is >= 1 (lmz__ctx_new). */
+    uint32_t total_threads = (uint32_t)ctx->params.threads;
+    lmz_model_info info;
+    lmz_model_get_info(ctx->model, &info);
+    sh.n_runs = runs_for(&info, total_threads, n);
     sh.runs = calloc(sh.n_runs, sizeof *sh.runs);
     pthread_t *threads = calloc(sh.n_runs, sizeof *threads);
     int *started = calloc(sh.n_runs, sizeof *started);
@@ -552,11 +548,10 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
     /* The level's lanes per thread, shared out among the runs (no more per run than its
      * share of the chunks needs, nor than the KV budget allows, but at least one), and
      * the threads with them. */
-    uint32_t total_threads = ctx->params.threads > 0 ? (uint32_t)ctx->params.threads : 1;
-    size_t per_thread = ctx->level.lanes > 0 ? ctx->level.lanes : 1;
+    size_t per_thread = w->lanes > 0 ? w->lanes : 1;
     size_t lanes = (per_thread * total_threads + sh.n_runs - 1) / sh.n_runs;
     size_t share = (n + sh.n_runs - 1) / sh.n_runs;
-    size_t per_lane = kv_bytes_per_lane(ctx->model, context);
+    size_t per_lane = kv_bytes_per_lane(&info, context);
     size_t affordable = per_lane ? KV_BUDGET / per_lane / sh.n_runs : lanes;
     if (lanes > share) lanes = share;
     if (lanes > affordable) lanes = affordable > 0 ? affordable : 1;
@@ -591,14 +586,14 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, uint32_t context, uint3
     free(sh.runs); free(threads); free(started);
     return st;
 }
-lmz_status lm_encode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
-                            lm_chunk *chunks, size_t n)
+lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
+                            size_t n)
 {
-    return run_chunks(ctx, 0, context, keep, chunks, n);
+    return run_chunks(ctx, 0, w, chunks, n);
 }
 
-lmz_status lm_decode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
-                            lm_chunk *chunks, size_t n)
+lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
+                            size_t n)
 {
-    return run_chunks(ctx, 1, context, keep, chunks, n);
+    return run_chunks(ctx, 1, w, chunks, n);
 }

@@ -30,13 +30,13 @@ typedef struct lm_chunk {
     lmz_status status;     /* per chunk: LMZ_OK or why it failed */
 } lm_chunk;
 
-/* Code n chunks (n may exceed the lane count: they are taken in turn).  Window
- * parameters come from the stream header (context, keep).  Returns LMZ_OK or the first
- * failure that is not a per-chunk one (out of memory, interruption); per-chunk
- * failures (corrupt payload) are in chunks[i].status. */
-lmz_status lm_encode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
-                            lm_chunk *chunks, size_t n);
-lmz_status lm_decode_chunks(lmz_ctx *ctx, uint32_t context, uint32_t keep,
-                            lm_chunk *chunks, size_t n);
+/* Code n chunks (n may exceed the lane count: they are taken in turn) with the window
+ * of `w` (context, keep: from the stream header when decoding) and w->lanes per thread.
+ * Returns LMZ_OK or the first failure that is not a per-chunk one (out of memory,
+ * interruption); per-chunk failures (corrupt payload) are in chunks[i].status. */
+lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
+                            size_t n);
+lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
+                            size_t n);
 
 #endif
