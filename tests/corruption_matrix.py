@@ -439,12 +439,19 @@ def main():
         other_cases.append({"label": "format version %d" % v, "data": bytes(b),
                             "expect_ok": False, "expected_out": lm_txt,
                             "name_check": "format version %d is not supported" % v})
-    for bit in range(2, 8):
+    for bit in (2, 4, 5, 6, 7):
         b = bytearray(lm)
         b[5] |= 1 << bit
         repair_header(b, two_streams[0])
         other_cases.append({"label": "unknown flag bit %d" % bit, "data": bytes(b),
                             "expect_ok": False, "expected_out": lm_txt})
+    # KV_F16 (bit 3) toggled under a valid header check: the model then runs with the
+    # other KV cache precision, decodes other tokens, and the content checks catch it.
+    b = bytearray(lm)
+    b[5] ^= 1 << 3
+    repair_header(b, two_streams[0])
+    other_cases.append({"label": "KV_F16 flag toggled", "data": bytes(b),
+                        "expect_ok": False, "expected_out": lm_txt})
     # Made with an adapter this decoder does not apply (lmz has no adapters yet, so the
     # stream is built by hand: ADAPTER flag and a nonzero adapter id, header check valid).
     for label, data, content in (("lm", lm, lm_txt), ("zstd", zs, zs_txt)):

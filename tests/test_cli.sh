@@ -102,6 +102,14 @@ if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-
     # Concatenated streams of the three models: the decoder switches model between them.
     check builtin-switches-model eval 'cat "$D/1.lmz" "$D/9.lmz" "$D/2.lmz" "$D/1.lmz" >"$D/cat.lmz" &&
         "$LMZ" -dc "$D/cat.lmz" >"$D/cat" && cat "$D/t" "$D/t" "$D/t" "$D/t" | cmp -s - "$D/cat"'
+    # Streams of earlier versions (F32 KV cache, no KV_F16 flag) still decode, and today's
+    # streams are byte for byte those of tests/fixtures/streams (README there).
+    FX=tests/fixtures/streams/alice-1000
+    check builtin-decodes-f32-kv-streams bash -c 'for l in 1 5 8; do
+        "$0" -dc "$1.f32kv-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
+    check builtin-writes-fixture-streams bash -c 'for l in 1 5 8; do
+        "$0" -$l --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.l$l.lmz" || exit 1
+        "$0" -dc "$1.l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     # A stream of another model: a clear error naming both, exit 1, nothing written.
     lmz --lm-always -c "$D/t" >"$D/other.lmz"
     check_exit builtin-foreign-stream-fails 1 quiet "$LMZ" -d -o "$D/other.out" "$D/other.lmz"

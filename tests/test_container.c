@@ -528,6 +528,9 @@ static void test_header_round_trip(void **state)
     bare.flags = LMZF_FLAG_ADAPTER; /* NAME bit cleared by the caller: still written */
     assert_int_equal(lmzf_encode_header(&bare, buf, sizeof buf), (int)lmzf_header_size(&h));
     assert_int_equal(buf[5], LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME);
+    bare.flags |= LMZF_FLAG_KV_F16;   /* the caller's, like ADAPTER; no field of its own */
+    assert_int_equal(lmzf_encode_header(&bare, buf, sizeof buf), (int)lmzf_header_size(&h));
+    assert_int_equal(buf[5], LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME | LMZF_FLAG_KV_F16);
 
     /* invalid fields never encode */
     lmzf_header bad = h;
@@ -540,7 +543,7 @@ static void test_header_round_trip(void **state)
     bad.flags = LMZF_FLAG_NAME; /* adapter id without the flag */
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
-    bad.flags |= 0x08; /* a flag this version does not know */
+    bad.flags |= 0x10; /* a flag this version does not know */
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
     bad.flags = LMZF_FLAG_NAME;             /* an adapter name without the adapter */
@@ -742,12 +745,13 @@ static void test_chunk_round_trip(void **state)
 }
 
 /* The status the spec gives a damaged byte of a stream's header: the magic -> not lmz;
- * the version, and the flag bits this version does not know -> version; the rest ->
+ * the version, and the flag bits this version does not know (4..7) -> version; the rest
+ * (KV_F16, bit 3, included: it changes no layout, so the header check catches it) ->
  * corrupt. */
 static lmz_status damage_class(size_t byte, int bit)
 {
     if (byte < 4) return LMZ_ERR_NOT_LMZ;
-    if (byte == 4 || (byte == 5 && bit >= 3)) return LMZ_ERR_VERSION;
+    if (byte == 4 || (byte == 5 && bit >= 4)) return LMZ_ERR_VERSION;
     return LMZ_ERR_CORRUPT;
 }
 
@@ -866,7 +870,7 @@ static void test_versions_and_flags(void **state)
     expect_failure(b, n, LMZ_ERR_VERSION, "format version 255");
 
     /* unknown feature flags: a newer writer's feature, maybe with more fields */
-    for (int bit = 3; bit < 8; bit++) {
+    for (int bit = 4; bit < 8; bit++) {
         n = sealed_header_and_end(b, EXAMPLE_FIELDS_HEX);
         b[5] |= (uint8_t)(1u << bit);
         expect_failure(b, n, LMZ_ERR_VERSION, "feature flags");
@@ -880,6 +884,21 @@ static void test_versions_and_flags(void **state)
                                  "1011121314151617 0100000000000000 04 74696e79");
     assert_int_equal(decode_all(b, n, &out, &out_len, &err), LMZ_OK);
     free(out);
+    /* KV_F16 (bit 3) adds no field: the example with it, validly sealed, is read, and the
+     * flag is reported as stored */
+    n = sealed_header_and_end(b, "894c4d5a 01 0a 05 808040 8010 8008 0001020304050607 "
+                                 "1011121314151617 04 74696e79");
+    assert_int_equal(decode_all(b, n, &out, &out_len, &err), LMZ_OK);
+    free(out);
+    {
+        lmzf_memsrc src = {b, n, 0};
+        lmzf_parser p;
+        lmzf_parser_init(&p, lmzf_mem_read, &src);
+        int found = 0;
+        assert_int_equal(lmzf_parser_next_stream(&p, &found, &err), LMZ_OK);
+        assert_int_equal(found, 1);
+        assert_int_equal(p.header.flags, LMZF_FLAG_NAME | LMZF_FLAG_KV_F16);
+    }
     /* no flags: neither an adapter id nor a name */
     n = sealed_header_and_end(b, "894c4d5a 01 00 05 808040 8010 8008 0001020304050607 "
                                  "1011121314151617");

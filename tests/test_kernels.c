@@ -522,6 +522,148 @@ static void test_attn_v_matches_scalar(void **state)
     free(v); free(p); free(o0); free(o1);
 }
 
+/* ---------------------------------------------------------------- F16 KV cache kernels */
+
+/* A finite half: mostly values of rndf's range, some subnormal halves and zeros (whose
+ * widening the kernels must get exactly right). */
+static uint16_t rnd_half(void)
+{
+    switch (rnd() % 16) {
+    case 0: return (uint16_t)(rnd() % 0x400u | (rnd() & 0x8000u));   /* subnormal or zero */
+    case 1: return (uint16_t)(rnd() & 0x8000u);                       /* +-0 */
+    default: return lmz_f32_to_f16(rndf() * 4.0f);
+    }
+}
+
+/* Values the rounding must get right: ties, the subnormal range, overflow, NaNs. */
+static float hard_float(uint32_t i)
+{
+    static const uint32_t bits[] = {
+        0x00000000u, 0x80000000u, 0x3f800000u, 0x33800000u, /* 2^-24: smallest half */
+        0x33000000u, 0x33000001u, 0x33c00000u, 0x387fc000u, /* ties, halfway to subnormals */
+        0x38800000u, 0x477fe000u, 0x477fefffu, 0x477ff000u, /* 65504, just below/at overflow */
+        0x7f800000u, 0xff800000u, 0x7fc00001u, 0x7f800001u, /* inf, qNaN, sNaN */
+        0xffa5a5a5u, 0x3f801000u, 0x3f803000u, 0x00000001u, /* ties to even, f32 subnormal */
+    };
+    uint32_t n = sizeof bits / sizeof *bits, u;
+    if (i < n) u = bits[i];
+    else u = rnd();                                       /* any float at all */
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void test_to_f16_matches_rounding(void **state)
+{
+    (void)state;
+    enum { N = 4000 };
+    float *x = malloc(sizeof(float) * N);
+    uint16_t want[N], got[N];
+    for (uint32_t i = 0; i < N; i++) x[i] = hard_float(i);
+    for (uint32_t i = 0; i < N; i++) want[i] = lmz_f32_to_f16(x[i]);
+    lmz_simd all[] = {LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512, LMZ_SIMD_NEON};
+    for (size_t s = 0; s < sizeof all / sizeof *all; s++) {
+        if (!have_path(all[s])) continue;
+        const lmz_kernels *k = lmz_kernels_get(all[s]);
+        /* every length up to 40 (SIMD tails), then the whole array */
+        for (uint32_t n = 1; n <= 40; n++) {
+            memset(got, 0xab, sizeof got);
+            k->to_f16(got, x, n);
+            assert_memory_equal(got, want, n * sizeof *got);
+            assert_int_equal(got[n], 0xabab);         /* nothing written past n */
+        }
+        k->to_f16(got, x, N);
+        for (uint32_t i = 0; i < N; i++)
+            if (got[i] != want[i])
+                fail_msg("%s to_f16(%a) = 0x%04x, want 0x%04x", k->name, (double)x[i], got[i],
+                         want[i]);
+    }
+    free(x);
+}
+
+static void test_mm_f16_is_mm_f32_of_the_widened(void **state)
+{
+    (void)state;
+    const lmz_kernels *ks = lmz_kernels_get(LMZ_SIMD_SCALAR);
+    size_t checked = 0;
+    for (size_t io = 0; io < sizeof mm_outs / sizeof *mm_outs; io++)
+        for (size_t ii = 0; ii < sizeof mm_ins / sizeof *mm_ins; ii++) {
+            uint32_t n_out = mm_outs[io], n_in = mm_ins[ii], np = lmz_n_panels(n_out);
+            size_t ldx = n_in + 3, ldy = n_out + 5, panel_elems = (size_t)np * n_in * LMZ_PANEL;
+            uint32_t max_tok = 17;
+            uint16_t *wh = malloc(panel_elems * sizeof *wh);
+            float *wf = malloc(panel_elems * sizeof *wf);
+            float *x = malloc(sizeof(float) * max_tok * ldx);
+            float *y0 = malloc(sizeof(float) * max_tok * ldy), *y1 = malloc(sizeof(float) * max_tok * ldy);
+            /* The f16 panels and their exact widening (padding rows are 0 in both). */
+            for (size_t i = 0; i < panel_elems; i++) {
+                size_t row = (i / ((size_t)n_in * LMZ_PANEL)) * LMZ_PANEL + i % LMZ_PANEL;
+                wh[i] = row < n_out ? rnd_half() : 0;
+                wf[i] = lmz_f16_to_f32(wh[i]);
+            }
+            for (size_t i = 0; i < max_tok * ldx; i++) x[i] = rndf();
+            for (uint32_t n_tok = 1; n_tok <= max_tok; n_tok += 2) {
+                uint32_t ranges[2][2] = {{0, np}, {np / 3, np - np / 4}};
+                for (int rg = 0; rg < 2; rg++) {
+                    uint32_t p0 = ranges[rg][0], p1 = ranges[rg][1];
+                    memset(y0, 0x7f, sizeof(float) * max_tok * ldy);
+                    ks->mm_f32(wf, n_in, n_out, p0, p1, x, ldx, n_tok, y0, ldy);
+                    lmz_simd all[] = {LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512,
+                                      LMZ_SIMD_NEON};
+                    for (size_t s = 0; s < sizeof all / sizeof *all; s++) {
+                        if (!have_path(all[s])) continue;
+                        const lmz_kernels *kv = lmz_kernels_get(all[s]);
+                        memset(y1, 0x7f, sizeof(float) * max_tok * ldy);
+                        kv->mm_f16(wh, n_in, n_out, p0, p1, x, ldx, n_tok, y1, ldy);
+                        size_t where;
+                        if (!same_bits(y0, y1, (size_t)n_tok * ldy, &where))
+                            fail_msg("%s mm_f16 n_out=%u n_in=%u n_tok=%u panels [%u,%u): "
+                                     "differs at %zu", kv->name, n_out, n_in, n_tok, p0, p1, where);
+                        checked++;
+                    }
+                }
+            }
+            free(wh); free(wf); free(x); free(y0); free(y1);
+        }
+    print_message("mm_f16: %zu configurations equal to mm_f32 of the widened panels\n", checked);
+}
+
+static void test_attn_v_f16_is_attn_v_of_the_widened(void **state)
+{
+    (void)state;
+    const lmz_kernels *ks = lmz_kernels_get(LMZ_SIMD_SCALAR);
+    static const uint32_t hds[] = {1, 7, 8, 12, 16, 40, 64, 72, 128};
+    enum { MAXPOS = 70, MAXQ = 9, MAXHD = 128 };
+    uint16_t *vh = malloc(sizeof *vh * MAXPOS * MAXHD);
+    float *vf = malloc(sizeof(float) * MAXPOS * MAXHD), *p = malloc(sizeof(float) * MAXQ * MAXPOS);
+    float *o0 = malloc(sizeof(float) * MAXQ * (MAXHD + 3)), *o1 = malloc(sizeof(float) * MAXQ * (MAXHD + 3));
+    for (size_t i = 0; i < (size_t)MAXPOS * MAXHD; i++) {
+        vh[i] = rnd_half();
+        vf[i] = lmz_f16_to_f32(vh[i]);
+    }
+    for (size_t i = 0; i < (size_t)MAXQ * MAXPOS; i++) p[i] = fabsf(rndf()) / 10;
+    lmz_simd all[] = {LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512, LMZ_SIMD_NEON};
+    for (size_t ih = 0; ih < sizeof hds / sizeof *hds; ih++)
+        for (uint32_t nq = 1; nq <= MAXQ; nq += 2)
+            for (uint32_t npos = 1; npos <= MAXPOS; npos += 23) {
+                uint32_t hd = hds[ih];
+                size_t ldo = hd + 3;
+                memset(o0, 0, sizeof(float) * MAXQ * (MAXHD + 3));
+                ks->attn_v(vf, hd, npos, p, MAXPOS, nq, o0, ldo);
+                for (size_t s = 0; s < sizeof all / sizeof *all; s++) {
+                    if (!have_path(all[s])) continue;
+                    const lmz_kernels *kv = lmz_kernels_get(all[s]);
+                    memset(o1, 0, sizeof(float) * MAXQ * (MAXHD + 3));
+                    kv->attn_v_f16(vh, hd, npos, p, MAXPOS, nq, o1, ldo);
+                    size_t where;
+                    if (!same_bits(o0, o1, (size_t)MAXQ * ldo, &where))
+                        fail_msg("%s attn_v_f16 hd=%u nq=%u npos=%u at %zu", kv->name, hd, nq,
+                                 npos, where);
+                }
+            }
+    free(vh); free(vf); free(p); free(o0); free(o1);
+}
+
 /* ---------------------------------------------------------------- dispatch, thread pool */
 
 static void test_simd_resolve(void **state)
@@ -589,6 +731,9 @@ int main(void)
         cmocka_unit_test(test_detmath_double_functions),
         cmocka_unit_test(test_vec_kernels_match_scalar),
         cmocka_unit_test(test_attn_v_matches_scalar),
+        cmocka_unit_test(test_to_f16_matches_rounding),
+        cmocka_unit_test(test_mm_f16_is_mm_f32_of_the_widened),
+        cmocka_unit_test(test_attn_v_f16_is_attn_v_of_the_widened),
         cmocka_unit_test(test_simd_resolve),
         cmocka_unit_test(test_threadpool_runs_every_task_once),
     };

@@ -154,15 +154,18 @@ static uint32_t rnd(void)
 enum { MODE_ONE, MODE_WHOLE, MODE_SPLIT, MODE_TWO_SEQS, N_MODES };
 static const char *mode_names[] = {"one at a time", "whole batch", "random splits", "two sequences"};
 
-/* Logits of tok (sequence 0) and of tok2 (sequence 1, only in MODE_TWO_SEQS). */
+/* Logits of tok (sequence 0) and of tok2 (sequence 1, only in MODE_TWO_SEQS), with an
+ * F32 or F16 (kv_f16) KV cache. */
 static void run_mode(const lmz_model *m, const int32_t *tok, const int32_t *tok2, uint32_t n, int mode,
-                     int threads, lmz_simd simd, float *out, float *out2)
+                     int threads, lmz_simd simd, int kv_f16, float *out, float *out2)
 {
     char err[256];
     uint32_t max_batch = mode == MODE_ONE ? 1 : mode == MODE_TWO_SEQS ? 2 * n : n;
     forward_ctx *f = fwd_new(m, n, 2, max_batch, threads, simd, err, sizeof err);
     if (!f) fail_msg("fwd_new: %s", err);
     assert_int_equal(fwd_simd(f), simd);
+    if (fwd_set_kv_f16(f, kv_f16, err, sizeof err)) fail_msg("fwd_set_kv_f16: %s", err);
+    assert_int_equal(fwd_kv_f16(f), kv_f16);
     fwd_set_min_parallel_work(f, 0);      /* every job through the pool, split */
     uint32_t nv = m->hp.n_vocab;
     int32_t *bt = malloc(sizeof(int32_t) * 2 * n);
@@ -213,29 +216,47 @@ static void test_determinism_matrix(void **state)
         for (uint32_t i = 0; i < n; i++) tok2[i] = tok[(i * 7 + 3) % fx->n_tokens];
         uint32_t nv = m->hp.n_vocab;
         size_t bytes = (size_t)n * nv * sizeof(float);
-        float *ref = run_tokens(m, tok, n, n, 1, LMZ_SIMD_SCALAR);
-        float *ref2 = run_tokens(m, tok2, n, n, 1, LMZ_SIMD_SCALAR);
-        assert_memory_not_equal(ref, ref2, bytes);
-        float *out = malloc(bytes), *out2 = malloc(bytes);
-        for (int p = 0; p < n_paths; p++) {
-            if (!lmz_simd_supported(paths[p])) continue;
-            for (int threads = 1; threads <= 3; threads++)
-                for (int mode = 0; mode < N_MODES; mode++) {
-                    memset(out, 0xff, bytes);
-                    memset(out2, 0xff, bytes);
-                    run_mode(m, tok, tok2, n, mode, threads, paths[p], out, out2);
-                    runs++;
-                    if (memcmp(out, ref, bytes) != 0 ||
-                        (mode == MODE_TWO_SEQS && memcmp(out2, ref2, bytes) != 0))
-                        fail_msg("%s: logits differ with %s, %d threads, %s", fx->name,
-                                 lmz_simd_path_name(paths[p]), threads, mode_names[mode]);
-                }
+        float *ref = malloc(bytes), *ref2 = malloc(bytes), *out = malloc(bytes),
+              *out2 = malloc(bytes), *ref_f32 = malloc(bytes);
+        /* Both KV cache types: each against its own scalar whole-batch reference. */
+        for (int kv_f16 = 0; kv_f16 <= 1; kv_f16++) {
+            run_mode(m, tok, NULL, n, MODE_WHOLE, 1, LMZ_SIMD_SCALAR, kv_f16, ref, NULL);
+            run_mode(m, tok2, NULL, n, MODE_WHOLE, 1, LMZ_SIMD_SCALAR, kv_f16, ref2, NULL);
+            assert_memory_not_equal(ref, ref2, bytes);
+            if (!kv_f16) {
+                memcpy(ref_f32, ref, bytes);
+            } else {
+                /* F16 keys and values change the logits, without changing the model: the
+                 * fixtures' random weights give large activations, so a rare token's
+                 * log p moves a lot; the most likely token stays. */
+                uint32_t argmax_same;
+                double d = ref_logp_max_diff(ref, ref_f32, n, nv, &argmax_same);
+                print_message("%-24s F16 KV cache: max |log p - F32's| = %.3e, argmax "
+                              "agreement %.1f%%\n", fx->name, d, 100.0 * argmax_same / n);
+                assert_memory_not_equal(ref, ref_f32, bytes);
+                assert_true(argmax_same >= n * 9 / 10);
+            }
+            for (int p = 0; p < n_paths; p++) {
+                if (!lmz_simd_supported(paths[p])) continue;
+                for (int threads = 1; threads <= 3; threads++)
+                    for (int mode = 0; mode < N_MODES; mode++) {
+                        memset(out, 0xff, bytes);
+                        memset(out2, 0xff, bytes);
+                        run_mode(m, tok, tok2, n, mode, threads, paths[p], kv_f16, out, out2);
+                        runs++;
+                        if (memcmp(out, ref, bytes) != 0 ||
+                            (mode == MODE_TWO_SEQS && memcmp(out2, ref2, bytes) != 0))
+                            fail_msg("%s: logits differ with %s, %d threads, %s, %s KV cache",
+                                     fx->name, lmz_simd_path_name(paths[p]), threads,
+                                     mode_names[mode], kv_f16 ? "F16" : "F32");
+                    }
+            }
         }
-        free(tok); free(tok2); free(ref); free(ref2); free(out); free(out2);
+        free(tok); free(tok2); free(ref); free(ref2); free(out); free(out2); free(ref_f32);
         lmz_model_close(m);
     }
-    print_message("determinism: %zu runs over %d fixtures bit-identical to the scalar whole-batch "
-                  "reference\n", runs, n_fixtures);
+    print_message("determinism: %zu runs over %d fixtures and both KV cache types bit-identical "
+                  "to the scalar whole-batch reference\n", runs, n_fixtures);
 }
 
 static void test_fwd_api(void **state)
@@ -275,6 +296,18 @@ static void test_fwd_api(void **state)
     assert_int_equal(fwd_eval(f, tok, seq, 9, lg), -1);      /* > max_batch */
     assert_int_equal(fwd_eval(f, tok, seq, 0, lg), -1);
     assert_int_equal(fwd_seq_len(f, 2), 0);
+    /* The KV cache type: F32 by default; a change empties every sequence, setting the
+     * type it has keeps them. */
+    assert_int_equal(fwd_kv_f16(f), 0);
+    assert_int_equal(fwd_eval(f, tok, seq, 5, lg), 0);
+    assert_int_equal(fwd_set_kv_f16(f, 0, err, sizeof err), 0);
+    assert_int_equal(fwd_seq_len(f, 2), 5);
+    assert_int_equal(fwd_set_kv_f16(f, 1, err, sizeof err), 0);
+    assert_int_equal(fwd_kv_f16(f), 1);
+    assert_int_equal(fwd_seq_len(f, 2), 0);
+    assert_int_equal(fwd_eval(f, tok, seq, 5, lg), 0);
+    assert_int_equal(fwd_set_kv_f16(f, 1, err, sizeof err), 0);
+    assert_int_equal(fwd_seq_len(f, 2), 5);
     fwd_free(f);
     assert_null(fwd_new(m, 0, 1, 1, 1, LMZ_SIMD_AUTO, err, sizeof err));
     assert_non_null(strstr(err, "invalid sizes"));

@@ -33,18 +33,19 @@ static int cpu_has_f16c(void)
 }
 #endif
 
-#define TABLE(isa, id, quantize)                                                          \
+#define TABLE(isa, id, quantize, f16isa)                                                  \
     static const lmz_kernels table_##isa = {                                              \
         id, #isa, lmz_mm_f32_##isa, lmz_mm_q8_##isa, quantize, lmz_exp_n_##isa,           \
         lmz_sumsq_##isa, lmz_softmax_##isa, lmz_silu_mul_##isa, lmz_attn_v_##isa,         \
+        lmz_mm_f16_##f16isa, lmz_attn_v_f16_##f16isa, lmz_to_f16_##f16isa,                \
     };
-TABLE(scalar, LMZ_SIMD_SCALAR, lmz_q8_quantize)
+TABLE(scalar, LMZ_SIMD_SCALAR, lmz_q8_quantize, scalar)
 #if defined(__x86_64__)
-TABLE(avx2, LMZ_SIMD_AVX2, lmz_q8_quantize)
-TABLE(avx512, LMZ_SIMD_AVX512, lmz_q8_quantize_avx512)
+TABLE(avx2, LMZ_SIMD_AVX2, lmz_q8_quantize, avx2)
+TABLE(avx512, LMZ_SIMD_AVX512, lmz_q8_quantize_avx512, avx512)
 #endif
 #if defined(__aarch64__)
-TABLE(neon, LMZ_SIMD_NEON, lmz_q8_quantize)
+TABLE(neon, LMZ_SIMD_NEON, lmz_q8_quantize, neon)
 #endif
 
 int lmz_simd_supported(lmz_simd simd)

@@ -112,6 +112,15 @@ typedef struct lmz_kernels {
      * (acc = +0; acc = fmaf(p, v, acc)) for d < hd. */
     void (*attn_v)(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
                    uint32_t n_q, float *out, size_t ldo);
+
+    /* The same two over an F16 KV cache (doc/format.md's KV_F16): mm_f32 over f16 panels
+     * (the keys) and attn_v over f16 rows (the values), every f16 widened (exact). */
+    void (*mm_f16)(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
+                   const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy);
+    void (*attn_v_f16)(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
+                       size_t ldp, uint32_t n_q, float *out, size_t ldo);
+    /* dst[i] = lmz_f32_to_f16(src[i]) (round to nearest even; f16.c), bit for bit. */
+    void (*to_f16)(uint16_t *dst, const float *src, size_t n);
 } lmz_kernels;
 
 /* Is this path usable on this CPU?  (LMZ_SIMD_AUTO: always.) */
@@ -139,7 +148,13 @@ const char *lmz_simd_path_name(lmz_simd simd);
     void lmz_softmax_##isa(float *s, uint32_t n, float scale);                               \
     void lmz_silu_mul_##isa(float *g, const float *u, uint32_t n);                           \
     void lmz_attn_v_##isa(const float *v, uint32_t hd, uint32_t n_pos, const float *p,       \
-                          size_t ldp, uint32_t n_q, float *out, size_t ldo);
+                          size_t ldp, uint32_t n_q, float *out, size_t ldo);         \
+    void lmz_mm_f16_##isa(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0,     \
+                          uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,  \
+                          size_t ldy);                                                       \
+    void lmz_attn_v_f16_##isa(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p, \
+                              size_t ldp, uint32_t n_q, float *out, size_t ldo);             \
+    void lmz_to_f16_##isa(uint16_t *dst, const float *src, size_t n);
 /* Each path's functions exist only in builds for its architecture (the Makefile compiles
  * *_avx2.c / *_avx512.c on x86-64 and *_neon.c on AArch64). */
 LMZ_KERNEL_PROTOTYPES(scalar)

@@ -30,16 +30,25 @@ ALWAYS_INLINE void store_rows(float *y, __m256 lo, __m256 hi, uint32_t rows)
     _mm256_maskstore_ps(y + 8, _mm256_cmpgt_epi32(n, _mm256_add_epi32(idx, _mm256_set1_epi32(8))), hi);
 }
 
-ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p,
+/* 8 weights of a panel at column k from row `half8` * 8: f32, or f16 widened (exact). */
+ALWAYS_INLINE __m256 load8(const void *wp, size_t k, int half8, const int half)
+{
+    size_t at = k * LMZ_PANEL + (size_t)half8 * 8;
+    if (half) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)wp + at)));
+    return _mm256_loadu_ps((const float *)wp + at);
+}
+
+/* R panels starting at p, T tokens starting at x; weights f32, or f16 if `half`. */
+ALWAYS_INLINE void f32_block(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,
                              const float *x, size_t ldx, float *y, size_t ldy,
-                             const int R, const int T)
+                             const int R, const int T, const int half)
 {
     __m256 acc[2][6][2];
-    const float *wp[2];
-    size_t pstride = (size_t)n_in * LMZ_PANEL;
+    const char *wp[2];
+    size_t pstride = (size_t)n_in * LMZ_PANEL * (half ? 2 : 4);
 #pragma GCC unroll 2
     for (int r = 0; r < R; r++) {
-        wp[r] = w + (size_t)(p + r) * pstride;
+        wp[r] = (const char *)w + (size_t)(p + r) * pstride;
 #pragma GCC unroll 6
         for (int t = 0; t < T; t++) acc[r][t][0] = acc[r][t][1] = _mm256_setzero_ps();
     }
@@ -47,8 +56,8 @@ ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint
         __m256 wv[2][2];
 #pragma GCC unroll 2
         for (int r = 0; r < R; r++) {
-            wv[r][0] = _mm256_loadu_ps(wp[r] + (size_t)k * LMZ_PANEL);
-            wv[r][1] = _mm256_loadu_ps(wp[r] + (size_t)k * LMZ_PANEL + 8);
+            wv[r][0] = load8(wp[r], k, 0, half);
+            wv[r][1] = load8(wp[r], k, 1, half);
         }
 #pragma GCC unroll 6
         for (int t = 0; t < T; t++) {
@@ -69,27 +78,28 @@ ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint
     }
 }
 
-#define F32_TOKENS(R, TB)                                                                  \
-    static void f32_panels_##R(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p,  \
-                               const float *x, size_t ldx, uint32_t n_tok, float *y,       \
-                               size_t ldy)                                                 \
+#define F32_TOKENS(NAME, R, TB, HALF)                                                      \
+    static void NAME(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,             \
+                     const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)     \
     {                                                                                      \
         uint32_t t = 0;                                                                    \
         for (; t + TB <= n_tok; t += TB)                                                   \
-            f32_block(w, n_in, n_out, p, x + t * ldx, ldx, y + t * ldy, ldy, R, TB);        \
+            f32_block(w, n_in, n_out, p, x + t * ldx, ldx, y + t * ldy, ldy, R, TB, HALF);  \
         const float *xt = x + t * ldx;                                                     \
         float *yt = y + t * ldy;                                                           \
         switch (n_tok - t) {                                                               \
-        case 1: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 1); break;               \
-        case 2: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 2); break;               \
-        case 3: if (TB > 3) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 3); break;   \
-        case 4: if (TB > 4) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 4); break;   \
-        case 5: if (TB > 5) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 5); break;   \
+        case 1: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 1, HALF); break;         \
+        case 2: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 2, HALF); break;         \
+        case 3: if (TB > 3) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 3, HALF); break; \
+        case 4: if (TB > 4) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 4, HALF); break; \
+        case 5: if (TB > 5) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 5, HALF); break; \
         default: break;                                                                    \
         }                                                                                  \
     }
-F32_TOKENS(1, 6)
-F32_TOKENS(2, 3)
+F32_TOKENS(f32_panels_1, 1, 6, 0)
+F32_TOKENS(f32_panels_2, 2, 3, 0)
+F32_TOKENS(f16_panels_1, 1, 6, 1)
+F32_TOKENS(f16_panels_2, 2, 3, 1)
 
 void lmz_mm_f32_avx2(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                      const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
@@ -98,6 +108,16 @@ void lmz_mm_f32_avx2(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
     if (n_tok <= 2)
         for (; p + 2 <= p1; p += 2) f32_panels_2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
     for (; p < p1; p++) f32_panels_1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+}
+
+void lmz_mm_f16_avx2(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
+                     uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
+                     size_t ldy)
+{
+    uint32_t p = p0;
+    if (n_tok <= 2)
+        for (; p + 2 <= p1; p += 2) f16_panels_2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+    for (; p < p1; p++) f16_panels_1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
 }
 
 /* ------------------------------------------------------------------------- Q8_0 */

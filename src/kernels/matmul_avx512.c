@@ -24,24 +24,33 @@ ALWAYS_INLINE uint32_t panel_rows(uint32_t n_out, uint32_t p)
     return left < LMZ_PANEL ? left : LMZ_PANEL;
 }
 
-/* R panels starting at p, T tokens starting at x. */
-ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p,
+/* One panel's 16 weights at column k: f32, or f16 widened (exact). */
+ALWAYS_INLINE __m512 load_panel(const void *wp, uint32_t k, const int half)
+{
+    if (half)
+        return _mm512_cvtph_ps(
+            _mm256_loadu_si256((const __m256i *)((const uint16_t *)wp + (size_t)k * LMZ_PANEL)));
+    return _mm512_loadu_ps((const float *)wp + (size_t)k * LMZ_PANEL);
+}
+
+/* R panels starting at p, T tokens starting at x; weights f32, or f16 if `half`. */
+ALWAYS_INLINE void f32_block(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,
                              const float *x, size_t ldx, float *y, size_t ldy,
-                             const int R, const int T)
+                             const int R, const int T, const int half)
 {
     __m512 acc[4][8];
-    const float *wp[4];
-    size_t pstride = (size_t)n_in * LMZ_PANEL;
+    const char *wp[4];
+    size_t pstride = (size_t)n_in * LMZ_PANEL * (half ? 2 : 4);
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        wp[r] = w + (size_t)(p + r) * pstride;
+        wp[r] = (const char *)w + (size_t)(p + r) * pstride;
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     }
     for (uint32_t k = 0; k < n_in; k++) {
         __m512 wv[4];
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_ps(wp[r] + (size_t)k * LMZ_PANEL);
+        for (int r = 0; r < R; r++) wv[r] = load_panel(wp[r], k, half);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             __m512 xb = _mm512_set1_ps(x[t * ldx + k]);
@@ -59,40 +68,61 @@ ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint
 }
 
 /* All n_tok tokens for R panels at p: blocks of TB tokens, then the remainder. */
-#define F32_TOKENS(R, TB)                                                                  \
-    static void f32_panels_##R(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p,  \
-                               const float *x, size_t ldx, uint32_t n_tok, float *y,       \
-                               size_t ldy)                                                 \
+#define F32_TOKENS(NAME, R, TB, HALF)                                                      \
+    static void NAME(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,             \
+                     const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)     \
     {                                                                                      \
         uint32_t t = 0;                                                                    \
         for (; t + TB <= n_tok; t += TB)                                                   \
-            f32_block(w, n_in, n_out, p, x + t * ldx, ldx, y + t * ldy, ldy, R, TB);        \
+            f32_block(w, n_in, n_out, p, x + t * ldx, ldx, y + t * ldy, ldy, R, TB, HALF);  \
         const float *xt = x + t * ldx;                                                     \
         float *yt = y + t * ldy;                                                           \
         switch (n_tok - t) {                                                               \
-        case 1: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 1); break;               \
-        case 2: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 2); break;               \
-        case 3: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 3); break;               \
-        case 4: if (TB > 4) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 4); break;   \
-        case 5: if (TB > 5) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 5); break;   \
-        case 6: if (TB > 6) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 6); break;   \
-        case 7: if (TB > 7) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 7); break;   \
+        case 1: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 1, HALF); break;         \
+        case 2: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 2, HALF); break;         \
+        case 3: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 3, HALF); break;         \
+        case 4: if (TB > 4) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 4, HALF); break; \
+        case 5: if (TB > 5) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 5, HALF); break; \
+        case 6: if (TB > 6) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 6, HALF); break; \
+        case 7: if (TB > 7) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 7, HALF); break; \
         default: break;                                                                    \
         }                                                                                  \
     }
-F32_TOKENS(1, 8)
-F32_TOKENS(2, 8)
-F32_TOKENS(4, 4)
+F32_TOKENS(f32_panels_1, 1, 8, 0)
+F32_TOKENS(f32_panels_2, 2, 8, 0)
+F32_TOKENS(f32_panels_4, 4, 4, 0)
+F32_TOKENS(f16_panels_1, 1, 8, 1)
+F32_TOKENS(f16_panels_2, 2, 8, 1)
+F32_TOKENS(f16_panels_4, 4, 4, 1)
+
+typedef void (*panels_fn)(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,
+                          const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy);
+
+/* Few tokens: more panels per block keeps enough independent chains in flight. */
+ALWAYS_INLINE void mm_panels(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
+                             uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
+                             size_t ldy, panels_fn by4, panels_fn by2, panels_fn by1)
+{
+    uint32_t p = p0;
+    if (n_tok <= 3)
+        for (; p + 4 <= p1; p += 4) by4(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+    for (; p + 2 <= p1; p += 2) by2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+    for (; p < p1; p++) by1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+}
 
 void lmz_mm_f32_avx512(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                        const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
 {
-    uint32_t p = p0;
-    /* Few tokens: more panels per block keeps enough independent chains in flight. */
-    if (n_tok <= 3)
-        for (; p + 4 <= p1; p += 4) f32_panels_4(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
-    for (; p + 2 <= p1; p += 2) f32_panels_2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
-    for (; p < p1; p++) f32_panels_1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+    mm_panels(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, f32_panels_4, f32_panels_2,
+              f32_panels_1);
+}
+
+void lmz_mm_f16_avx512(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
+                       uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
+                       size_t ldy)
+{
+    mm_panels(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, f16_panels_4, f16_panels_2,
+              f16_panels_1);
 }
 
 /* ------------------------------------------------------------------------- Q8_0 */

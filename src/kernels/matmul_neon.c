@@ -39,17 +39,26 @@ ALWAYS_INLINE void store_rows(float *y, const float32x4_t v[4], uint32_t rows)
 
 /* ------------------------------------------------------------------------- f32 */
 
-/* R panels starting at p, T tokens starting at x. */
-ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p,
+/* Rows 4c .. 4c+3 of a panel at column k: f32, or f16 widened (exact; FPCR = 0 keeps
+ * half subnormals and IEEE half format). */
+ALWAYS_INLINE float32x4_t load4(const void *wp, size_t k, int c, const int half)
+{
+    size_t at = k * LMZ_PANEL + 4 * (size_t)c;
+    if (half) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)wp + at)));
+    return vld1q_f32((const float *)wp + at);
+}
+
+/* R panels starting at p, T tokens starting at x; weights f32, or f16 if `half`. */
+ALWAYS_INLINE void f32_block(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,
                              const float *x, size_t ldx, float *y, size_t ldy,
-                             const int R, const int T)
+                             const int R, const int T, const int half)
 {
     float32x4_t acc[2][6][4];
-    const float *wp[2];
-    size_t pstride = (size_t)n_in * LMZ_PANEL;
+    const char *wp[2];
+    size_t pstride = (size_t)n_in * LMZ_PANEL * (half ? 2 : 4);
 #pragma GCC unroll 2
     for (int r = 0; r < R; r++) {
-        wp[r] = w + (size_t)(p + r) * pstride;
+        wp[r] = (const char *)w + (size_t)(p + r) * pstride;
 #pragma GCC unroll 6
         for (int t = 0; t < T; t++)
 #pragma GCC unroll 4
@@ -60,7 +69,7 @@ ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint
 #pragma GCC unroll 2
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int c = 0; c < 4; c++) wv[r][c] = vld1q_f32(wp[r] + (size_t)k * LMZ_PANEL + 4 * c);
+            for (int c = 0; c < 4; c++) wv[r][c] = load4(wp[r], k, c, half);
 #pragma GCC unroll 6
         for (int t = 0; t < T; t++) {
             float32x4_t xb = vld1q_dup_f32(x + t * ldx + k);
@@ -80,27 +89,28 @@ ALWAYS_INLINE void f32_block(const float *w, uint32_t n_in, uint32_t n_out, uint
 }
 
 /* All n_tok tokens for R panels at p: blocks of TB tokens, then the remainder. */
-#define F32_TOKENS(R, TB)                                                                  \
-    static void f32_panels_##R(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p,  \
-                               const float *x, size_t ldx, uint32_t n_tok, float *y,       \
-                               size_t ldy)                                                 \
+#define F32_TOKENS(NAME, R, TB, HALF)                                                      \
+    static void NAME(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,             \
+                     const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)     \
     {                                                                                      \
         uint32_t t = 0;                                                                    \
         for (; t + TB <= n_tok; t += TB)                                                   \
-            f32_block(w, n_in, n_out, p, x + t * ldx, ldx, y + t * ldy, ldy, R, TB);        \
+            f32_block(w, n_in, n_out, p, x + t * ldx, ldx, y + t * ldy, ldy, R, TB, HALF);  \
         const float *xt = x + t * ldx;                                                     \
         float *yt = y + t * ldy;                                                           \
         switch (n_tok - t) {                                                               \
-        case 1: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 1); break;               \
-        case 2: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 2); break;               \
-        case 3: if (TB > 3) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 3); break;   \
-        case 4: if (TB > 4) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 4); break;   \
-        case 5: if (TB > 5) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 5); break;   \
+        case 1: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 1, HALF); break;         \
+        case 2: f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 2, HALF); break;         \
+        case 3: if (TB > 3) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 3, HALF); break; \
+        case 4: if (TB > 4) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 4, HALF); break; \
+        case 5: if (TB > 5) f32_block(w, n_in, n_out, p, xt, ldx, yt, ldy, R, 5, HALF); break; \
         default: break;                                                                    \
         }                                                                                  \
     }
-F32_TOKENS(1, 5)
-F32_TOKENS(2, 3)
+F32_TOKENS(f32_panels_1, 1, 5, 0)
+F32_TOKENS(f32_panels_2, 2, 3, 0)
+F32_TOKENS(f16_panels_1, 1, 5, 1)
+F32_TOKENS(f16_panels_2, 2, 3, 1)
 
 void lmz_mm_f32_neon(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                      const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
@@ -110,6 +120,16 @@ void lmz_mm_f32_neon(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
     if (n_tok <= 2)
         for (; p + 2 <= p1; p += 2) f32_panels_2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
     for (; p < p1; p++) f32_panels_1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+}
+
+void lmz_mm_f16_neon(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
+                     uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
+                     size_t ldy)
+{
+    uint32_t p = p0;
+    if (n_tok <= 2)
+        for (; p + 2 <= p1; p += 2) f16_panels_2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+    for (; p < p1; p++) f16_panels_1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
 }
 
 /* ------------------------------------------------------------------------- Q8_0 */

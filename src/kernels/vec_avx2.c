@@ -5,6 +5,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/detmath.h"
 #include "kernels/kernels.h"
@@ -155,22 +156,35 @@ void lmz_silu_mul_avx2(float *g, const float *u, uint32_t n)
 #define QB 3
 #define DB 4
 
-ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, const float *p,
+/* The values j's dims [d, d + 8) (fewer at a tail: `left`, the rest 0): f32, or f16
+ * widened (exact).  AVX2 has no 16-bit masked load, so an f16 tail goes through a copy. */
+ALWAYS_INLINE __m256 load_values(const void *v, size_t at, uint32_t left, __m256i mask,
+                                 const int half)
+{
+    if (!half) return _mm256_maskload_ps((const float *)v + at, mask);
+    const uint16_t *h = (const uint16_t *)v + at;
+    if (left >= 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+    uint16_t tail[8] = {0};
+    memcpy(tail, h, left * sizeof *h);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tail));
+}
+
+ALWAYS_INLINE void attn_v_block(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
                                 size_t ldp, float *out, size_t ldo, uint32_t d0,
-                                const int nq, const int nd, __m256i last)
+                                const int nq, const int nd, uint32_t left, const int half)
 {
     __m256 acc[QB][DB];
-    const __m256i full = _mm256_set1_epi32(-1);
+    const __m256i full = _mm256_set1_epi32(-1), last = tail_mask(left - 8 * (nd - 1));
 #pragma GCC unroll 3
     for (int q = 0; q < nq; q++)
 #pragma GCC unroll 4
         for (int c = 0; c < nd; c++) acc[q][c] = _mm256_setzero_ps();
     for (uint32_t j = 0; j < n_pos; j++) {
-        const float *vj = v + (size_t)j * hd + d0;
+        size_t vj = (size_t)j * hd + d0;
         __m256 vv[DB];
 #pragma GCC unroll 4
         for (int c = 0; c < nd; c++)
-            vv[c] = _mm256_maskload_ps(vj + 8 * c, c == nd - 1 ? last : full);
+            vv[c] = load_values(v, vj + 8 * c, left - 8 * c, c == nd - 1 ? last : full, half);
 #pragma GCC unroll 3
         for (int q = 0; q < nq; q++) {
             __m256 pj = _mm256_broadcast_ss(p + q * ldp + j);
@@ -185,34 +199,71 @@ ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, con
             _mm256_maskstore_ps(out + q * ldo + d0 + 8 * c, c == nd - 1 ? last : full, acc[q][c]);
 }
 
-#define ATTN_V_Q(nq)                                                                        \
-    static void attn_v_q##nq(const float *v, uint32_t hd, uint32_t n_pos, const float *p,  \
-                             size_t ldp, float *out, size_t ldo)                           \
+#define ATTN_V_Q(nq, half, name)                                                            \
+    static void name(const void *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp, \
+                     float *out, size_t ldo)                                                \
     {                                                                                       \
         for (uint32_t d0 = 0; d0 < hd; d0 += 8 * DB) {                                      \
             uint32_t left = hd - d0, nd = (left + 7) / 8;                                   \
             if (nd > DB) nd = DB;                                                           \
-            __m256i last = tail_mask(left - 8 * (nd - 1));                                  \
             switch (nd) {                                                                   \
-            case 1: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 1, last); break;  \
-            case 2: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 2, last); break;  \
-            case 3: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 3, last); break;  \
-            default: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 4, last); break; \
+            case 1: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 1, left, half); break; \
+            case 2: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 2, left, half); break; \
+            case 3: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 3, left, half); break; \
+            default: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 4, left, half); break; \
             }                                                                               \
         }                                                                                   \
     }
-ATTN_V_Q(1)
-ATTN_V_Q(2)
-ATTN_V_Q(3)
+ATTN_V_Q(1, 0, attn_v_q1)
+ATTN_V_Q(2, 0, attn_v_q2)
+ATTN_V_Q(3, 0, attn_v_q3)
+ATTN_V_Q(1, 1, attn_v16_q1)
+ATTN_V_Q(2, 1, attn_v16_q2)
+ATTN_V_Q(3, 1, attn_v16_q3)
+
+typedef void (*attn_v_fn)(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
+                          size_t ldp, float *out, size_t ldo);
+
+/* Queries by 3, then the remainder. */
+ALWAYS_INLINE void attn_v_queries(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
+                                  size_t ldp, uint32_t n_q, float *out, size_t ldo,
+                                  attn_v_fn q1, attn_v_fn q2, attn_v_fn q3)
+{
+    uint32_t q = 0;
+    for (; q + 3 <= n_q; q += 3) q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
+    switch (n_q - q) {
+    case 1: q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    case 2: q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    default: break;
+    }
+}
 
 void lmz_attn_v_avx2(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
                      uint32_t n_q, float *out, size_t ldo)
 {
-    uint32_t q = 0;
-    for (; q + 3 <= n_q; q += 3) attn_v_q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
-    switch (n_q - q) {
-    case 1: attn_v_q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 2: attn_v_q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    default: break;
+    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_q1, attn_v_q2, attn_v_q3);
+}
+
+void lmz_attn_v_f16_avx2(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
+                         size_t ldp, uint32_t n_q, float *out, size_t ldo)
+{
+    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v16_q1, attn_v16_q2, attn_v16_q3);
+}
+
+/* F16C's conversion rounds to nearest even, keeps subnormals and quiets NaNs as
+ * lmz_f32_to_f16 does (f16.c). */
+void lmz_to_f16_avx2(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    if (i < n) {
+        float in[8] = {0};
+        uint16_t out[8];
+        memcpy(in, src + i, (n - i) * sizeof *in);
+        _mm_storeu_si128((__m128i *)out,
+                         _mm256_cvtps_ph(_mm256_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
+        memcpy(dst + i, out, (n - i) * sizeof *out);
     }
 }

@@ -107,21 +107,30 @@ void lmz_silu_mul_avx512(float *g, const float *u, uint32_t n)
 #define QB 4
 #define DB 4
 
-ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, const float *p,
+/* 16 values of position j from column d: f32, or f16 widened (exact). */
+ALWAYS_INLINE __m512 load_values(const void *vj, __mmask16 m, const int half)
+{
+    if (half) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, vj));
+    return _mm512_maskz_loadu_ps(m, vj);
+}
+
+ALWAYS_INLINE void attn_v_block(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
                                 size_t ldp, float *out, size_t ldo, uint32_t d0,
-                                const int nq, const int nd, __mmask16 last)
+                                const int nq, const int nd, __mmask16 last, const int half)
 {
     __m512 acc[QB][DB];
+    size_t esize = half ? 2 : 4;
 #pragma GCC unroll 4
     for (int q = 0; q < nq; q++)
 #pragma GCC unroll 4
         for (int c = 0; c < nd; c++) acc[q][c] = _mm512_setzero_ps();
     for (uint32_t j = 0; j < n_pos; j++) {
-        const float *vj = v + (size_t)j * hd + d0;
+        const char *vj = (const char *)v + ((size_t)j * hd + d0) * esize;
         __m512 vv[DB];
 #pragma GCC unroll 4
         for (int c = 0; c < nd; c++)
-            vv[c] = _mm512_maskz_loadu_ps(c == nd - 1 ? last : (__mmask16)0xffff, vj + 16 * c);
+            vv[c] = load_values(vj + 16 * c * esize, c == nd - 1 ? last : (__mmask16)0xffff,
+                                half);
 #pragma GCC unroll 4
         for (int q = 0; q < nq; q++) {
             __m512 pj = _mm512_set1_ps(p[q * ldp + j]);
@@ -137,36 +146,70 @@ ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, con
                                   c == nd - 1 ? last : (__mmask16)0xffff, acc[q][c]);
 }
 
-#define ATTN_V_Q(nq)                                                                        \
-    static void attn_v_q##nq(const float *v, uint32_t hd, uint32_t n_pos, const float *p,  \
-                             size_t ldp, float *out, size_t ldo)                           \
+#define ATTN_V_Q(nq, half, name)                                                            \
+    static void name(const void *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp, \
+                     float *out, size_t ldo)                                                \
     {                                                                                       \
         for (uint32_t d0 = 0; d0 < hd; d0 += 16 * DB) {                                     \
             uint32_t left = hd - d0, nd = (left + 15) / 16;                                 \
             __mmask16 last = tail_mask(left - 16 * ((nd > DB ? DB : nd) - 1));              \
             switch (nd > DB ? DB : nd) {                                                    \
-            case 1: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 1, last); break;  \
-            case 2: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 2, last); break;  \
-            case 3: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 3, last); break;  \
-            default: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 4, last); break; \
+            case 1: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 1, last, half); break; \
+            case 2: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 2, last, half); break; \
+            case 3: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 3, last, half); break; \
+            default: attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 4, last, half); break; \
             }                                                                               \
         }                                                                                   \
     }
-ATTN_V_Q(1)
-ATTN_V_Q(2)
-ATTN_V_Q(3)
-ATTN_V_Q(4)
+ATTN_V_Q(1, 0, attn_v_q1)
+ATTN_V_Q(2, 0, attn_v_q2)
+ATTN_V_Q(3, 0, attn_v_q3)
+ATTN_V_Q(4, 0, attn_v_q4)
+ATTN_V_Q(1, 1, attn_v16_q1)
+ATTN_V_Q(2, 1, attn_v16_q2)
+ATTN_V_Q(3, 1, attn_v16_q3)
+ATTN_V_Q(4, 1, attn_v16_q4)
+
+typedef void (*attn_v_fn)(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
+                          size_t ldp, float *out, size_t ldo);
+
+/* Queries by 4, then the remainder. */
+ALWAYS_INLINE void attn_v_queries(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
+                                  size_t ldp, uint32_t n_q, float *out, size_t ldo,
+                                  attn_v_fn q1, attn_v_fn q2, attn_v_fn q3, attn_v_fn q4)
+{
+    uint32_t q = 0;
+    for (; q + 4 <= n_q; q += 4) q4(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
+    switch (n_q - q) {
+    case 1: q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    case 2: q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    case 3: q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    default: break;
+    }
+}
 
 void lmz_attn_v_avx512(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
                        uint32_t n_q, float *out, size_t ldo)
 {
-    uint32_t q = 0;
-    for (; q + 4 <= n_q; q += 4) attn_v_q4(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
-    switch (n_q - q) {
-    case 1: attn_v_q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 2: attn_v_q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 3: attn_v_q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    default: break;
+    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_q1, attn_v_q2, attn_v_q3,
+                   attn_v_q4);
+}
+
+void lmz_attn_v_f16_avx512(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
+                           size_t ldp, uint32_t n_q, float *out, size_t ldo)
+{
+    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v16_q1, attn_v16_q2, attn_v16_q3,
+                   attn_v16_q4);
+}
+
+/* F16C's conversion rounds to nearest even, keeps subnormals and quiets NaNs as
+ * lmz_f32_to_f16 does (f16.c). */
+void lmz_to_f16_avx512(uint16_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_mask_storeu_epi16(dst + i, m, h);
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include "kernels/exp_neon.h"
 #include "kernels/kernels.h"
+#include "model/gguf.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -134,9 +135,21 @@ void lmz_silu_mul_neon(float *g, const float *u, uint32_t n)
 #define QB 4
 #define DB 4
 
-ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, const float *p,
+/* Dims [d, d + 4) of a value row: f32, or f16 widened (exact, FPCR = 0). */
+ALWAYS_INLINE float32x4_t load_values(const void *v, size_t at, const int half)
+{
+    if (half) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)v + at)));
+    return vld1q_f32((const float *)v + at);
+}
+
+ALWAYS_INLINE float value_at(const void *v, size_t at, const int half)
+{
+    return half ? lmz_f16_to_f32(((const uint16_t *)v)[at]) : ((const float *)v)[at];
+}
+
+ALWAYS_INLINE void attn_v_block(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
                                 size_t ldp, float *out, size_t ldo, uint32_t d0,
-                                const int nq, const int nd)
+                                const int nq, const int nd, const int half)
 {
     float32x4_t acc[QB][DB];
 #pragma GCC unroll 4
@@ -144,10 +157,10 @@ ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, con
 #pragma GCC unroll 4
         for (int c = 0; c < nd; c++) acc[q][c] = vdupq_n_f32(0.0f);
     for (uint32_t j = 0; j < n_pos; j++) {
-        const float *vj = v + (size_t)j * hd + d0;
+        size_t vj = (size_t)j * hd + d0;
         float32x4_t vv[DB];
 #pragma GCC unroll 4
-        for (int c = 0; c < nd; c++) vv[c] = vld1q_f32(vj + 4 * c);
+        for (int c = 0; c < nd; c++) vv[c] = load_values(v, vj + 4 * c, half);
 #pragma GCC unroll 4
         for (int q = 0; q < nq; q++) {
             float32x4_t pj = vld1q_dup_f32(p + q * ldp + j);
@@ -163,42 +176,75 @@ ALWAYS_INLINE void attn_v_block(const float *v, uint32_t hd, uint32_t n_pos, con
 
 /* nq queries: the dims in blocks of 16 and 4, the last hd % 4 as scalar chains (the same
  * fmaf sequence per output). */
-ALWAYS_INLINE void attn_v_queries(const float *v, uint32_t hd, uint32_t n_pos, const float *p,
-                                  size_t ldp, float *out, size_t ldo, const int nq)
+ALWAYS_INLINE void attn_v_queries(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
+                                  size_t ldp, float *out, size_t ldo, const int nq,
+                                  const int half)
 {
     uint32_t d0 = 0;
     for (; d0 + 4 * DB <= hd; d0 += 4 * DB)
-        attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, DB);
-    for (; d0 + 4 <= hd; d0 += 4) attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 1);
+        attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, DB, half);
+    for (; d0 + 4 <= hd; d0 += 4) attn_v_block(v, hd, n_pos, p, ldp, out, ldo, d0, nq, 1, half);
     for (; d0 < hd; d0++)
         for (int q = 0; q < nq; q++) {
             float acc = 0.0f;
             for (uint32_t j = 0; j < n_pos; j++)
-                acc = fmaf(p[q * ldp + j], v[(size_t)j * hd + d0], acc);
+                acc = fmaf(p[q * ldp + j], value_at(v, (size_t)j * hd + d0, half), acc);
             out[q * ldo + d0] = acc;
         }
 }
 
-#define ATTN_V_Q(nq)                                                                       \
-    static void attn_v_q##nq(const float *v, uint32_t hd, uint32_t n_pos, const float *p, \
-                             size_t ldp, float *out, size_t ldo)                          \
+#define ATTN_V_Q(nq, half, name)                                                           \
+    static void name(const void *v, uint32_t hd, uint32_t n_pos, const float *p,          \
+                     size_t ldp, float *out, size_t ldo)                                   \
     {                                                                                      \
-        attn_v_queries(v, hd, n_pos, p, ldp, out, ldo, nq);                                \
+        attn_v_queries(v, hd, n_pos, p, ldp, out, ldo, nq, half);                          \
     }
-ATTN_V_Q(1)
-ATTN_V_Q(2)
-ATTN_V_Q(3)
-ATTN_V_Q(4)
+ATTN_V_Q(1, 0, attn_v_q1)
+ATTN_V_Q(2, 0, attn_v_q2)
+ATTN_V_Q(3, 0, attn_v_q3)
+ATTN_V_Q(4, 0, attn_v_q4)
+ATTN_V_Q(1, 1, attn_v16_q1)
+ATTN_V_Q(2, 1, attn_v16_q2)
+ATTN_V_Q(3, 1, attn_v16_q3)
+ATTN_V_Q(4, 1, attn_v16_q4)
+
+typedef void (*attn_v_fn)(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
+                          size_t ldp, float *out, size_t ldo);
+
+/* Queries by 4, then the remainder. */
+ALWAYS_INLINE void attn_v_by4(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
+                              size_t ldp, uint32_t n_q, float *out, size_t ldo,
+                              attn_v_fn q1, attn_v_fn q2, attn_v_fn q3, attn_v_fn q4)
+{
+    uint32_t q = 0;
+    for (; q + 4 <= n_q; q += 4) q4(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
+    switch (n_q - q) {
+    case 1: q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    case 2: q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    case 3: q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
+    default: break;
+    }
+}
 
 void lmz_attn_v_neon(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
                      uint32_t n_q, float *out, size_t ldo)
 {
-    uint32_t q = 0;
-    for (; q + 4 <= n_q; q += 4) attn_v_q4(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
-    switch (n_q - q) {
-    case 1: attn_v_q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 2: attn_v_q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 3: attn_v_q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    default: break;
-    }
+    attn_v_by4(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_q1, attn_v_q2, attn_v_q3, attn_v_q4);
+}
+
+void lmz_attn_v_f16_neon(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
+                         size_t ldp, uint32_t n_q, float *out, size_t ldo)
+{
+    attn_v_by4(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v16_q1, attn_v16_q2, attn_v16_q3,
+               attn_v16_q4);
+}
+
+/* FCVTN with FPCR = 0 rounds to nearest even, keeps subnormals and quiets NaNs keeping
+ * their top payload bits, as lmz_f32_to_f16 does (f16.c). */
+void lmz_to_f16_neon(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1_u16(dst + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(src + i))));
+    for (; i < n; i++) dst[i] = lmz_f32_to_f16(src[i]);
 }

@@ -6,6 +6,7 @@
 
 #include "kernels/detmath.h"
 #include "kernels/kernels.h"
+#include "model/gguf.h"
 
 #define LANES 16
 
@@ -62,4 +63,23 @@ void lmz_attn_v_scalar(const float *v, uint32_t hd, uint32_t n_pos, const float 
             for (uint32_t d = 0; d < hd; d++) o[d] = fmaf(pq[j], vj[d], o[d]);
         }
     }
+}
+
+void lmz_attn_v_f16_scalar(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
+                           size_t ldp, uint32_t n_q, float *out, size_t ldo)
+{
+    for (uint32_t q = 0; q < n_q; q++) {
+        float *o = out + q * ldo;
+        const float *pq = p + q * ldp;
+        for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
+        for (uint32_t j = 0; j < n_pos; j++) {
+            const uint16_t *vj = v + (size_t)j * hd;
+            for (uint32_t d = 0; d < hd; d++) o[d] = fmaf(pq[j], lmz_f16_to_f32(vj[d]), o[d]);
+        }
+    }
+}
+
+void lmz_to_f16_scalar(uint16_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = lmz_f32_to_f16(src[i]);
 }

@@ -135,6 +135,7 @@ static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write,
     h.chunk_size = ctx->level.chunk_size;
     h.context = ctx->level.context;
     h.keep = ctx->level.keep;
+    if (ctx->level.kv_f16) h.flags |= LMZF_FLAG_KV_F16;
     memcpy(h.model_id, info.model_hash, LMZF_ID_SIZE);
     memcpy(h.tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
     if (ctx->adapter) {

@@ -180,7 +180,8 @@ const char *lmz_simd_name(lmz_simd simd)
 }
 
 lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t lanes,
-                        uint32_t max_batch, uint32_t threads, struct forward_ctx **out)
+                        uint32_t max_batch, uint32_t threads, int kv_f16,
+                        struct forward_ctx **out)
 {
     if (index >= ctx->n_fwd) {
         struct lmz_fwd_slot *grown = realloc(ctx->fwd, (index + 1) * sizeof *grown);
@@ -206,6 +207,9 @@ lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t
         s->max_batch = max_batch;
         s->threads = threads;
     }
+    char why[256] = "";
+    if (fwd_set_kv_f16(s->fwd, kv_f16, why, sizeof why))
+        return lmz__fail(ctx, LMZ_ERR_NOMEM, "cannot set up the model: %s", why);
     if (fwd_adapter(s->fwd) != ctx->adapter) {
         char msg[400] = "";
         if (fwd_set_adapter(s->fwd, ctx->adapter, msg, sizeof msg))

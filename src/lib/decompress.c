@@ -86,7 +86,8 @@ static lmz_status flush_group(dstate *d)
         d->lm[i].crlf = c->method == LMZF_METHOD_LM_CRLF;
     }
     lmz_level_settings w = { .chunk_size = h->chunk_size, .context = h->context,
-                             .keep = h->keep, .lanes = d->lanes };
+                             .keep = h->keep, .lanes = d->lanes,
+                             .kv_f16 = (h->flags & LMZF_FLAG_KV_F16) != 0 };
     lmz_status st = lm_decode_chunks(d->ctx, &w, d->lm, d->n);
     for (size_t i = 0; st == LMZ_OK && i < d->n; i++) {
         const lmzf_record *rec = &d->group[i].rec;

@@ -18,6 +18,7 @@ typedef struct lmz_level_settings {
     uint32_t keep;         /* tokens retained when the window slides */
     uint32_t lanes;        /* chunks each run of the LM coder codes side by side, in one
                             * batched forward pass (lm_coder.c) */
+    int kv_f16;            /* the KV cache holds F16 (the stream's flag KV_F16) */
 } lmz_level_settings;
 
 #define LMZ_LEVEL_MIN 1
@@ -105,9 +106,10 @@ lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Get the context's forward pass number `index` (one per run of the LM coder) for
- * `context` tokens, `lanes` sequences, batches of up to max_batch tokens and `threads`
- * threads, creating or re-creating it as needed. */
+ * `context` tokens, `lanes` sequences, batches of up to max_batch tokens, `threads`
+ * threads and an F32 or F16 (kv_f16) KV cache, creating or re-creating it as needed. */
 lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t lanes,
-                        uint32_t max_batch, uint32_t threads, struct forward_ctx **out);
+                        uint32_t max_batch, uint32_t threads, int kv_f16,
+                        struct forward_ctx **out);
 
 #endif

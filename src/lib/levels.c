@@ -69,9 +69,9 @@ static const builtin_level builtin_table[LMZ_LEVEL_MAX] = {
     { LMZ_BUILTIN_S2, 2, 4 },
     { LMZ_BUILTIN_S2, 3, 4 },
     { LMZ_BUILTIN_S2, 4, 2 },
-    { LMZ_BUILTIN_S2, 5, 1 },  /* -5, default */
-    { LMZ_BUILTIN_S2, 6, 1 },
-    { LMZ_BUILTIN_S2, 7, 1 },
+    { LMZ_BUILTIN_S2, 5, 2 },  /* -5, default */
+    { LMZ_BUILTIN_S2, 6, 2 },
+    { LMZ_BUILTIN_S2, 7, 2 },
     { LMZ_BUILTIN_M1, 5, 8 },
     { LMZ_BUILTIN_M1, 7, 8 },  /* -9 */
 };
@@ -90,6 +90,11 @@ static void row_settings(int row_number, uint32_t n_ctx_train, lmz_level_setting
     if (n_ctx_train >= 2 && out->context > n_ctx_train) out->context = n_ctx_train;
     out->keep = (uint32_t)((uint64_t)out->context * row->keep_eighths / 8);
     if (out->keep < 1) out->keep = 1;
+    /* Every level keeps its KV cache in F16: decoding reads the whole cache for every
+     * token, and half the bytes made `lmz -5 -T 2 -dc` of 512 KiB of llm-gpt-4o 13 %
+     * faster (18.3 -> 16.0 s; compression 12.4 -> 11.6 s) for one byte more output
+     * (108,831 against 108,830). */
+    out->kv_f16 = 1;
 }
 
 void lmz_level_get(int level, uint32_t n_ctx_train, lmz_level_settings *out)

@@ -58,6 +58,7 @@ typedef struct lm_shared {
     lmz_ctx *ctx;
     int decoding;
     uint32_t context, keep;
+    int kv_f16;
     lm_chunk *chunks;
     size_t n;
     atomic_size_t next_chunk;     /* the next chunk an idle lane takes */
@@ -365,7 +366,7 @@ static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t l
     if (r->max_batch < 64) r->max_batch = 64;
 
     lmz_status st = lmz__forward(ctx, index, r->context, r->lanes, r->max_batch, threads,
-                                 &r->fwd);
+                                 sh->kv_f16, &r->fwd);
     if (st != LMZ_OK) return st;
 
     r->lane = calloc(r->lanes, sizeof *r->lane);
@@ -515,10 +516,10 @@ static uint32_t runs_for(const lmz_model_info *info, uint32_t threads, size_t n)
 #define KV_BUDGET ((size_t)256 << 20)
 
 /* Bytes of F32 KV cache one lane of `context` positions needs. */
-static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context)
+static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context, int f16)
 {
     size_t head_dim = info->n_head ? info->n_embd / info->n_head : info->n_embd;
-    return (size_t)info->n_layer * info->n_head_kv * head_dim * 2 * sizeof(float) * context;
+    return (size_t)info->n_layer * info->n_head_kv * head_dim * 2 * (f16 ? 2 : 4) * context;
 }
 
 static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_settings *w,
@@ -530,6 +531,7 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
         return lmz__fail(ctx, LMZ_ERR_ARG, "invalid LM window: context %u, keep %u",
                          context, keep);
     lm_shared sh = { .ctx = ctx, .decoding = decoding, .context = context, .keep = keep,
+                     .kv_f16 = w->kv_f16,
                      .chunks = chunks, .n = n };
     atomic_init(&sh.next_chunk, 0);
     atomic_init(&sh.stop, 0);
@@ -551,7 +553,7 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     size_t per_thread = w->lanes > 0 ? w->lanes : 1;
     size_t lanes = (per_thread * total_threads + sh.n_runs - 1) / sh.n_runs;
     size_t share = (n + sh.n_runs - 1) / sh.n_runs;
-    size_t per_lane = kv_bytes_per_lane(&info, context);
+    size_t per_lane = kv_bytes_per_lane(&info, context, w->kv_f16);
     size_t affordable = per_lane ? KV_BUDGET / per_lane / sh.n_runs : lanes;
     if (lanes > share) lanes = share;
     if (lanes > affordable) lanes = affordable > 0 ? affordable : 1;

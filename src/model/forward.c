@@ -277,10 +277,17 @@ static void attn_task(void *arg, uint32_t task, uint32_t thread)
     size_t ld = f->kv.n_ctx_pad;
     float *scores = f->scores + (size_t)thread * group * ld;
     size_t off = (size_t)i * hp->n_head * hd + (size_t)h * group * hd;
-    f->k->mm_f32(kv_k(&f->kv, j->layer, s, h), hd, n_pos, 0, lmz_n_panels(n_pos), f->q + off, hd,
-                 group, scores, ld);
+    const void *kh = kv_k(&f->kv, j->layer, s, h), *vh = kv_v(&f->kv, j->layer, s, h);
+    uint32_t np = lmz_n_panels(n_pos);
+    if (f->kv.f16)
+        f->k->mm_f16(kh, hd, n_pos, 0, np, f->q + off, hd, group, scores, ld);
+    else
+        f->k->mm_f32(kh, hd, n_pos, 0, np, f->q + off, hd, group, scores, ld);
     for (uint32_t g = 0; g < group; g++) f->k->softmax(scores + g * ld, n_pos, f->attn_scale);
-    f->k->attn_v(kv_v(&f->kv, j->layer, s, h), hd, n_pos, scores, ld, group, f->att + off, hd);
+    if (f->kv.f16)
+        f->k->attn_v_f16(vh, hd, n_pos, scores, ld, group, f->att + off, hd);
+    else
+        f->k->attn_v(vh, hd, n_pos, scores, ld, group, f->att + off, hd);
 }
 
 /* ---------------------------------------------------------------- one layer */
@@ -316,7 +323,7 @@ static void layer_forward(forward_ctx *f, uint32_t l, uint32_t n)
         }
         rope_apply(&f->rope, qi, hp->n_head, hd, f->pos[i], hp->rope_neox);
         rope_apply(&f->rope, ki, hp->n_head_kv, hd, f->pos[i], hp->rope_neox);
-        kv_store(&f->kv, l, f->seq[i], f->pos[i], ki, f->vv + (size_t)i * kv_dim);
+        kv_store(&f->kv, k, l, f->seq[i], f->pos[i], ki, f->vv + (size_t)i * kv_dim);
     }
 
     attn_job aj = {f, l};
@@ -418,7 +425,7 @@ forward_ctx *fwd_new(const struct lmz_model *m, uint32_t n_ctx, uint32_t max_seq
     f->par_min_work = PAR_MIN_WORK_DEFAULT;
     f->pool = tp_new((int)f->n_threads);
     if (!f->pool) goto nomem;
-    if (kv_init(&f->kv, hp->n_layer, max_seqs, hp->n_head_kv, hp->head_dim, n_ctx)) {
+    if (kv_init(&f->kv, hp->n_layer, max_seqs, hp->n_head_kv, hp->head_dim, n_ctx, 0)) {
         snprintf(err, errlen, "forward pass: cannot allocate the KV cache for %u sequences x %u "
                  "positions", max_seqs, n_ctx);
         fwd_free(f);
@@ -490,6 +497,25 @@ uint32_t fwd_max_batch(const forward_ctx *f) { return f->max_batch; }
 uint32_t fwd_n_ctx(const forward_ctx *f) { return f->n_ctx; }
 uint32_t fwd_max_seqs(const forward_ctx *f) { return f->max_seqs; }
 void fwd_set_min_parallel_work(forward_ctx *f, double macs) { f->par_min_work = macs; }
+
+int fwd_set_kv_f16(forward_ctx *f, int f16, char *err, size_t errlen)
+{
+    f16 = f16 != 0;
+    if (f->kv.f16 == f16) return 0;
+    const lmz_hparams *hp = &f->m->hp;
+    kv_cache fresh;
+    if (kv_init(&fresh, hp->n_layer, f->max_seqs, hp->n_head_kv, hp->head_dim, f->n_ctx, f16)) {
+        snprintf(err, errlen, "forward pass: cannot allocate the KV cache for %u sequences x %u "
+                 "positions", f->max_seqs, f->n_ctx);
+        return -1;
+    }
+    kv_free(&f->kv);
+    f->kv = fresh;
+    for (uint32_t s = 0; s < f->max_seqs; s++) f->seq_len[s] = 0;
+    return 0;
+}
+
+int fwd_kv_f16(const forward_ctx *f) { return f->kv.f16; }
 
 void fwd_reset(forward_ctx *f, uint32_t seq)
 {

@@ -95,6 +95,12 @@ uint32_t fwd_max_seqs(const forward_ctx *f);
  * thread pool; results never depend on it. */
 void fwd_set_min_parallel_work(forward_ctx *f, double macs);
 
+/* The KV cache's element type from now on: F32 (the default, f16 = 0) or F16, every
+ * key and value rounded to nearest even when stored (doc/format.md's KV_F16).  A change
+ * empties every sequence.  -1 with a message if memory is out (nothing changed). */
+int fwd_set_kv_f16(forward_ctx *f, int f16, char *err, size_t errlen);
+int fwd_kv_f16(const forward_ctx *f);
+
 void fwd_reset(forward_ctx *f, uint32_t seq);          /* empty sequence seq's KV cache */
 uint32_t fwd_seq_len(const forward_ctx *f, uint32_t seq);
 
