@@ -511,11 +511,11 @@ static uint32_t runs_for(const lmz_model_info *info, uint32_t threads, size_t n)
 }
 
 /* The KV caches of all runs together stay under this, whatever the thread count: with
- * one run per CPU on a large machine, lmz-m1's 16 MiB per lane and 8 lanes per run would
- * otherwise ask for 128 MiB per CPU. */
+ * one run per CPU on a large machine, lmz-m1's 8 MiB per lane (F16; 16 MiB in F32) and
+ * 8 lanes per run would otherwise ask for 64 MiB per CPU. */
 #define KV_BUDGET ((size_t)256 << 20)
 
-/* Bytes of F32 KV cache one lane of `context` positions needs. */
+/* Bytes of KV cache (F16 or F32) one lane of `context` positions needs. */
 static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context, int f16)
 {
     size_t head_dim = info->n_head ? info->n_embd / info->n_head : info->n_embd;
