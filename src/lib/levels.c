@@ -50,13 +50,15 @@ static const level_row level_table[LMZ_LEVEL_MAX] = {
  * Lanes change no output byte, only how many chunks share a forward pass; each thread
  * runs its own forward pass over its own lanes (lm_coder.c).  Decoding reads a lane's
  * whole KV cache for every token, so lanes pay only while every run's caches stay in
- * the L3 cache (32 MiB here) beside the weights.  lmz-s2 stores 8 KiB per position, and
- * with its 512-token window a lane averages ~3 MiB: decompressing the first 512 KiB of
- * llm-gpt-4o at -5 (16 chunks, `lmz -T 2 -dc`) took 18.3 s with 1 lane per thread,
- * 19.3-21.1 with 2 and 25.3-26.3 with 4, and compressing 13.0, 13.3 and 13.3 s.  At -2 (192
- * tokens) the same file decoded in 10.8 s with 4 lanes per thread, 10.9-11.5 with 8 and
- * 11.8-13.8 with 1.  lmz-m1's cache outgrows L3 at any lane count (16 KiB a position);
- * there more lanes share its 31 MB of weight reads.
+ * the L3 cache (32 MiB here, shared with other machines' work) beside the weights.
+ * lmz-s2 stores 4 KiB per position (F16; 8 KiB in F32), and with its 512-token window
+ * a lane averages ~1.5 MiB: decompressing the first 512 KiB of llm-gpt-4o at -5 (16
+ * chunks, `lmz -T 2 -dc`) took 15.7-16.3 s with 1 lane per thread, 13.6-14.1 with 2 and
+ * 13.9-16.4 with 4 (with the F32 cache: 18.3 s with 1 lane, 19.3-21.1 with 2, 25.3-26.3
+ * with 4).  On the same text, 4 lanes against 8 at -2 decoded in 6.8 s against 7.9-8.9,
+ * at -3 in 8.1-9.9 against 9.9-10.3; at -4, 2 lanes against 4: 10.8-11.2 s against
+ * 10.4-13.2.  lmz-m1's cache outgrows L3 at any lane count (8 KiB a position); there
+ * more lanes share its 31 MB of weight reads.
  */
 typedef struct builtin_level {
     lmz_builtin model;
