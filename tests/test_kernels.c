@@ -96,14 +96,61 @@ static void test_mm_f32_scalar_is_the_chain(void **state)
     free(w); free(x); free(wp); free(tmp); free(y);
 }
 
+/* A product under test: mm_f32 or mm_f16 of one path. */
+typedef void (*product_fn)(const lmz_kernels *k, const void *w, uint32_t n_in, uint32_t n_out,
+                           uint32_t p0, uint32_t p1, const float *x, size_t ldx, uint32_t n_tok,
+                           float *y, size_t ldy);
+static void call_mm_f32(const lmz_kernels *k, const void *w, uint32_t n_in, uint32_t n_out,
+                        uint32_t p0, uint32_t p1, const float *x, size_t ldx, uint32_t n_tok,
+                        float *y, size_t ldy)
+{
+    k->mm_f32(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy);
+}
+static void call_mm_f16(const lmz_kernels *k, const void *w, uint32_t n_in, uint32_t n_out,
+                        uint32_t p0, uint32_t p1, const float *x, size_t ldx, uint32_t n_tok,
+                        float *y, size_t ldy)
+{
+    k->mm_f16(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy);
+}
+
+/* Over the whole range of panels and a sub-range (what one thread gets): `fn` of each of
+ * the n_paths paths on w, bit for bit the scalar mm_f32 on the f32 panels wref.  y0, y1:
+ * n_tok * ldy floats of scratch.  Returns the configurations checked. */
+static size_t check_product(const char *what, product_fn fn, const lmz_simd *paths,
+                            size_t n_paths, const void *w, const float *wref, uint32_t n_in,
+                            uint32_t n_out, const float *x, size_t ldx, uint32_t n_tok,
+                            float *y0, float *y1, size_t ldy)
+{
+    const lmz_kernels *ks = lmz_kernels_get(LMZ_SIMD_SCALAR);
+    uint32_t np = lmz_n_panels(n_out);
+    uint32_t ranges[2][2] = {{0, np}, {np / 3, np - np / 4}};
+    size_t checked = 0;
+    for (int rg = 0; rg < 2; rg++) {
+        uint32_t p0 = ranges[rg][0], p1 = ranges[rg][1];
+        memset(y0, 0x7f, sizeof(float) * n_tok * ldy);
+        ks->mm_f32(wref, n_in, n_out, p0, p1, x, ldx, n_tok, y0, ldy);
+        for (size_t s = 0; s < n_paths; s++) {
+            if (!have_path(paths[s])) continue;
+            const lmz_kernels *kv = lmz_kernels_get(paths[s]);
+            memset(y1, 0x7f, sizeof(float) * n_tok * ldy);
+            fn(kv, w, n_in, n_out, p0, p1, x, ldx, n_tok, y1, ldy);
+            size_t where;
+            if (!same_bits(y0, y1, (size_t)n_tok * ldy, &where))
+                fail_msg("%s %s n_out=%u n_in=%u n_tok=%u panels [%u,%u): differs at %zu",
+                         kv->name, what, n_out, n_in, n_tok, p0, p1, where);
+            checked++;
+        }
+    }
+    return checked;
+}
+
 static void test_mm_f32_simd_matches_scalar(void **state)
 {
     (void)state;
-    const lmz_kernels *ks = lmz_kernels_get(LMZ_SIMD_SCALAR);
     size_t checked = 0;
     for (size_t io = 0; io < sizeof mm_outs / sizeof *mm_outs; io++)
         for (size_t ii = 0; ii < sizeof mm_ins / sizeof *mm_ins; ii++) {
-            uint32_t n_out = mm_outs[io], n_in = mm_ins[ii], np = lmz_n_panels(n_out);
+            uint32_t n_out = mm_outs[io], n_in = mm_ins[ii];
             size_t ldx = n_in + 3, ldy = n_out + 5;
             uint32_t max_tok = 64;
             float *w = malloc(sizeof(float) * n_out * n_in);
@@ -115,27 +162,9 @@ static void test_mm_f32_simd_matches_scalar(void **state)
             for (uint32_t i = 0; i < n_out * n_in; i++) w[i] = rndf();
             for (size_t i = 0; i < max_tok * ldx; i++) x[i] = rndf();
             lmz_pack_f32(wp, w, row_f32, n_out, n_in, tmp);
-            for (size_t it = 0; it < sizeof mm_toks / sizeof *mm_toks; it++) {
-                uint32_t n_tok = mm_toks[it];
-                /* Whole range, and a sub-range of panels (what one thread gets). */
-                uint32_t ranges[2][2] = {{0, np}, {np / 3, np - np / 4}};
-                for (int rg = 0; rg < 2; rg++) {
-                    uint32_t p0 = ranges[rg][0], p1 = ranges[rg][1];
-                    memset(y0, 0x7f, sizeof(float) * max_tok * ldy);
-                    ks->mm_f32(wp, n_in, n_out, p0, p1, x, ldx, n_tok, y0, ldy);
-                    for (size_t s = 0; s < N_SIMD_PATHS; s++) {
-                        if (!have_path(simd_paths[s])) continue;
-                        const lmz_kernels *kv = lmz_kernels_get(simd_paths[s]);
-                        memset(y1, 0x7f, sizeof(float) * max_tok * ldy);
-                        kv->mm_f32(wp, n_in, n_out, p0, p1, x, ldx, n_tok, y1, ldy);
-                        size_t where;
-                        if (!same_bits(y0, y1, (size_t)n_tok * ldy, &where))
-                            fail_msg("%s mm_f32 n_out=%u n_in=%u n_tok=%u panels [%u,%u): "
-                                     "differs at %zu", kv->name, n_out, n_in, n_tok, p0, p1, where);
-                        checked++;
-                    }
-                }
-            }
+            for (size_t it = 0; it < sizeof mm_toks / sizeof *mm_toks; it++)
+                checked += check_product("mm_f32", call_mm_f32, simd_paths, N_SIMD_PATHS, wp, wp,
+                                         n_in, n_out, x, ldx, mm_toks[it], y0, y1, ldy);
             free(w); free(wp); free(tmp); free(x); free(y0); free(y1);
         }
     print_message("mm_f32: %zu SIMD configurations bit-identical to scalar\n", checked);
@@ -584,7 +613,6 @@ static void test_to_f16_matches_rounding(void **state)
 static void test_mm_f16_is_mm_f32_of_the_widened(void **state)
 {
     (void)state;
-    const lmz_kernels *ks = lmz_kernels_get(LMZ_SIMD_SCALAR);
     size_t checked = 0;
     for (size_t io = 0; io < sizeof mm_outs / sizeof *mm_outs; io++)
         for (size_t ii = 0; ii < sizeof mm_ins / sizeof *mm_ins; ii++) {
@@ -602,27 +630,11 @@ static void test_mm_f16_is_mm_f32_of_the_widened(void **state)
                 wf[i] = lmz_f16_to_f32(wh[i]);
             }
             for (size_t i = 0; i < max_tok * ldx; i++) x[i] = rndf();
-            for (uint32_t n_tok = 1; n_tok <= max_tok; n_tok += 2) {
-                uint32_t ranges[2][2] = {{0, np}, {np / 3, np - np / 4}};
-                for (int rg = 0; rg < 2; rg++) {
-                    uint32_t p0 = ranges[rg][0], p1 = ranges[rg][1];
-                    memset(y0, 0x7f, sizeof(float) * max_tok * ldy);
-                    ks->mm_f32(wf, n_in, n_out, p0, p1, x, ldx, n_tok, y0, ldy);
-                    lmz_simd all[] = {LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512,
-                                      LMZ_SIMD_NEON};
-                    for (size_t s = 0; s < sizeof all / sizeof *all; s++) {
-                        if (!have_path(all[s])) continue;
-                        const lmz_kernels *kv = lmz_kernels_get(all[s]);
-                        memset(y1, 0x7f, sizeof(float) * max_tok * ldy);
-                        kv->mm_f16(wh, n_in, n_out, p0, p1, x, ldx, n_tok, y1, ldy);
-                        size_t where;
-                        if (!same_bits(y0, y1, (size_t)n_tok * ldy, &where))
-                            fail_msg("%s mm_f16 n_out=%u n_in=%u n_tok=%u panels [%u,%u): "
-                                     "differs at %zu", kv->name, n_out, n_in, n_tok, p0, p1, where);
-                        checked++;
-                    }
-                }
-            }
+            static const lmz_simd all[] = {LMZ_SIMD_SCALAR, LMZ_SIMD_AVX2, LMZ_SIMD_AVX512,
+                                           LMZ_SIMD_NEON};
+            for (uint32_t n_tok = 1; n_tok <= max_tok; n_tok += 2)
+                checked += check_product("mm_f16", call_mm_f16, all, sizeof all / sizeof *all, wh,
+                                         wf, n_in, n_out, x, ldx, n_tok, y0, y1, ldy);
             free(wh); free(wf); free(x); free(y0); free(y1);
         }
     print_message("mm_f16: %zu configurations equal to mm_f32 of the widened panels\n", checked);

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/blocks.h"
 #include "kernels/kernels.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -95,34 +96,19 @@ F32_TOKENS(f16_panels_1, 1, 8, 1)
 F32_TOKENS(f16_panels_2, 2, 8, 1)
 F32_TOKENS(f16_panels_4, 4, 4, 1)
 
-typedef void (*panels_fn)(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p,
-                          const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy);
-
-/* Few tokens: more panels per block keeps enough independent chains in flight. */
-ALWAYS_INLINE void mm_panels(const void *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
-                             uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
-                             size_t ldy, panels_fn by4, panels_fn by2, panels_fn by1)
-{
-    uint32_t p = p0;
-    if (n_tok <= 3)
-        for (; p + 4 <= p1; p += 4) by4(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
-    for (; p + 2 <= p1; p += 2) by2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
-    for (; p < p1; p++) by1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
-}
-
 void lmz_mm_f32_avx512(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                        const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
 {
-    mm_panels(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, f32_panels_4, f32_panels_2,
-              f32_panels_1);
+    lmz_panels_run(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, f32_panels_4, 3, f32_panels_2,
+                   UINT32_MAX, f32_panels_1);
 }
 
 void lmz_mm_f16_avx512(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
                        uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
                        size_t ldy)
 {
-    mm_panels(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, f16_panels_4, f16_panels_2,
-              f16_panels_1);
+    lmz_panels_run(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, f16_panels_4, 3, f16_panels_2,
+                   UINT32_MAX, f16_panels_1);
 }
 
 /* ------------------------------------------------------------------------- Q8_0 */

@@ -12,6 +12,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "kernels/blocks.h"
 #include "kernels/kernels.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -115,21 +116,16 @@ F32_TOKENS(f16_panels_2, 2, 3, 1)
 void lmz_mm_f32_neon(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                      const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
 {
-    uint32_t p = p0;
-    /* Few tokens: two panels per block keeps enough independent chains in flight. */
-    if (n_tok <= 2)
-        for (; p + 2 <= p1; p += 2) f32_panels_2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
-    for (; p < p1; p++) f32_panels_1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+    lmz_panels_run(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, NULL, 0, f32_panels_2, 2,
+                   f32_panels_1);
 }
 
 void lmz_mm_f16_neon(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0,
                      uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
                      size_t ldy)
 {
-    uint32_t p = p0;
-    if (n_tok <= 2)
-        for (; p + 2 <= p1; p += 2) f16_panels_2(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
-    for (; p < p1; p++) f16_panels_1(w, n_in, n_out, p, x, ldx, n_tok, y, ldy);
+    lmz_panels_run(w, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy, NULL, 0, f16_panels_2, 2,
+                   f16_panels_1);
 }
 
 /* ------------------------------------------------------------------------- Q8_0 */

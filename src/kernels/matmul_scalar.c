@@ -8,41 +8,41 @@
 #include "kernels/kernels.h"
 #include "model/gguf.h"
 
-void lmz_mm_f32_scalar(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
-                       const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
+/* W[r][k] of a panel at column k: f32, or f16 widened (exact). */
+static float panel_weight(const void *wp, size_t at, int half)
+{
+    return half ? lmz_f16_to_f32(((const uint16_t *)wp)[at]) : ((const float *)wp)[at];
+}
+
+static void mm_panels(const void *w, int half, uint32_t n_in, uint32_t n_out, uint32_t p0,
+                      uint32_t p1, const float *x, size_t ldx, uint32_t n_tok, float *y,
+                      size_t ldy)
 {
     for (uint32_t p = p0; p < p1; p++) {
-        const float *wp = w + (size_t)p * n_in * LMZ_PANEL;
+        size_t panel = (size_t)p * n_in * LMZ_PANEL;
         uint32_t rows = n_out - p * LMZ_PANEL < LMZ_PANEL ? n_out - p * LMZ_PANEL : LMZ_PANEL;
         for (uint32_t t = 0; t < n_tok; t++) {
             const float *xt = x + t * ldx;
             float acc[LMZ_PANEL] = {0};
-            for (uint32_t k = 0; k < n_in; k++) {
-                const float *wk = wp + (size_t)k * LMZ_PANEL;
-                for (uint32_t r = 0; r < LMZ_PANEL; r++) acc[r] = fmaf(wk[r], xt[k], acc[r]);
-            }
+            for (uint32_t k = 0; k < n_in; k++)
+                for (uint32_t r = 0; r < LMZ_PANEL; r++)
+                    acc[r] = fmaf(panel_weight(w, panel + (size_t)k * LMZ_PANEL + r, half), xt[k],
+                                  acc[r]);
             memcpy(y + t * ldy + (size_t)p * LMZ_PANEL, acc, rows * sizeof(float));
         }
     }
 }
 
+void lmz_mm_f32_scalar(const float *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
+                       const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
+{
+    mm_panels(w, 0, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy);
+}
+
 void lmz_mm_f16_scalar(const uint16_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,
                        const float *x, size_t ldx, uint32_t n_tok, float *y, size_t ldy)
 {
-    for (uint32_t p = p0; p < p1; p++) {
-        const uint16_t *wp = w + (size_t)p * n_in * LMZ_PANEL;
-        uint32_t rows = n_out - p * LMZ_PANEL < LMZ_PANEL ? n_out - p * LMZ_PANEL : LMZ_PANEL;
-        for (uint32_t t = 0; t < n_tok; t++) {
-            const float *xt = x + t * ldx;
-            float acc[LMZ_PANEL] = {0};
-            for (uint32_t k = 0; k < n_in; k++) {
-                const uint16_t *wk = wp + (size_t)k * LMZ_PANEL;
-                for (uint32_t r = 0; r < LMZ_PANEL; r++)
-                    acc[r] = fmaf(lmz_f16_to_f32(wk[r]), xt[k], acc[r]);
-            }
-            memcpy(y + t * ldy + (size_t)p * LMZ_PANEL, acc, rows * sizeof(float));
-        }
-    }
+    mm_panels(w, 1, n_in, n_out, p0, p1, x, ldx, n_tok, y, ldy);
 }
 
 void lmz_mm_q8_scalar(const uint8_t *w, uint32_t n_in, uint32_t n_out, uint32_t p0, uint32_t p1,

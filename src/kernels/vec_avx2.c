@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/detmath.h"
+#include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "kernels/exp_avx2.h"
 
@@ -221,33 +222,19 @@ ATTN_V_Q(1, 1, attn_v16_q1)
 ATTN_V_Q(2, 1, attn_v16_q2)
 ATTN_V_Q(3, 1, attn_v16_q3)
 
-typedef void (*attn_v_fn)(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
-                          size_t ldp, float *out, size_t ldo);
-
-/* Queries by 3, then the remainder. */
-ALWAYS_INLINE void attn_v_queries(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
-                                  size_t ldp, uint32_t n_q, float *out, size_t ldo,
-                                  attn_v_fn q1, attn_v_fn q2, attn_v_fn q3)
-{
-    uint32_t q = 0;
-    for (; q + 3 <= n_q; q += 3) q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
-    switch (n_q - q) {
-    case 1: q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 2: q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    default: break;
-    }
-}
+static const lmz_attn_v_fn attn_v_f32_blocks[3] = {attn_v_q1, attn_v_q2, attn_v_q3};
+static const lmz_attn_v_fn attn_v_f16_blocks[3] = {attn_v16_q1, attn_v16_q2, attn_v16_q3};
 
 void lmz_attn_v_avx2(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
                      uint32_t n_q, float *out, size_t ldo)
 {
-    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_q1, attn_v_q2, attn_v_q3);
+    lmz_attn_v_run(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_f32_blocks, 3);
 }
 
 void lmz_attn_v_f16_avx2(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
                          size_t ldp, uint32_t n_q, float *out, size_t ldo)
 {
-    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v16_q1, attn_v16_q2, attn_v16_q3);
+    lmz_attn_v_run(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_f16_blocks, 3);
 }
 
 /* F16C's conversion rounds to nearest even, keeps subnormals and quiets NaNs as

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "kernels/detmath.h"
+#include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "kernels/exp_avx512.h"
 #include "model/gguf.h"     /* the f16 conversions of the Q8_0 scale */
@@ -170,36 +171,19 @@ ATTN_V_Q(2, 1, attn_v16_q2)
 ATTN_V_Q(3, 1, attn_v16_q3)
 ATTN_V_Q(4, 1, attn_v16_q4)
 
-typedef void (*attn_v_fn)(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
-                          size_t ldp, float *out, size_t ldo);
-
-/* Queries by 4, then the remainder. */
-ALWAYS_INLINE void attn_v_queries(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
-                                  size_t ldp, uint32_t n_q, float *out, size_t ldo,
-                                  attn_v_fn q1, attn_v_fn q2, attn_v_fn q3, attn_v_fn q4)
-{
-    uint32_t q = 0;
-    for (; q + 4 <= n_q; q += 4) q4(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
-    switch (n_q - q) {
-    case 1: q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 2: q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 3: q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    default: break;
-    }
-}
+static const lmz_attn_v_fn attn_v_f32_blocks[4] = {attn_v_q1, attn_v_q2, attn_v_q3, attn_v_q4};
+static const lmz_attn_v_fn attn_v_f16_blocks[4] = {attn_v16_q1, attn_v16_q2, attn_v16_q3, attn_v16_q4};
 
 void lmz_attn_v_avx512(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
-                       uint32_t n_q, float *out, size_t ldo)
+                     uint32_t n_q, float *out, size_t ldo)
 {
-    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_q1, attn_v_q2, attn_v_q3,
-                   attn_v_q4);
+    lmz_attn_v_run(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_f32_blocks, 4);
 }
 
 void lmz_attn_v_f16_avx512(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
-                           size_t ldp, uint32_t n_q, float *out, size_t ldo)
+                         size_t ldp, uint32_t n_q, float *out, size_t ldo)
 {
-    attn_v_queries(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v16_q1, attn_v16_q2, attn_v16_q3,
-                   attn_v16_q4);
+    lmz_attn_v_run(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_f16_blocks, 4);
 }
 
 /* F16C's conversion rounds to nearest even, keeps subnormals and quiets NaNs as

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/exp_neon.h"
+#include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "model/gguf.h"
 
@@ -208,35 +209,19 @@ ATTN_V_Q(2, 1, attn_v16_q2)
 ATTN_V_Q(3, 1, attn_v16_q3)
 ATTN_V_Q(4, 1, attn_v16_q4)
 
-typedef void (*attn_v_fn)(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
-                          size_t ldp, float *out, size_t ldo);
-
-/* Queries by 4, then the remainder. */
-ALWAYS_INLINE void attn_v_by4(const void *v, uint32_t hd, uint32_t n_pos, const float *p,
-                              size_t ldp, uint32_t n_q, float *out, size_t ldo,
-                              attn_v_fn q1, attn_v_fn q2, attn_v_fn q3, attn_v_fn q4)
-{
-    uint32_t q = 0;
-    for (; q + 4 <= n_q; q += 4) q4(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo);
-    switch (n_q - q) {
-    case 1: q1(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 2: q2(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    case 3: q3(v, hd, n_pos, p + q * ldp, ldp, out + q * ldo, ldo); break;
-    default: break;
-    }
-}
+static const lmz_attn_v_fn attn_v_f32_blocks[4] = {attn_v_q1, attn_v_q2, attn_v_q3, attn_v_q4};
+static const lmz_attn_v_fn attn_v_f16_blocks[4] = {attn_v16_q1, attn_v16_q2, attn_v16_q3, attn_v16_q4};
 
 void lmz_attn_v_neon(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
                      uint32_t n_q, float *out, size_t ldo)
 {
-    attn_v_by4(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_q1, attn_v_q2, attn_v_q3, attn_v_q4);
+    lmz_attn_v_run(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_f32_blocks, 4);
 }
 
 void lmz_attn_v_f16_neon(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
                          size_t ldp, uint32_t n_q, float *out, size_t ldo)
 {
-    attn_v_by4(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v16_q1, attn_v16_q2, attn_v16_q3,
-               attn_v16_q4);
+    lmz_attn_v_run(v, hd, n_pos, p, ldp, n_q, out, ldo, attn_v_f16_blocks, 4);
 }
 
 /* FCVTN with FPCR = 0 rounds to nearest even, keeps subnormals and quiets NaNs keeping

@@ -51,32 +51,35 @@ void lmz_silu_mul_scalar(float *g, const float *u, uint32_t n)
     for (uint32_t i = 0; i < n; i++) g[i] = lmz_siluf(g[i]) * u[i];
 }
 
-void lmz_attn_v_scalar(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
-                       uint32_t n_q, float *out, size_t ldo)
+/* Value d of row j: f32, or f16 widened (exact). */
+static float value_at(const void *v, size_t at, int half)
+{
+    return half ? lmz_f16_to_f32(((const uint16_t *)v)[at]) : ((const float *)v)[at];
+}
+
+static void attn_v(const void *v, int half, uint32_t hd, uint32_t n_pos, const float *p,
+                   size_t ldp, uint32_t n_q, float *out, size_t ldo)
 {
     for (uint32_t q = 0; q < n_q; q++) {
         float *o = out + q * ldo;
         const float *pq = p + q * ldp;
         for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
-        for (uint32_t j = 0; j < n_pos; j++) {
-            const float *vj = v + (size_t)j * hd;
-            for (uint32_t d = 0; d < hd; d++) o[d] = fmaf(pq[j], vj[d], o[d]);
-        }
+        for (uint32_t j = 0; j < n_pos; j++)
+            for (uint32_t d = 0; d < hd; d++)
+                o[d] = fmaf(pq[j], value_at(v, (size_t)j * hd + d, half), o[d]);
     }
+}
+
+void lmz_attn_v_scalar(const float *v, uint32_t hd, uint32_t n_pos, const float *p, size_t ldp,
+                       uint32_t n_q, float *out, size_t ldo)
+{
+    attn_v(v, 0, hd, n_pos, p, ldp, n_q, out, ldo);
 }
 
 void lmz_attn_v_f16_scalar(const uint16_t *v, uint32_t hd, uint32_t n_pos, const float *p,
                            size_t ldp, uint32_t n_q, float *out, size_t ldo)
 {
-    for (uint32_t q = 0; q < n_q; q++) {
-        float *o = out + q * ldo;
-        const float *pq = p + q * ldp;
-        for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
-        for (uint32_t j = 0; j < n_pos; j++) {
-            const uint16_t *vj = v + (size_t)j * hd;
-            for (uint32_t d = 0; d < hd; d++) o[d] = fmaf(pq[j], lmz_f16_to_f32(vj[d]), o[d]);
-        }
-    }
+    attn_v(v, 1, hd, n_pos, p, ldp, n_q, out, ldo);
 }
 
 void lmz_to_f16_scalar(uint16_t *dst, const float *src, size_t n)
