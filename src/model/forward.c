@@ -402,6 +402,18 @@ void fwd_free(forward_ctx *f)
 
 static float *falloc(size_t rows, size_t cols) { return malloc(rows * cols * sizeof(float) + 64); }
 
+/* A KV cache for f's model, sequences and context, of F32 or F16 elements; -1 with a
+ * message if memory is short. */
+static int new_kv(const forward_ctx *f, int f16, kv_cache *out, char *err, size_t errlen)
+{
+    const lmz_hparams *hp = &f->m->hp;
+    if (!kv_init(out, hp->n_layer, f->max_seqs, hp->n_head_kv, hp->head_dim, f->n_ctx, f16))
+        return 0;
+    snprintf(err, errlen, "forward pass: cannot allocate the KV cache for %u sequences x %u "
+             "positions", f->max_seqs, f->n_ctx);
+    return -1;
+}
+
 forward_ctx *fwd_new(const struct lmz_model *m, uint32_t n_ctx, uint32_t max_seqs,
                      uint32_t max_batch, int n_threads, lmz_simd simd, char *err, size_t errlen)
 {
@@ -425,9 +437,7 @@ forward_ctx *fwd_new(const struct lmz_model *m, uint32_t n_ctx, uint32_t max_seq
     f->par_min_work = PAR_MIN_WORK_DEFAULT;
     f->pool = tp_new((int)f->n_threads);
     if (!f->pool) goto nomem;
-    if (kv_init(&f->kv, hp->n_layer, max_seqs, hp->n_head_kv, hp->head_dim, n_ctx, 0)) {
-        snprintf(err, errlen, "forward pass: cannot allocate the KV cache for %u sequences x %u "
-                 "positions", max_seqs, n_ctx);
+    if (new_kv(f, 0, &f->kv, err, errlen)) {
         fwd_free(f);
         return NULL;
     }
@@ -502,13 +512,8 @@ int fwd_set_kv_f16(forward_ctx *f, int f16, char *err, size_t errlen)
 {
     f16 = f16 != 0;
     if (f->kv.f16 == f16) return 0;
-    const lmz_hparams *hp = &f->m->hp;
     kv_cache fresh;
-    if (kv_init(&fresh, hp->n_layer, f->max_seqs, hp->n_head_kv, hp->head_dim, f->n_ctx, f16)) {
-        snprintf(err, errlen, "forward pass: cannot allocate the KV cache for %u sequences x %u "
-                 "positions", f->max_seqs, f->n_ctx);
-        return -1;
-    }
+    if (new_kv(f, f16, &fresh, err, errlen)) return -1;
     kv_free(&f->kv);
     f->kv = fresh;
     for (uint32_t s = 0; s < f->max_seqs; s++) f->seq_len[s] = 0;
