@@ -2,7 +2,8 @@
 # `make test` builds and runs the test suite; `make test-asan` runs it under ASan+UBSan.
 #
 # Sources are discovered, not listed: every src/**/*.c except src/cli goes into liblmz,
-# every tests/test_*.c becomes its own test program.
+# every tests/test_*.c becomes its own test program.  src/cli is the lmz program: its
+# options, files and the model-building tools (doc/layout.md says where things are).
 # Files named *_avx2.c / *_avx512.c are the only ones compiled with those ISA flags; the
 # runtime dispatch in src/kernels picks a path, so the binary runs on any x86-64.
 # The target architecture is the compiler's (`$(CC) -dumpmachine`): *_avx2.c / *_avx512.c
@@ -19,8 +20,9 @@ CC       ?= cc
 PREFIX   ?= /usr/local
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
-BASEFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -ffp-contract=off -fno-fast-math -pthread \
-             -Iinclude -Isrc $(WARN)
+# -fvisibility=hidden: liblmz.so exports only what include/lmz.h marks LMZ_API.
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -ffp-contract=off -fno-fast-math \
+             -pthread -Iinclude -Isrc $(WARN)
 ifeq ($(VARIANT),release)
   OPT := -O2 -g
 else ifeq ($(VARIANT),asan)
@@ -59,7 +61,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 ifeq ($(VARIANT),release)
 all: lmz liblmz.a liblmz.so lmz.pc
 else
-all: $(BUILD)/lmz $(BUILD)/liblmz.a
+all: $(BUILD)/lmz $(BUILD)/liblmz.a $(BUILD)/liblmz.so
 endif
 
 $(BUILD)/%_avx2.o: %_avx2.c
@@ -108,7 +110,7 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests $(LDFLAGS_ALL) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a -lcmocka $(LDLIBS_ALL)
 
-tests-build: $(TEST_BIN) $(BUILD)/lmz
+tests-build: $(TEST_BIN) $(BUILD)/lmz $(BUILD)/liblmz.so
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/liblmz.a
 	@mkdir -p $(dir $@)
@@ -219,7 +221,7 @@ $(FUZZ_DIR)/liblmz.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 # the option parser is linked alone, without the rest of the CLI
-$(FUZZ_DIR)/fuzz_options: $(FUZZ_DIR)/obj/src/cli/options.o
+$(FUZZ_DIR)/fuzz_options: $(FUZZ_DIR)/obj/src/cli/options.o $(FUZZ_DIR)/obj/src/cli/args.o
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DIR)/liblmz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(filter %.o,$^) \
 	    $(FUZZ_DIR)/liblmz.a $(LDLIBS_ALL)

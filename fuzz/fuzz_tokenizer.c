@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf.h"
-#include "tokenizer/bpe_train.h"
+#include "gguf/gguf.h"
+#include "train/bpe_train.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 #include "../fuzz/fuzz_util.h"

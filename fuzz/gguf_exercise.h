@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 
 static int gguf_ex_inside(const gguf_file *f, const void *p, uint64_t len)
 {

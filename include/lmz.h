@@ -23,13 +23,21 @@
 extern "C" {
 #endif
 
+/* What liblmz.so exports: the library is built with -fvisibility=hidden, so only the
+ * declarations marked here are reachable from outside (tests/test_exports.sh checks). */
+#if defined(__GNUC__) || defined(__clang__)
+#define LMZ_API __attribute__((visibility("default")))
+#else
+#define LMZ_API
+#endif
+
 #define LMZ_VERSION_MAJOR 0
 #define LMZ_VERSION_MINOR 1
 #define LMZ_VERSION_PATCH 0
 #define LMZ_VERSION_STRING "0.1.0"
 
 /* The library's version at run time (LMZ_VERSION_STRING is the header's). */
-const char *lmz_version_string(void);
+LMZ_API const char *lmz_version_string(void);
 
 typedef enum lmz_status {
     LMZ_OK = 0,
@@ -45,7 +53,7 @@ typedef enum lmz_status {
 } lmz_status;
 
 /* A short fixed description of a status code. */
-const char *lmz_status_string(lmz_status status);
+LMZ_API const char *lmz_status_string(lmz_status status);
 
 /* Detailed error report for functions that have no context yet. */
 typedef struct lmz_error {
@@ -59,19 +67,19 @@ typedef struct lmz_model lmz_model;
 
 /* Open a GGUF model file (memory-mapped).  On failure returns NULL and fills *err
  * (err may be NULL). */
-lmz_model *lmz_model_open(const char *path, lmz_error *err);
+LMZ_API lmz_model *lmz_model_open(const char *path, lmz_error *err);
 
 /* Load a GGUF model from memory; the bytes must outlive the model. */
-lmz_model *lmz_model_from_memory(const void *data, size_t size, lmz_error *err);
+LMZ_API lmz_model *lmz_model_from_memory(const void *data, size_t size, lmz_error *err);
 
 /* The models built into this library (models/README.md): the default level's, or one
  * by name; NULL (with *err filled) if it was not built in.  lmz_builtin_model_name
  * gives their names, index 0 up, and NULL past the last. */
-lmz_model *lmz_model_default(lmz_error *err);
-lmz_model *lmz_model_builtin(const char *name, lmz_error *err);
-const char *lmz_builtin_model_name(int index);
+LMZ_API lmz_model *lmz_model_default(lmz_error *err);
+LMZ_API lmz_model *lmz_model_builtin(const char *name, lmz_error *err);
+LMZ_API const char *lmz_builtin_model_name(int index);
 
-void lmz_model_close(lmz_model *model);
+LMZ_API void lmz_model_close(lmz_model *model);
 
 typedef struct lmz_model_info {
     char name[128];           /* general.name, or the file name */
@@ -82,7 +90,7 @@ typedef struct lmz_model_info {
     uint64_t n_params;
 } lmz_model_info;
 
-void lmz_model_get_info(const lmz_model *model, lmz_model_info *info);
+LMZ_API void lmz_model_get_info(const lmz_model *model, lmz_model_info *info);
 
 /* ---------------------------------------------------------------- adapters */
 
@@ -92,9 +100,9 @@ void lmz_model_get_info(const lmz_model *model, lmz_model_info *info);
  * y = W x + alpha/r * B (A x), deterministically like the model itself. */
 typedef struct lmz_adapter lmz_adapter;
 
-lmz_adapter *lmz_adapter_open(const char *path, lmz_error *err);
-lmz_adapter *lmz_adapter_from_memory(const void *data, size_t size, lmz_error *err);
-void lmz_adapter_close(lmz_adapter *adapter);
+LMZ_API lmz_adapter *lmz_adapter_open(const char *path, lmz_error *err);
+LMZ_API lmz_adapter *lmz_adapter_from_memory(const void *data, size_t size, lmz_error *err);
+LMZ_API void lmz_adapter_close(lmz_adapter *adapter);
 
 typedef struct lmz_adapter_info {
     char name[64];             /* general.name, or the file name without .lora.gguf */
@@ -109,11 +117,11 @@ typedef struct lmz_adapter_info {
     uint64_t n_params;
 } lmz_adapter_info;
 
-void lmz_adapter_get_info(const lmz_adapter *adapter, lmz_adapter_info *info);
+LMZ_API void lmz_adapter_get_info(const lmz_adapter *adapter, lmz_adapter_info *info);
 
 /* LMZ_OK if the adapter fits the model (its recorded base model, architecture, layers
  * and every matrix shape); else LMZ_ERR_MODEL_MISMATCH with the reason. */
-lmz_status lmz_adapter_check(const lmz_adapter *adapter, const lmz_model *model,
+LMZ_API lmz_status lmz_adapter_check(const lmz_adapter *adapter, const lmz_model *model,
                              lmz_error *err);
 
 /* ---------------------------------------------------------------- contexts */
@@ -146,18 +154,18 @@ typedef struct lmz_params {
     void *progress_user;
 } lmz_params;
 
-void lmz_params_default(lmz_params *params);
+LMZ_API void lmz_params_default(lmz_params *params);
 
 typedef struct lmz_ctx lmz_ctx;
 
 /* model must outlive the context.  Returns NULL on failure with *err filled. */
-lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error *err);
+LMZ_API lmz_ctx *lmz_ctx_new(const lmz_model *model, const lmz_params *params, lmz_error *err);
 
 /* A context that uses the built-in models: compressing, the model of params->level
  * (the fast levels a small model, the strongest a larger one); decompressing, the
  * built-in model that made each stream, whatever its level. */
-lmz_ctx *lmz_ctx_new_builtin(const lmz_params *params, lmz_error *err);
-void lmz_ctx_free(lmz_ctx *ctx);
+LMZ_API lmz_ctx *lmz_ctx_new_builtin(const lmz_params *params, lmz_error *err);
+LMZ_API void lmz_ctx_free(lmz_ctx *ctx);
 
 /* The adapters a context may use; they must outlive it (n = 0: none).
  *   Compressing: with route = 0 every stream uses adapters[0]; with route = 1 each
@@ -168,15 +176,15 @@ void lmz_ctx_free(lmz_ctx *ctx);
  *   whose adapter is not there fails with LMZ_ERR_MODEL_MISMATCH naming it.
  * LMZ_ERR_MODEL_MISMATCH if route = 0 and adapters[0] does not fit the context's model
  * (built-in mode: the model of its level). */
-lmz_status lmz_ctx_set_adapters(lmz_ctx *ctx, const lmz_adapter *const *adapters, size_t n,
+LMZ_API lmz_status lmz_ctx_set_adapters(lmz_ctx *ctx, const lmz_adapter *const *adapters, size_t n,
                                 int route);
 
 /* The message of the last failed call on this context ("" if none). */
-const char *lmz_ctx_error(const lmz_ctx *ctx);
+LMZ_API const char *lmz_ctx_error(const lmz_ctx *ctx);
 
 /* The SIMD path this context actually uses. */
-lmz_simd lmz_ctx_simd(const lmz_ctx *ctx);
-const char *lmz_simd_name(lmz_simd simd);
+LMZ_API lmz_simd lmz_ctx_simd(const lmz_ctx *ctx);
+LMZ_API const char *lmz_simd_name(lmz_simd simd);
 
 /* ---------------------------------------------------------------- streams */
 
@@ -188,22 +196,22 @@ typedef int (*lmz_write_fn)(void *user, const void *buf, size_t n);
 
 /* Compress everything `read` yields into a complete .lmz stream.  Memory is bounded by
  * the chunk size and thread count, not by the input size. */
-lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
+LMZ_API lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
                                lmz_write_fn write, void *write_user);
 
 /* Decompress an .lmz input: one stream, or several back to back (decoded in turn, like
  * gzip members).  Every chunk's checksum and the content checksum are verified; write
  * may be NULL to only test.  Nothing written before an error is valid.  It never reads
  * past the end of the last stream's End record. */
-lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
+LMZ_API lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
                                  lmz_write_fn write, void *write_user);
 
 /* ---------------------------------------------------------------- buffers */
 
 /* Compress src[0..n) into a buffer allocated with malloc; the caller frees *dst. */
-lmz_status lmz_compress_buffer(lmz_ctx *ctx, const void *src, size_t n,
+LMZ_API lmz_status lmz_compress_buffer(lmz_ctx *ctx, const void *src, size_t n,
                                void **dst, size_t *dst_n);
-lmz_status lmz_decompress_buffer(lmz_ctx *ctx, const void *src, size_t n,
+LMZ_API lmz_status lmz_decompress_buffer(lmz_ctx *ctx, const void *src, size_t n,
                                  void **dst, size_t *dst_n);
 
 /* ---------------------------------------------------------------- listing */
@@ -230,7 +238,7 @@ typedef struct lmz_stream_info {
 } lmz_stream_info;
 
 /* Read headers and chunk records without decoding (no model needed). */
-lmz_status lmz_stream_list(lmz_read_fn read, void *read_user, lmz_stream_info *info,
+LMZ_API lmz_status lmz_stream_list(lmz_read_fn read, void *read_user, lmz_stream_info *info,
                            lmz_error *err);
 
 #ifdef __cplusplus

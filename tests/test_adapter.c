@@ -18,7 +18,7 @@
 
 #include "kernels/kernels.h"
 #include "model/adapter.h"
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 #include "model/model.h"
 #include "ref_logp.h"
 #include "shared_data.h"

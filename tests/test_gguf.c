@@ -25,7 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model/gguf.h"
+#include "gguf/gguf.h"
+#include "kernels/f16.h"
 #include "../fuzz/gguf_exercise.h"
 
 /* Under ASan the bytes after a prefix can be poisoned, so that reading them is reported

@@ -18,7 +18,8 @@
 
 #include "kernels/detmath.h"
 #include "kernels/kernels.h"
-#include "model/gguf.h"
+#include "kernels/f16.h"
+#include "gguf/gguf.h"
 #include "util/threadpool.h"
 
 /* ---------------------------------------------------------------- helpers */

@@ -29,7 +29,7 @@
 #endif
 
 #include "kernels/kernels.h"
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 #include "model/model.h"
 #include "ref_logp.h"
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode_cat.h"

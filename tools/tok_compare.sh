@@ -21,8 +21,8 @@ mkdir -p "$WORK"
 
 # tok_dump from the library sources it needs, optimized like a release build
 cc -std=c11 -D_GNU_SOURCE -O2 -I"$ROOT/include" -I"$ROOT/src" -o "$WORK/tok_dump" \
-    "$ROOT/tools/tok_dump.c" "$ROOT"/src/tokenizer/*.c "$ROOT"/src/model/gguf_*.c \
-    "$ROOT"/src/model/f16.c -lxxhash -lm
+    "$ROOT/tools/tok_dump.c" "$ROOT"/src/tokenizer/*.c "$ROOT"/src/gguf/gguf_*.c \
+    "$ROOT"/src/kernels/f16.c -lxxhash -lm
 
 for name in $NAMES; do
     [ -f "$WORK/$name.gguf" ] || node "$ROOT/tools/tok_compare.mjs" export "$name" "$WORK/$name.gguf"

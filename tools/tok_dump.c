@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 #include "tokenizer/tokenizer.h"
 
 static double now(void)

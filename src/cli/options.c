@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 
 enum {
@@ -101,31 +102,6 @@ static void usage_error(const char *fmt, ...)
     fputs("\nTry 'lmz --help' for more information.\n", stderr);
 }
 
-/* A non-negative decimal number with an optional K/M suffix (powers of 1024) that fits
- * max.  Returns 0, or -1. */
-static int parse_size(const char *s, unsigned long long max, bool suffixes,
-                      unsigned long long *out)
-{
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    unsigned long long mul = 1;
-    if (suffixes && (*end == 'k' || *end == 'K'))
-        mul = 1024, end++;
-    else if (suffixes && (*end == 'm' || *end == 'M'))
-        mul = 1024 * 1024, end++;
-    if (mul > 1 && (*end == 'i' || *end == 'I') && (end[1] == 'B' || end[1] == 'b'))
-        end += 2;
-    if (*end != '\0' || v > max / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
-}
-
 static int parse_simd(const char *s, lmz_simd *out)
 {
     static const struct { const char *name; lmz_simd simd; } paths[] = {
@@ -162,7 +138,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
         defaults_from_program_name(opt, argv[0]);
 
     int c;
-    unsigned long long v;
+    uint64_t v;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":dztlco:kfvqnT:m:A:hV123456789", long_options, NULL)) != -1) {
         switch (c) {
@@ -188,7 +164,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
         case 'v': opt->verbosity = 1; break;
         case 'q': opt->verbosity = -1; break;
         case 'T':
-            if (parse_size(optarg, 4096, false, &v) != 0) {
+            if (arg_parse_u64(optarg, 0, 4096, ARG_NO_SUFFIX, &v) != 0) {
                 usage_error("invalid thread count '%s' (0..4096)", optarg);
                 return -1;
             }
@@ -204,14 +180,14 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
             }
             break;
         case OPT_CHUNK_SIZE:
-            if (parse_size(optarg, UINT32_MAX, true, &v) != 0) {
+            if (arg_parse_u64(optarg, 0, UINT32_MAX, ARG_IEC, &v) != 0) {
                 usage_error("invalid --chunk-size '%s' (bytes, suffix K or M)", optarg);
                 return -1;
             }
             opt->chunk_size = (uint32_t)v;
             break;
         case OPT_CONTEXT:
-            if (parse_size(optarg, UINT32_MAX, false, &v) != 0) {
+            if (arg_parse_u64(optarg, 0, UINT32_MAX, ARG_NO_SUFFIX, &v) != 0) {
                 usage_error("invalid --context '%s' (tokens)", optarg);
                 return -1;
             }

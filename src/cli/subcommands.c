@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "tokenizer/bpe_train.h"
-#include "train/train_cli.h"
+#include "cli/tools.h"
 
 static const struct {
     const char *option;

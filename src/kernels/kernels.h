@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gguf/gguf.h"
 #include "lmz.h"
 
 #define LMZ_PANEL 16
@@ -48,6 +49,10 @@ static inline size_t lmz_q8_panels_bytes(uint32_t n_out, uint32_t n_in)
 
 /* Row r of the source matrix as floats (converted exactly from F32/F16/BF16). */
 typedef void (*lmz_row_fn)(const void *src, uint32_t r, uint32_t n_in, float *out);
+
+/* The row reader of a weight type (F32, F16, BF16 or Q8_0; rows.c), or NULL for a type
+ * lmz does not read. */
+lmz_row_fn lmz_row_reader(ggml_type type);
 
 /* Pack an n_out x n_in matrix whose rows `row` returns into f32 panels.
  * dst holds lmz_f32_panels_bytes(n_out, n_in) bytes.  tmp holds n_in floats. */

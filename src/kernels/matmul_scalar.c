@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "model/gguf.h"
+#include "kernels/f16.h"
 
 /* W[r][k] of a panel at column k: f32, or f16 widened (exact). */
 static float panel_weight(const void *wp, size_t at, int half)

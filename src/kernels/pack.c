@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "model/gguf.h"
+#include "kernels/f16.h"
 
 void lmz_pack_f32(float *dst, const void *src, lmz_row_fn row, uint32_t n_out, uint32_t n_in,
                   float *tmp)

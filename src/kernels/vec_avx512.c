@@ -10,7 +10,7 @@
 #include "kernels/blocks.h"
 #include "kernels/kernels.h"
 #include "kernels/exp_avx512.h"
-#include "model/gguf.h"     /* the f16 conversions of the Q8_0 scale */
+#include "kernels/f16.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 

@@ -13,7 +13,7 @@
 #include "kernels/exp_neon.h"
 #include "kernels/blocks.h"
 #include "kernels/kernels.h"
-#include "model/gguf.h"
+#include "kernels/f16.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 

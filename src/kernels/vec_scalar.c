@@ -6,7 +6,7 @@
 
 #include "kernels/detmath.h"
 #include "kernels/kernels.h"
-#include "model/gguf.h"
+#include "kernels/f16.h"
 
 #define LANES 16
 

@@ -12,7 +12,7 @@
 
 #include "kernels/kernels.h"
 #include "model/adapter.h"
-#include "model/model_internal.h"
+#include "model/identity.h"
 #include "util/error.h"
 
 static const char *const gguf_names[LORA_N_TARGETS] = {
@@ -129,7 +129,7 @@ static int collect(loader *ld)
             t->ne[1] > (1u << 20))
             return fail(ld, LMZ_ERR_MODEL, "tensor '%.*s' is not a matrix of a supported size",
                         (int)t->name.len, t->name.ptr);
-        if (t->type == GGML_TYPE_Q8_0 || !mt_row_reader(t->type))
+        if (t->type == GGML_TYPE_Q8_0 || !lmz_row_reader(t->type))
             return fail(ld, LMZ_ERR_MODEL, "tensor '%.*s' has type %s; adapters may use F32, "
                         "F16 or BF16", (int)t->name.len, t->name.ptr, ggml_type_name(t->type));
         found_pair *fp = &ld->found[(size_t)layer * LORA_N_TARGETS + target];
@@ -158,25 +158,6 @@ static int collect(loader *ld)
     return 0;
 }
 
-static void hash_u32(XXH3_state_t *h, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    XXH3_128bits_update(h, b, 4);
-}
-
-static void hash_tensor(XXH3_state_t *h, const gguf_tensor *t)
-{
-    hash_u32(h, (uint32_t)t->name.len);
-    hash_u32(h, 0);
-    XXH3_128bits_update(h, t->name.ptr, t->name.len);
-    hash_u32(h, (uint32_t)t->type);
-    for (int i = 0; i < GGUF_MAX_DIMS; i++) {
-        hash_u32(h, (uint32_t)t->ne[i]);
-        hash_u32(h, (uint32_t)(t->ne[i] >> 32));
-    }
-    XXH3_128bits_update(h, t->data, t->size);
-}
-
 static int pack(loader *ld, const gguf_tensor *t, lmz_matrix *mx)
 {
     uint32_t n_in = (uint32_t)t->ne[0], n_out = (uint32_t)t->ne[1];
@@ -189,7 +170,7 @@ static int pack(loader *ld, const gguf_tensor *t, lmz_matrix *mx)
         free(tmp);
         return fail(ld, LMZ_ERR_NOMEM, "out of memory for the adapter's weights");
     }
-    lmz_pack_f32(mx->panels, t->data, mt_row_reader(t->type), n_out, n_in, tmp);
+    lmz_pack_f32(mx->panels, t->data, lmz_row_reader(t->type), n_out, n_in, tmp);
     free(tmp);
     return 0;
 }
@@ -207,10 +188,8 @@ static int build(loader *ld)
     }
     static const char tag[] = "lmz-lora-1";
     XXH3_128bits_reset(h);
-    XXH3_128bits_update(h, tag, sizeof tag - 1);
-    uint32_t alpha_bits;
-    memcpy(&alpha_bits, &ad->alpha, 4);
-    hash_u32(h, alpha_bits);
+    identity_bytes(h, tag, sizeof tag - 1);
+    identity_f32(h, ad->alpha);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < (size_t)ad->n_layer * LORA_N_TARGETS; i++) {
         const found_pair *fp = &ld->found[i];
@@ -218,17 +197,15 @@ static int build(loader *ld)
         lora_pair *p = &ad->pairs[i];
         uint32_t r = (uint32_t)fp->a->ne[1];
         p->scale = ad->alpha != 0.0f ? ad->alpha / (float)r : 1.0f;
-        hash_tensor(h, fp->a);
-        hash_tensor(h, fp->b);
+        identity_tensor(h, fp->a);
+        identity_tensor(h, fp->b);
         rc = pack(ld, fp->a, &p->a);
         if (rc == 0) rc = pack(ld, fp->b, &p->b);
         ad->n_pairs++;
         ad->n_params += fp->a->ne[0] * fp->a->ne[1] + fp->b->ne[0] * fp->b->ne[1];
         if (r > ad->max_rank) ad->max_rank = r;
     }
-    XXH128_canonical_t canon;
-    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(h));
-    memcpy(ad->hash, canon.digest, 16);
+    identity_digest(h, ad->hash);
     XXH3_freeState(h);
     return rc;
 }

@@ -20,7 +20,7 @@
 #include "kernels/kernels.h"
 #include "model/adapter.h"
 #include "model/kvcache.h"
-#include "model/model_internal.h"
+#include "model/model.h"
 #include "model/rope.h"
 #include "util/threadpool.h"
 
@@ -371,7 +371,7 @@ int fwd_eval_select(forward_ctx *f, const int32_t *tokens, const uint32_t *seq, 
     fp_env env = fp_enter();
 
     uint32_t E = hp->n_embd;
-    for (uint32_t i = 0; i < n; i++) mt_embd_row(m->tok_embd, (uint32_t)tokens[i], f->x + (size_t)i * E);
+    for (uint32_t i = 0; i < n; i++) m->tok_embd.row(m->tok_embd.data, (uint32_t)tokens[i], E, f->x + (size_t)i * E);
     for (uint32_t l = 0; l < hp->n_layer; l++) layer_forward(f, l, n);
     uint32_t n_out = 0;      /* wanted rows, normalized into f->h in order */
     for (uint32_t i = 0; i < n; i++) {

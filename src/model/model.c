@@ -2,16 +2,13 @@
  * model.c -- opening a GGUF model: architecture and hyperparameters from the metadata,
  * the tokenizer, the weights (model_tensors.c) and the model's identity hash.
  *
- * Identity.  model_hash = XXH3-128 of a canonical serialization:
- *   "lmz-model-1", then the hyperparameters that change the computation (arch, n_vocab,
- *   n_embd, n_layer, n_head, n_head_kv, head_dim, n_rot, n_ff as u32 LE; rope_base,
- *   rope_freq_scale, norm_eps as their f32 bit patterns LE; rope_neox as u32), then for
- *   every tensor in the order the architecture consumes them (token_embd, output_norm,
- *   output if present, then per layer attn_norm, attn_q, attn_k, attn_v, attn_output,
- *   ffn_norm, ffn_gate, ffn_up, ffn_down, [biases], [q/k norms]): the name's length (u64
- *   LE) and bytes, the ggml type (u32 LE), the 4 dims (u64 LE) and the raw data bytes.
- * Metadata that does not change predictions (general.name, context_length, ...) is not
- * part of it, so renaming a model keeps its identity.  Hashing reads every weight once
+ * Identity (identity.h).  model_hash = XXH3-128 of "lmz-model-1", then the
+ *   hyperparameters that change the computation (arch, n_vocab, n_embd, n_layer, n_head,
+ *   n_head_kv, head_dim, n_rot, n_ff as u32; rope_base, rope_freq_scale, norm_eps as f32;
+ *   rope_neox as u32), then every tensor in the order the architecture consumes them
+ *   (token_embd, output_norm, output if present, then per layer attn_norm, attn_q,
+ *   attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down, [biases], [q/k
+ *   norms]).  Hashing reads every weight once
  * (XXH3 runs at many GB/s; a 540 MB F32 model costs ~50 ms, small next to repacking).
  */
 #include <errno.h>
@@ -22,51 +19,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model/identity.h"
 #include "model/model_internal.h"
 #include "util/error.h"
 
 /* ---------------------------------------------------------------- identity hash */
 
-static void hash_u32(XXH3_state_t *h, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    XXH3_128bits_update(h, b, 4);
-}
-
-static void hash_u64(XXH3_state_t *h, uint64_t v)
-{
-    hash_u32(h, (uint32_t)v);
-    hash_u32(h, (uint32_t)(v >> 32));
-}
-
-static void hash_f32(XXH3_state_t *h, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    hash_u32(h, u);
-}
-
-void model_hash_tensor(model_loader *ld, const gguf_tensor *t)
-{
-    XXH3_state_t *h = ld->hash;
-    hash_u64(h, t->name.len);
-    XXH3_128bits_update(h, t->name.ptr, t->name.len);
-    hash_u32(h, (uint32_t)t->type);
-    for (int i = 0; i < GGUF_MAX_DIMS; i++) hash_u64(h, t->ne[i]);
-    XXH3_128bits_update(h, t->data, t->size);
-}
-
 static void hash_hparams(XXH3_state_t *h, const lmz_hparams *hp)
 {
     static const char tag[] = "lmz-model-1";
-    XXH3_128bits_update(h, tag, sizeof tag - 1);
+    identity_bytes(h, tag, sizeof tag - 1);
     uint32_t u[] = {(uint32_t)hp->arch, hp->n_vocab, hp->n_embd, hp->n_layer, hp->n_head,
                     hp->n_head_kv, hp->head_dim, hp->n_rot, hp->n_ff};
-    for (size_t i = 0; i < sizeof u / sizeof *u; i++) hash_u32(h, u[i]);
-    hash_f32(h, hp->rope_base);
-    hash_f32(h, hp->rope_freq_scale);
-    hash_f32(h, hp->norm_eps);
-    hash_u32(h, (uint32_t)hp->rope_neox);
+    for (size_t i = 0; i < sizeof u / sizeof *u; i++) identity_u32(h, u[i]);
+    identity_f32(h, hp->rope_base);
+    identity_f32(h, hp->rope_freq_scale);
+    identity_f32(h, hp->norm_eps);
+    identity_u32(h, (uint32_t)hp->rope_neox);
 }
 
 /* ---------------------------------------------------------------- hyperparameters */
@@ -240,9 +209,7 @@ static lmz_model *finish_load(lmz_model *m, const char *path, lmz_error *err)
 
     hash_hparams(ld.hash, &m->hp);
     if (mt_load_all(&ld)) goto fail;
-    XXH128_canonical_t canon;
-    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(ld.hash));
-    memcpy(m->model_hash, canon.digest, 16);
+    identity_digest(ld.hash, m->model_hash);
 
     free(ld.used);
     XXH3_freeState(ld.hash);

@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 #include "lmz.h"
-#include "model/gguf.h"
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
 #include "tokenizer/tokenizer.h"
 
 typedef enum lmz_arch { LMZ_ARCH_LLAMA, LMZ_ARCH_QWEN2, LMZ_ARCH_QWEN3 } lmz_arch;
@@ -58,7 +59,10 @@ struct lmz_model {
 
     lmz_hparams hp;
     uint64_t n_params;
-    const gguf_tensor *tok_embd;   /* rows read straight from the file (any weight type) */
+    struct {                       /* the token embedding's rows, read straight from the */
+        const void *data;          /* file (any weight type) and widened by `row` */
+        lmz_row_fn row;
+    } tok_embd;
     const float *output_norm;
     lmz_matrix output;             /* output.weight, or token_embd when tied */
     int tied;

@@ -1,6 +1,6 @@
 /*
- * model_internal.h -- what the loader's files (model.c, model_tensors.c) and the forward
- * pass share, beyond model.h.
+ * model_internal.h -- what the loader's two files (model.c, model_tensors.c) share
+ * beyond model.h.
  */
 #ifndef LMZ_MODEL_INTERNAL_H
 #define LMZ_MODEL_INTERNAL_H
@@ -29,15 +29,5 @@ int mt_load_all(model_loader *ld);
 int mt_vector(model_loader *ld, const char *name, uint32_t n, int optional, const float **out);
 int mt_matrix(model_loader *ld, const char *name, uint32_t n_in, uint32_t n_out, lmz_matrix *mx);
 void mt_free_matrices(lmz_model *m);
-
-/* Row `row` of the token embedding as floats (exact conversion of any weight type). */
-void mt_embd_row(const gguf_tensor *t, uint32_t row, float *out);
-
-/* Row reader of a weight type (exact conversion to float), or NULL if the type is not
- * one lmz reads. */
-lmz_row_fn mt_row_reader(ggml_type type);
-
-/* Feed one tensor's name, type, shape and data into the identity hash (model.c). */
-void model_hash_tensor(model_loader *ld, const gguf_tensor *t);
 
 #endif

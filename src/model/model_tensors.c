@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "model/identity.h"
 #include "model/model_internal.h"
 
 int mt_fail(model_loader *ld, const char *fmt, ...)
@@ -21,53 +22,6 @@ int mt_fail(model_loader *ld, const char *fmt, ...)
     va_end(ap);
     if (ld->status == LMZ_OK) ld->status = LMZ_ERR_MODEL;
     return -1;
-}
-
-/* ---------------------------------------------------------------- rows as floats */
-
-static void row_f32(const void *src, uint32_t r, uint32_t n, float *out)
-{
-    memcpy(out, (const float *)src + (size_t)r * n, (size_t)n * sizeof(float));
-}
-
-static void row_f16(const void *src, uint32_t r, uint32_t n, float *out)
-{
-    const uint8_t *s = (const uint8_t *)src + (size_t)r * n * 2;
-    for (uint32_t i = 0; i < n; i++) out[i] = lmz_f16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
-}
-
-static void row_bf16(const void *src, uint32_t r, uint32_t n, float *out)
-{
-    const uint8_t *s = (const uint8_t *)src + (size_t)r * n * 2;
-    for (uint32_t i = 0; i < n; i++) out[i] = lmz_bf16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
-}
-
-/* Q8_0 dequantization: q * d, exact in float (8-bit times 11-bit significands). */
-static void row_q8(const void *src, uint32_t r, uint32_t n, float *out)
-{
-    const uint8_t *s = (const uint8_t *)src + (size_t)r * (n / 32) * 34;
-    for (uint32_t b = 0; b < n / 32; b++, s += 34) {
-        float d = lmz_f16_to_f32((uint16_t)(s[0] | s[1] << 8));
-        for (int k = 0; k < 32; k++) out[b * 32 + k] = (float)(int8_t)s[2 + k] * d;
-    }
-}
-
-static lmz_row_fn row_fn(ggml_type type)
-{
-    switch (type) {
-    case GGML_TYPE_F32: return row_f32;
-    case GGML_TYPE_F16: return row_f16;
-    case GGML_TYPE_BF16: return row_bf16;
-    case GGML_TYPE_Q8_0: return row_q8;
-    }
-    return NULL;
-}
-
-lmz_row_fn mt_row_reader(ggml_type type) { return row_fn(type); }
-
-void mt_embd_row(const gguf_tensor *t, uint32_t row, float *out)
-{
-    row_fn(t->type)(t->data, row, (uint32_t)t->ne[0], out);
 }
 
 /* ---------------------------------------------------------------- lookup and checks */
@@ -103,14 +57,14 @@ static const gguf_tensor *take(model_loader *ld, const char *name, uint32_t n_di
     }
     /* Matrices may be F32/F16/BF16/Q8_0; norms and biases are used as floats, so Q8_0
      * (which llama.cpp does not produce for them) is refused. */
-    if (!row_fn(t->type) || (!matrix && t->type == GGML_TYPE_Q8_0)) {
+    if (!lmz_row_reader(t->type) || (!matrix && t->type == GGML_TYPE_Q8_0)) {
         mt_fail(ld, "tensor '%s' has type %s; supported: F32, F16, BF16%s", name,
                 ggml_type_name(t->type), matrix ? ", Q8_0" : "");
         return NULL;
     }
     size_t idx = (size_t)(t - ld->m->file.tensors);
     ld->used[idx] = 1;
-    model_hash_tensor(ld, t);
+    identity_tensor(ld->hash, t);
     uint64_t elems = 1;
     for (uint32_t i = 0; i < GGUF_MAX_DIMS; i++) elems *= t->ne[i];
     ld->m->n_params += elems;
@@ -131,7 +85,7 @@ int mt_vector(model_loader *ld, const char *name, uint32_t n, int optional, cons
     if (!t) return optional && ld->status == LMZ_OK ? 0 : -1;
     if (ld->vec_used + n > ld->vec_cap) return mt_fail(ld, "internal: vector arena too small");
     float *dst = ld->m->vectors + ld->vec_used;
-    row_fn(t->type)(t->data, 0, n, dst);
+    lmz_row_reader(t->type)(t->data, 0, n, dst);
     ld->vec_used += n;
     *out = dst;
     return 0;
@@ -157,7 +111,7 @@ static int pack_matrix(model_loader *ld, const gguf_tensor *t, uint32_t n_in, ui
         free(tmp);
         goto nomem;
     }
-    lmz_pack_f32(mx->panels, t->data, row_fn(t->type), n_out, n_in, tmp);
+    lmz_pack_f32(mx->panels, t->data, lmz_row_reader(t->type), n_out, n_in, tmp);
     free(tmp);
     return 0;
 nomem:
@@ -191,13 +145,15 @@ int mt_load_all(model_loader *ld)
     }
 
     uint64_t embd_ne[2] = {hp->n_embd, hp->n_vocab};
-    m->tok_embd = take(ld, "token_embd.weight", 2, embd_ne, 1, 0);
-    if (!m->tok_embd) return -1;
+    const gguf_tensor *embd = take(ld, "token_embd.weight", 2, embd_ne, 1, 0);
+    if (!embd) return -1;
+    m->tok_embd.data = embd->data;
+    m->tok_embd.row = lmz_row_reader(embd->type);
     if (mt_vector(ld, "output_norm.weight", hp->n_embd, 0, &m->output_norm)) return -1;
     const gguf_tensor *out = take(ld, "output.weight", 2, embd_ne, 1, 1);
     if (!out && ld->status != LMZ_OK) return -1;
     m->tied = out == NULL;
-    if (pack_matrix(ld, out ? out : m->tok_embd, hp->n_embd, hp->n_vocab, &m->output)) return -1;
+    if (pack_matrix(ld, out ? out : embd, hp->n_embd, hp->n_vocab, &m->output)) return -1;
 
     int biases = hp->arch == LMZ_ARCH_QWEN2 ? 1 : hp->arch == LMZ_ARCH_LLAMA ? 2 : 0; /* 2: optional */
     for (uint32_t l = 0; l < hp->n_layer; l++) {

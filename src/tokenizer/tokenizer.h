@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 
 typedef struct tokenizer tokenizer;
 

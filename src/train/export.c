@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/f16.h"
 #include "kernels/kernels.h"
 #include "train/export.h"
 

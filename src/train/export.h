@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 #include "train/train_model.h"
 
 /* The vocabulary size of a tokenizer GGUF (length of tokenizer.ggml.tokens); 0 if none. */

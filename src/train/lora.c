@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model_internal.h"
+#include "model/model.h"
 #include "train/lora.h"
 
 int tr_config_from_model(const lmz_model *m, uint32_t seq_len, tm_config *c, char *err,
@@ -39,7 +39,7 @@ int tr_load_model_params(const lmz_model *m, const tm_config *c, float *params, 
         tm_tensor ti;
         tm_tensor_at(c, i, &ti);
         const gguf_tensor *t = gguf_find_tensor(&m->file, ti.name);
-        lmz_row_fn row = t ? mt_row_reader(t->type) : NULL;
+        lmz_row_fn row = t ? lmz_row_reader(t->type) : NULL;
         if (!t || !row || t->ne[0] != ti.n_in || t->ne[1] != ti.n_out) {
             snprintf(err, errlen, "model '%s': tensor '%s' is missing or not %u x %u", m->name,
                      ti.name, ti.n_out, ti.n_in);

@@ -13,8 +13,8 @@ mkdir -p "$WORK"
 tok=$1
 shift
 cc -std=c11 -D_GNU_SOURCE -O2 -I"$ROOT/include" -I"$ROOT/src" -o "$WORK/tok_dump" \
-    "$ROOT/tools/tok_dump.c" "$ROOT"/src/tokenizer/*.c "$ROOT"/src/model/gguf_*.c \
-    "$ROOT"/src/model/f16.c -lxxhash -lm -pthread
+    "$ROOT/tools/tok_dump.c" "$ROOT"/src/tokenizer/*.c "$ROOT"/src/gguf/gguf_*.c \
+    "$ROOT"/src/kernels/f16.c -lxxhash -lm -pthread
 "$py" "$ROOT/tools/bpe/model_with_tokenizer.py" "$tok" "$WORK/model.gguf"
 status=0
 for f in "$@"; do

@@ -13,8 +13,8 @@ shift
 VOCABS=${*:-2048 4096 8192 16384}
 mkdir -p "$WORK"
 cc -std=c11 -D_GNU_SOURCE -O2 -pthread -I"$ROOT/include" -I"$ROOT/src" -o "$WORK/bpe_tool" \
-    "$ROOT/tools/bpe/bpe_tool.c" "$ROOT"/src/tokenizer/*.c "$ROOT"/src/model/gguf_*.c \
-    "$ROOT"/src/model/f16.c -lxxhash -lm
+    "$ROOT/tools/bpe/bpe_tool.c" "$ROOT"/src/tokenizer/*.c "$ROOT"/src/gguf/gguf_*.c \
+    "$ROOT"/src/kernels/f16.c -lxxhash -lm
 bpt() {     # bytes per token of text of files $2... under tokenizer $1
     t=$1
     shift

@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "model/gguf.h"
+#include "kernels/f16.h"
 
 static uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 static float bits_f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }

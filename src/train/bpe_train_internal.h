@@ -1,8 +1,8 @@
 /*
  * bpe_train_internal.h -- the word table shared by bpe_count.c and bpe_train.c.
  */
-#ifndef LMZ_TOKENIZER_BPE_TRAIN_INTERNAL_H
-#define LMZ_TOKENIZER_BPE_TRAIN_INTERNAL_H
+#ifndef LMZ_TRAIN_BPE_TRAIN_INTERNAL_H
+#define LMZ_TRAIN_BPE_TRAIN_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,19 +27,5 @@ struct bpe_counter {
     uint64_t arena_len, arena_cap;
     uint64_t bytes, words, long_words, pruned;
 };
-
-/* ---- the command-line tools' helpers (bpe_tool_util.c) */
-
-/* A whole file, read-only (mmap; empty files give size 0).  0, or -1 with a message. */
-typedef struct bpe_mapped {
-    const uint8_t *data;
-    size_t size;
-} bpe_mapped;
-int bpe_map_file(const char *path, bpe_mapped *m, char *err, size_t errlen);
-void bpe_unmap_file(bpe_mapped *m);
-
-/* Parse a byte count with an optional K/M/G suffix (powers of 1000).  0 or -1. */
-int bpe_parse_size(const char *s, uint64_t *out);
-double bpe_now_seconds(void);
 
 #endif

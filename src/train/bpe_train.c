@@ -19,8 +19,8 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "tokenizer/bpe_train.h"
-#include "tokenizer/bpe_train_internal.h"
+#include "train/bpe_train.h"
+#include "train/bpe_train_internal.h"
 #include "tokenizer/tok_internal.h"
 
 typedef struct pair {
@@ -37,7 +37,7 @@ typedef struct heap_ent {
     uint32_t pair;
 } heap_ent;
 
-typedef struct trainer {
+typedef struct merge_state {
     /* tokens: their bytes, and bytes -> id */
     uint8_t *tok_bytes;
     uint64_t tok_len_used, tok_cap;
@@ -64,17 +64,17 @@ typedef struct trainer {
     /* merges: (left, right) per rank */
     uint32_t *m_left, *m_right;
     uint32_t n_merges, cap_merges;
-} trainer;
+} merge_state;
 
 /* ---------------------------------------------------------------- tokens */
 
-static const uint8_t *tok_bytes_of(const trainer *tr, uint32_t id, size_t *len)
+static const uint8_t *tok_bytes_of(const merge_state *tr, uint32_t id, size_t *len)
 {
     *len = (size_t)(tr->tok_off[id + 1] - tr->tok_off[id]);
     return tr->tok_bytes + tr->tok_off[id];
 }
 
-static uint64_t tok_slot(const trainer *tr, const uint8_t *s, size_t len)
+static uint64_t tok_slot(const merge_state *tr, const uint8_t *s, size_t len)
 {
     uint64_t i = XXH3_64bits(s, len) & tr->tok_mask;
     for (;; i = (i + 1) & tr->tok_mask) {
@@ -89,7 +89,7 @@ static uint64_t tok_slot(const trainer *tr, const uint8_t *s, size_t len)
 }
 
 /* The token spelling left + right, added if new.  UINT32_MAX on out-of-memory. */
-static uint32_t tok_concat(trainer *tr, uint32_t left, uint32_t right)
+static uint32_t tok_concat(merge_state *tr, uint32_t left, uint32_t right)
 {
     size_t la, lb;
     const uint8_t *pa = tok_bytes_of(tr, left, &la);
@@ -129,7 +129,7 @@ static int cmp_bytes(const uint8_t *x, size_t lx, const uint8_t *y, size_t ly)
 
 /* Does heap entry x come before y: larger count, then smaller left bytes, then
  * smaller right bytes. */
-static int ent_before(const trainer *tr, const heap_ent *x, const heap_ent *y)
+static int ent_before(const merge_state *tr, const heap_ent *x, const heap_ent *y)
 {
     if (x->count != y->count)
         return x->count > y->count;
@@ -144,7 +144,7 @@ static int ent_before(const trainer *tr, const heap_ent *x, const heap_ent *y)
     return cmp_bytes(s1, l1, s2, l2) < 0;
 }
 
-static void heap_down(trainer *tr, size_t i)
+static void heap_down(merge_state *tr, size_t i)
 {
     heap_ent *h = tr->heap;
     size_t n = tr->heap_len;
@@ -163,7 +163,7 @@ static void heap_down(trainer *tr, size_t i)
     }
 }
 
-static int heap_push(trainer *tr, uint32_t p)
+static int heap_push(merge_state *tr, uint32_t p)
 {
     if (tr->heap_len == tr->heap_cap) {
         size_t cap = tr->heap_cap ? tr->heap_cap * 2 : 4096;
@@ -187,7 +187,7 @@ static int heap_push(trainer *tr, uint32_t p)
     return 0;
 }
 
-static heap_ent heap_pop(trainer *tr)
+static heap_ent heap_pop(merge_state *tr)
 {
     heap_ent top = tr->heap[0];
     tr->heap[0] = tr->heap[--tr->heap_len];
@@ -201,7 +201,7 @@ static uint64_t pair_hash(uint32_t a, uint32_t b)
     return k ^ (k >> 29);
 }
 
-static int pairs_grow_table(trainer *tr)
+static int pairs_grow_table(merge_state *tr)
 {
     uint64_t n = (tr->pair_mask + 1) * 2;
     uint32_t *slots = calloc((size_t)n, sizeof *slots);
@@ -220,7 +220,7 @@ static int pairs_grow_table(trainer *tr)
 }
 
 /* Index of pair (a, b), created with count 0 if new; UINT32_MAX on out-of-memory. */
-static uint32_t pair_get(trainer *tr, uint32_t a, uint32_t b)
+static uint32_t pair_get(merge_state *tr, uint32_t a, uint32_t b)
 {
     uint64_t i = pair_hash(a, b) & tr->pair_mask;
     for (;; i = (i + 1) & tr->pair_mask) {
@@ -262,7 +262,7 @@ static int pair_note_word(pair *p, uint32_t w)
     return 0;
 }
 
-static int note_changed(trainer *tr, uint32_t p, uint32_t step)
+static int note_changed(merge_state *tr, uint32_t p, uint32_t step)
 {
     if (tr->pairs[p].touched == step)
         return 0;
@@ -281,7 +281,7 @@ static int note_changed(trainer *tr, uint32_t p, uint32_t step)
 
 /* ---------------------------------------------------------------- setup */
 
-static void trainer_free(trainer *tr)
+static void merge_state_free(merge_state *tr)
 {
     free(tr->tok_bytes);
     free(tr->tok_off);
@@ -301,7 +301,7 @@ static void trainer_free(trainer *tr)
     free(tr->m_right);
 }
 
-static int trainer_init(trainer *tr, const bpe_counter *c, uint32_t max_tokens)
+static int merge_state_init(merge_state *tr, const bpe_counter *c, uint32_t max_tokens)
 {
     memset(tr, 0, sizeof *tr);
     tr->max_tokens = max_tokens;
@@ -375,7 +375,7 @@ static int trainer_init(trainer *tr, const bpe_counter *c, uint32_t max_tokens)
 
 /* Add sign * count to every adjacent pair of word w; when adding, note w in the
  * lists of the pairs that contain t and queue those pairs for a push. */
-static int word_pairs(trainer *tr, uint32_t w, int add, uint32_t t, uint32_t step)
+static int word_pairs(merge_state *tr, uint32_t w, int add, uint32_t t, uint32_t step)
 {
     const uint32_t *s = tr->syms + tr->w_off[w];
     uint64_t cnt = tr->w_count[w];
@@ -395,7 +395,7 @@ static int word_pairs(trainer *tr, uint32_t w, int add, uint32_t t, uint32_t ste
     return 0;
 }
 
-static void word_merge(trainer *tr, uint32_t w, uint32_t a, uint32_t b, uint32_t t)
+static void word_merge(merge_state *tr, uint32_t w, uint32_t a, uint32_t b, uint32_t t)
 {
     uint32_t *s = tr->syms + tr->w_off[w];
     uint32_t n = tr->w_len[w], k = 0;
@@ -410,7 +410,7 @@ static void word_merge(trainer *tr, uint32_t w, uint32_t a, uint32_t b, uint32_t
     tr->w_len[w] = k;
 }
 
-static int word_has(const trainer *tr, uint32_t w, uint32_t a, uint32_t b)
+static int word_has(const merge_state *tr, uint32_t w, uint32_t a, uint32_t b)
 {
     const uint32_t *s = tr->syms + tr->w_off[w];
     for (uint32_t k = 0; k + 1 < tr->w_len[w]; k++)
@@ -419,7 +419,7 @@ static int word_has(const trainer *tr, uint32_t w, uint32_t a, uint32_t b)
     return 0;
 }
 
-static int merge_pair(trainer *tr, uint32_t p, uint32_t step)
+static int merge_pair(merge_state *tr, uint32_t p, uint32_t step)
 {
     uint32_t a = tr->pairs[p].a, b = tr->pairs[p].b;
     uint32_t t = tok_concat(tr, a, b);
@@ -486,7 +486,7 @@ static char *spell(const uint8_t *s, size_t n)
     return out;
 }
 
-static int export_vocab(const trainer *tr, tok_pre pre, bpe_vocab *v)
+static int export_vocab(const merge_state *tr, tok_pre pre, bpe_vocab *v)
 {
     memset(v, 0, sizeof *v);
     v->pre = pre;
@@ -535,8 +535,8 @@ int bpe_train(const bpe_counter *c, const bpe_train_opts *opts, bpe_vocab *out,
     }
     uint64_t min_count = opts->min_count ? opts->min_count : 2;
     uint32_t max_tokens = opts->vocab_size - 1;     /* the last id is <|endoftext|> */
-    trainer tr;
-    int rc = trainer_init(&tr, c, max_tokens);
+    merge_state tr;
+    int rc = merge_state_init(&tr, c, max_tokens);
     uint32_t step = 0;
     while (!rc && tr.n_tokens < max_tokens && tr.heap_len) {
         heap_ent top = heap_pop(&tr);
@@ -555,7 +555,7 @@ int bpe_train(const bpe_counter *c, const bpe_train_opts *opts, bpe_vocab *out,
     }
     if (!rc)
         rc = export_vocab(&tr, c->pre, out);
-    trainer_free(&tr);
+    merge_state_free(&tr);
     if (rc) {
         bpe_vocab_free(out);
         snprintf(err, errlen, "bpe: out of memory while training");

@@ -22,8 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model/gguf.h"
-#include "model/gguf_internal.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_internal.h"
 
 #define GGUF_VERSION 3
 #define HEADER_BYTES 24               /* magic, u32 version, u64 n_tensors, u64 n_kv */

@@ -121,12 +121,6 @@ size_t gguf_type_size(gguf_type type);          /* bytes of a scalar; 0 for stri
 uint64_t ggml_tensor_bytes(ggml_type type, const uint64_t ne[GGUF_MAX_DIMS]);
 const char *ggml_type_name(ggml_type type);    /* any ggml type number; "unknown" else */
 
-/* fp16 / bf16 conversion, exact. */
-float lmz_f16_to_f32(uint16_t h);
-uint16_t lmz_f32_to_f16(float f);          /* round to nearest even */
-float lmz_bf16_to_f32(uint16_t h);
-uint16_t lmz_f32_to_bf16(float f);         /* round to nearest even */
-
 /* ---------------------------------------------------------------- writer */
 
 /* Setters write exactly the GGUF type their name says (llama.cpp checks metadata types

@@ -1,5 +1,5 @@
 /*
- * tokenize_cli.c -- `lmz tokenize`: text files -> a stream of uint32 little-endian token
+ * tokenize.c -- `lmz --tokenize`: text files -> a stream of uint32 little-endian token
  * ids for the trainer.
  *
  * Each document (files are split at lines holding only 0x1E; see bpe_doc_end) is
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/bpe_train.h"
-#include "tokenizer/bpe_train_internal.h"
+#include "cli/tools.h"
+#include "train/bpe_train.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct out_stream {
@@ -114,10 +114,10 @@ int lmz_tokenize_main(int argc, char **argv)
         goto out;
     }
     created = 1;
-    double t0 = bpe_now_seconds();
+    double t0 = tool_now_seconds();
     for (int i = first; i < argc; i++) {
-        bpe_mapped m;
-        if (bpe_map_file(argv[i], &m, err, sizeof err)) {
+        tool_mapped m;
+        if (tool_map_file(argv[i], &m, err, sizeof err)) {
             fprintf(stderr, "%s: %s\n", prog, err);
             goto out;
         }
@@ -132,7 +132,7 @@ int lmz_tokenize_main(int argc, char **argv)
             pos = next;
         }
         bytes += m.size;
-        bpe_unmap_file(&m);
+        tool_unmap_file(&m);
         if (bad) {
             fprintf(stderr, "%s: out of memory\n", prog);
             goto out;
@@ -146,7 +146,7 @@ int lmz_tokenize_main(int argc, char **argv)
         goto out;
     }
     o->f = NULL;
-    double dt = bpe_now_seconds() - t0;
+    double dt = tool_now_seconds() - t0;
     if (!quiet)
         fprintf(stderr, "tokenize: %.1f MB, %llu documents -> %llu tokens with separators "
                 "(%.3f bytes/token of text) in %.1f s, %.1f MB/s\n",

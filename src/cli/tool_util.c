@@ -1,6 +1,5 @@
 /*
- * bpe_tool_util.c -- file mapping, size parsing and timing for the bpe-train and
- * tokenize commands.
+ * tool_util.c -- file mapping and timing for the model-building tools (tools.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tokenizer/bpe_train_internal.h"
+#include "cli/tools.h"
 
-int bpe_map_file(const char *path, bpe_mapped *m, char *err, size_t errlen)
+int tool_map_file(const char *path, tool_mapped *m, char *err, size_t errlen)
 {
     m->data = NULL;
     m->size = 0;
@@ -44,7 +43,7 @@ int bpe_map_file(const char *path, bpe_mapped *m, char *err, size_t errlen)
     return 0;
 }
 
-void bpe_unmap_file(bpe_mapped *m)
+void tool_unmap_file(tool_mapped *m)
 {
     if (m->data)
         munmap((void *)m->data, m->size);
@@ -52,29 +51,7 @@ void bpe_unmap_file(bpe_mapped *m)
     m->size = 0;
 }
 
-int bpe_parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *s == '-')
-        return -1;
-    uint64_t mul = 1;
-    if (*end == 'K' || *end == 'k')
-        mul = 1000;
-    else if (*end == 'M' || *end == 'm')
-        mul = 1000000;
-    else if (*end == 'G' || *end == 'g')
-        mul = 1000000000;
-    if (mul > 1)
-        end++;
-    if (*end || (v && mul > UINT64_MAX / v))
-        return -1;
-    *out = (uint64_t)v * mul;
-    return 0;
-}
-
-double bpe_now_seconds(void)
+double tool_now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -1,5 +1,5 @@
 /*
- * train_cli.c -- `lmz --train-model`: options, the training loop, progress lines, periodic
+ * train_model.c -- `lmz --train-model`: options, the training loop, progress lines, periodic
  * evaluation, checkpoints and export.
  */
 #include <errno.h>
@@ -8,10 +8,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "model/gguf.h"
+#include "cli/args.h"
+#include "cli/tools.h"
+#include "gguf/gguf.h"
 #include "train/export.h"
 #include "train/session.h"
-#include "train/train_cli.h"
+
+#define TOOL "lmz --train-model"
 
 static const char usage[] =
     "usage: lmz --train-model --tokens FILE.u32 --tokenizer TOK.gguf --out MODEL.gguf [options]\n"
@@ -42,32 +45,6 @@ typedef struct opts {
     uint32_t eval_every;
     double heldout;
 } opts;
-
-static int parse_u32(const char *opt, const char *s, uint32_t lo, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v < lo || v > UINT32_MAX) {
-        fprintf(stderr, "lmz --train-model: %s needs an integer >= %u, not '%s'\n", opt, lo, s);
-        return -1;
-    }
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int parse_f(const char *opt, const char *s, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= 0) || v > 1e30) {
-        fprintf(stderr, "lmz --train-model: %s needs a non-negative number, not '%s'\n", opt, s);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
 
 static int parse_args(int argc, char **argv, opts *o)
 {
@@ -129,8 +106,8 @@ static int parse_args(int argc, char **argv, opts *o)
         const char *v = argv[++i];
         int rc = 0;
         if (table[k].kind == STR) *(const char **)table[k].dst = v;
-        else if (table[k].kind == U32) rc = parse_u32(a, v, table[k].lo, table[k].dst);
-        else rc = parse_f(a, v, table[k].dst);
+        else if (table[k].kind == U32) rc = arg_u32(TOOL, a, v, table[k].lo, UINT32_MAX, table[k].dst);
+        else rc = arg_f32(TOOL, a, v, 0.0f, 1e30f, table[k].dst);
         if (rc) return -1;
     }
     if (untied) c->tied = 0;

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/gguf.h"
+#include "gguf/gguf.h"
 #include "tokenizer/pretokenize.h"
 
 #define BPE_EOT_TEXT "<|endoftext|>"
@@ -86,11 +86,5 @@ void bpe_vocab_to_gguf(const bpe_vocab *v, gguf_writer *w);
  * the document starting at pos (its final "\n" included) and sets *next to where the
  * following one starts. */
 size_t bpe_doc_end(const uint8_t *s, size_t n, size_t pos, size_t *next);
-
-/* `lmz bpe-train [--vocab N] [--pre NAME] [--max-bytes N] [--max-words N] --out F FILES`
- * and `lmz tokenize --tokenizer GGUF --out FILE.u32 FILES`: argv[0] is the command
- * name.  Return a process exit status. */
-int lmz_bpe_train_main(int argc, char **argv);
-int lmz_tokenize_main(int argc, char **argv);
 
 #endif

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/gguf.h"
-#include "model/gguf_internal.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_internal.h"
 
 /* ------------------------------------------------------------------ growable bytes */
 

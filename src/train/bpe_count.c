@@ -11,8 +11,8 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "tokenizer/bpe_train.h"
-#include "tokenizer/bpe_train_internal.h"
+#include "train/bpe_train.h"
+#include "train/bpe_train_internal.h"
 
 static int table_alloc(bpe_counter *c, uint64_t n_slots)
 {

@@ -1,5 +1,5 @@
 /*
- * lora_cli.c -- `lmz --train FILES... -o NAME.lora.gguf`: a LoRA adapter for a model
+ * train_adapter.c -- `lmz --train FILES... -o NAME.lora.gguf`: a LoRA adapter for a model
  * (the built-in model of the level, or -m), the way `zstd --train` makes a dictionary.
  *
  * Data: every sample (samples.h) becomes [BOS] + its tokens, as the coder sees a chunk;
@@ -19,15 +19,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/args.h"
+#include "cli/tools.h"
 #include "lib/internal.h"
 #include "model/adapter.h"
-#include "model/model_internal.h"
+#include "model/model.h"
 #include "train/data.h"
 #include "train/lora.h"
 #include "train/optimizer.h"
 #include "train/samples.h"
 #include "train/session.h"
-#include "train/train_cli.h"
+
+#define TOOL "lmz --train"
 
 static const char usage[] =
     "usage: lmz --train [options] FILE... -o NAME.lora.gguf\n"
@@ -57,34 +60,6 @@ static int bad(const char *opt, const char *v, const char *want)
 {
     fprintf(stderr, "lmz --train: %s needs %s, not '%s'\n", opt, want, v);
     return -1;
-}
-
-static int parse_u32(const char *opt, const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-' || x < lo || x > hi) {
-        char want[64];
-        snprintf(want, sizeof want, "an integer in %u..%u", lo, hi);
-        return bad(opt, v, want);
-    }
-    *out = (uint32_t)x;
-    return 0;
-}
-
-static int parse_f(const char *opt, const char *v, float lo, float hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
-        char want[64];
-        snprintf(want, sizeof want, "a number in %g..%g", (double)lo, (double)hi);
-        return bad(opt, v, want);
-    }
-    *out = (float)x;
-    return 0;
 }
 
 static int parse_targets(const char *v, uint32_t *mask)
@@ -139,21 +114,21 @@ static int parse_args(int argc, char **argv, opts *o)
         if (!strcmp(a, "-o")) o->out = v;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_path = v;
         else if (!strcmp(a, "--name")) o->name = v;
-        else if (!strcmp(a, "--rank")) rc = parse_u32(a, v, 1, 1024, &o->rank);
-        else if (!strcmp(a, "--alpha")) rc = parse_f(a, v, 1e-6f, 1e6f, &o->alpha);
+        else if (!strcmp(a, "--rank")) rc = arg_u32(TOOL, a, v, 1, 1024, &o->rank);
+        else if (!strcmp(a, "--alpha")) rc = arg_f32(TOOL, a, v, 1e-6f, 1e6f, &o->alpha);
         else if (!strcmp(a, "--targets")) rc = parse_targets(v, &o->targets);
-        else if (!strcmp(a, "--steps")) rc = parse_u32(a, v, 1, 100000000, &o->steps), o->steps_set = 1;
-        else if (!strcmp(a, "--epochs")) rc = parse_f(a, v, 1e-3f, 1e4f, &o->epochs);
-        else if (!strcmp(a, "--lr")) rc = parse_f(a, v, 0.0f, 1.0f, &o->lr);
-        else if (!strcmp(a, "--weight-decay")) rc = parse_f(a, v, 0.0f, 10.0f, &o->weight_decay);
-        else if (!strcmp(a, "--batch")) rc = parse_u32(a, v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--ctx")) rc = parse_u32(a, v, 2, 65536, &o->ctx);
-        else if (!strcmp(a, "--max-time")) rc = parse_f(a, v, 0.0f, 1e7f, &o->max_time);
-        else if (!strcmp(a, "--eval-every")) rc = parse_u32(a, v, 1, 100000000, &o->eval_every);
-        else if (!strcmp(a, "--patience")) rc = parse_u32(a, v, 1, 1000000, &o->patience);
-        else if (!strcmp(a, "--seed")) rc = parse_u32(a, v, 0, UINT32_MAX, &o->seed);
+        else if (!strcmp(a, "--steps")) rc = arg_u32(TOOL, a, v, 1, 100000000, &o->steps), o->steps_set = 1;
+        else if (!strcmp(a, "--epochs")) rc = arg_f32(TOOL, a, v, 1e-3f, 1e4f, &o->epochs);
+        else if (!strcmp(a, "--lr")) rc = arg_f32(TOOL, a, v, 0.0f, 1.0f, &o->lr);
+        else if (!strcmp(a, "--weight-decay")) rc = arg_f32(TOOL, a, v, 0.0f, 10.0f, &o->weight_decay);
+        else if (!strcmp(a, "--batch")) rc = arg_u32(TOOL, a, v, 1, 4096, &o->batch);
+        else if (!strcmp(a, "--ctx")) rc = arg_u32(TOOL, a, v, 2, 65536, &o->ctx);
+        else if (!strcmp(a, "--max-time")) rc = arg_f32(TOOL, a, v, 0.0f, 1e7f, &o->max_time);
+        else if (!strcmp(a, "--eval-every")) rc = arg_u32(TOOL, a, v, 1, 100000000, &o->eval_every);
+        else if (!strcmp(a, "--patience")) rc = arg_u32(TOOL, a, v, 1, 1000000, &o->patience);
+        else if (!strcmp(a, "--seed")) rc = arg_u32(TOOL, a, v, 0, UINT32_MAX, &o->seed);
         else if (!strcmp(a, "-T") || !strcmp(a, "--threads")) {
-            rc = parse_u32(a, v, 1, 256, &threads);
+            rc = arg_u32(TOOL, a, v, 1, 256, &threads);
             o->threads = (int)threads;
         } else {
             fprintf(stderr, "lmz --train: unknown option '%s'\n%s", a, usage);

@@ -1,5 +1,5 @@
 /*
- * bpe_train_cli.c -- `lmz bpe-train`: learn a byte-level BPE from text files and write
+ * train_tokenizer.c -- `lmz --train-tokenizer`: learn a byte-level BPE from text files and write
  * a GGUF holding only the tokenizer metadata.
  *
  * With --max-bytes below the input size, the text is sampled evenly: the files are cut
@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer/bpe_train.h"
-#include "tokenizer/bpe_train_internal.h"
+#include "cli/args.h"
+#include "cli/tools.h"
+#include "train/bpe_train.h"
 
 #define BLOCK_BYTES ((size_t)1 << 20)
 #define N_PARTS 2
@@ -61,7 +62,7 @@ static void usage(const char *prog)
 }
 
 /* Cut the files into blocks ending at line ends and keep an even share of them. */
-static block *plan_blocks(const bpe_mapped *files, int n_files, uint64_t max_bytes,
+static block *plan_blocks(const tool_mapped *files, int n_files, uint64_t max_bytes,
                           size_t *n_out)
 {
     uint64_t total = 0, n_all = 0;
@@ -124,7 +125,7 @@ int lmz_bpe_train_main(int argc, char **argv)
                 pre_name = v;
             else if (!strcmp(a, "--out"))
                 out_path = v;
-            else if (bpe_parse_size(v, num)) {
+            else if (arg_parse_u64(v, 0, UINT64_MAX, ARG_SI, num)) {
                 fprintf(stderr, "%s: %s: '%s' is not a number\n", prog, a, v);
                 return 2;
             }
@@ -167,8 +168,8 @@ int lmz_bpe_train_main(int argc, char **argv)
 
     int n_files = argc - first_file, rc = 1;
     char err[512];
-    double t0 = bpe_now_seconds();
-    bpe_mapped *files = calloc((size_t)n_files, sizeof *files);
+    double t0 = tool_now_seconds();
+    tool_mapped *files = calloc((size_t)n_files, sizeof *files);
     block *blocks = NULL;
     count_job jobs[N_PARTS];
     memset(jobs, 0, sizeof jobs);
@@ -178,7 +179,7 @@ int lmz_bpe_train_main(int argc, char **argv)
     if (!files)
         goto out;
     for (int i = 0; i < n_files; i++)
-        if (bpe_map_file(argv[first_file + i], &files[i], err, sizeof err)) {
+        if (tool_map_file(argv[first_file + i], &files[i], err, sizeof err)) {
             fprintf(stderr, "%s: %s\n", prog, err);
             goto out;
         }
@@ -209,7 +210,7 @@ int lmz_bpe_train_main(int argc, char **argv)
             goto oom;
     bpe_counter_stats st;
     bpe_counter_get_stats(jobs[0].counter, &st);
-    double t1 = bpe_now_seconds();
+    double t1 = tool_now_seconds();
     if (!quiet)
         fprintf(stderr, "bpe-train: counted %.1f MB, %llu pre-tokens, %llu distinct words kept "
                 "(%llu dropped by --max-words, %llu longer than the word limit) in %.1f s\n",
@@ -221,7 +222,7 @@ int lmz_bpe_train_main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err);
         goto out;
     }
-    double t2 = bpe_now_seconds();
+    double t2 = tool_now_seconds();
     if (!quiet)
         fprintf(stderr, "bpe-train: %u merges, %u tokens (pre %s) in %.1f s of merging, "
                 "%.1f s in all\n", v.n_merges, v.n_tokens, tok_pre_name(pre), t2 - t1, t2 - t0);
@@ -247,7 +248,7 @@ out:
     free(blocks);
     if (files)
         for (int i = 0; i < n_files; i++)
-            bpe_unmap_file(&files[i]);
+            tool_unmap_file(&files[i]);
     free(files);
     return rc;
 }
