@@ -15,9 +15,9 @@
 
 int lmzf_zstd_level(int lmz_level)
 {
-    /* the .txt files of ../shared/data in 1 MiB chunks: level 9 compresses ~14 MB/s,
-     * level 19 ~1 MB/s and 7 % smaller.  Next to the LM either is cheap; the low lmz
-     * levels favour speed for the chunks where the LM is skipped or loses. */
+    /* zstd -19 is a few percent smaller than -9 and an order of magnitude slower; next
+     * to the LM either is cheap, and the low lmz levels favour speed for the chunks
+     * where the LM loses (bench/results/tuning.md, "zstd levels"). */
     if (lmz_level >= 1 && lmz_level <= 3) return 9;
     return LMZF_ZSTD_LEVEL_DEFAULT;
 }

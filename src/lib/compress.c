@@ -89,7 +89,7 @@ static size_t record_cost(lmzf_method method, size_t raw_size, size_t payload_si
 /* Write the group's chunks in order, each with the cheapest method: the LM's payload
  * if it has one and it is smaller than the fallback's ZSTD or RAW.  The fallback is
  * computed for every chunk: a weak model can lose to zstd even on text, and zstd -19
- * (~1 MB/s) costs a few percent of the model's time. */
+ * costs a few percent of the model's time (bench/results/tuning.md). */
 static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
                               lm_chunk *lm, size_t n, uint8_t *zbuf)
 {

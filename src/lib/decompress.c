@@ -13,6 +13,7 @@
 #include "format/container.h"
 #include "format/fallback.h"
 #include "lib/internal.h"
+#include "lib/crlf.h"
 #include "lib/lm_coder.h"
 #include "model/model.h"
 
@@ -72,6 +73,22 @@ static void clear_group(dstate *d)
     d->n = 0;
 }
 
+/* An LM_CRLF chunk decodes to its text with every CR LF as LF (compress.c normalized
+ * it): restore the CRs, which must give exactly the recorded raw size. */
+static lmz_status expand_crlf(lm_chunk *c)
+{
+    uint8_t *raw = malloc(c->raw_size ? c->raw_size : 1);
+    if (!raw) return LMZ_ERR_NOMEM;
+    if (crlf_expand(c->out, c->out_size, raw, c->raw_size) != 0) {
+        free(raw);
+        return LMZ_ERR_CORRUPT;
+    }
+    free(c->out);
+    c->out = raw;
+    c->out_size = c->raw_size;
+    return LMZ_OK;
+}
+
 /* Decode the pending LM chunks and emit them in order. */
 static lmz_status flush_group(dstate *d)
 {
@@ -91,6 +108,7 @@ static lmz_status flush_group(dstate *d)
     lmz_status st = lm_decode_chunks(d->ctx, &w, d->lm, d->n);
     for (size_t i = 0; st == LMZ_OK && i < d->n; i++) {
         const lmzf_record *rec = &d->group[i].rec;
+        if (d->lm[i].status == LMZ_OK && d->lm[i].crlf) d->lm[i].status = expand_crlf(&d->lm[i]);
         if (d->lm[i].status != LMZ_OK) {
             char where[96];
             st = lmz__fail(d->ctx, d->lm[i].status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM

@@ -7,16 +7,14 @@
 #include "lib/internal.h"
 
 /* Chunks of 16-32 KiB cost little: a chunk loses only the context its first `context`
- * tokens would have had (measured with the 4.46M default model, ctx 256, on 300 KB of
- * GPT-4o text: 32 KiB chunks +0.25 % size against 128 KiB, 16 KiB +0.5 %), and they give
- * the decoder many chunks to batch side by side (decompression 2.6x faster at 32 KiB).
+ * tokens would have had, and short chunks give the decoder many to batch side by side.
  *
  * `keep` is a fraction of the window (in eighths), applied after the window is capped
  * to the model's context: every slide recomputes `keep` tokens to code `context - keep`
  * new ones, so keep = context/4 costs 1.33 forward passes per token and keep =
- * 3 context/4 costs 4, for more history on average.  Measured on the same text and
- * model (window 256, 1 thread): keep 32: 2.083 bpb, 37.5 KB/s; 64: 2.060, 35.0;
- * 128: 2.041, 24.7; 192: 2.029, 13.6. */
+ * 3 context/4 costs 4, for more history on average.
+ *
+ * The measurements behind every number of this file: bench/results/tuning.md. */
 typedef struct level_row {
     uint32_t chunk_size, context, keep_eighths, lanes;
 } level_row;
@@ -36,29 +34,14 @@ static const level_row level_table[LMZ_LEVEL_MAX] = {
 
 /* With the built-in models, a level is a model and one row of the table above (the
  * row's window is then clamped to that model's training context: 512 tokens for
- * lmz-s2, 1024 for lmz-m1).  Measured with `lmz_bench -m MODEL -l ROW -T 1` (one
- * thread, another job beside it) on the first 128 KiB of llm-gpt-4o, llm-claude-3-opus,
- * prose-brown-sample-a and prose-canterbury-lcet10 (bpb, compress KB/s):
- *   lmz-s2 rows 1..9: 1.884 27.6, 1.838 28.2, 1.805 24.1, 1.768 21.9, 1.749 15.5,
- *                     1.743 13.3, 1.740 8.0, 1.737 7.7, 1.734 3.7
- * and on their first 32 KiB (shorter texts, so higher bpb):
- *   lmz-s2 row 5: 1.780 10.7, row 9: 1.769 3.5
- *   lmz-m1 row 3: 1.796 5.4, row 5: 1.735 4.2, row 7: 1.711 1.9, row 9: 1.710 0.9
- * lmz-m1 with a short window is no better than lmz-s2; from row 5 on it is ahead of
- * anything lmz-s2 does, and row 9 buys nothing over row 7 at half the speed. */
-/*
+ * lmz-s2, 1024 for lmz-m1).  lmz-m1 with a short window is no better than lmz-s2; from
+ * row 5 on it is ahead of anything lmz-s2 does, and row 9 buys nothing over row 7.
+ *
  * Lanes change no output byte, only how many chunks share a forward pass; each thread
  * runs its own forward pass over its own lanes (lm_coder.c).  Decoding reads a lane's
- * whole KV cache for every token, so lanes pay only while every run's caches stay in
- * the L3 cache (32 MiB here, shared with other machines' work) beside the weights.
- * lmz-s2 stores 4 KiB per position (F16; 8 KiB in F32), and with its 512-token window
- * a lane averages ~1.5 MiB: decompressing the first 512 KiB of llm-gpt-4o at -5 (16
- * chunks, `lmz -T 2 -dc`) took 15.7-16.3 s with 1 lane per thread, 13.6-14.1 with 2 and
- * 13.9-16.4 with 4 (with the F32 cache: 18.3 s with 1 lane, 19.3-21.1 with 2, 25.3-26.3
- * with 4).  On the same text, 4 lanes against 8 at -2 decoded in 6.8 s against 7.9-8.9,
- * at -3 in 8.1-9.9 against 9.9-10.3; at -4, 2 lanes against 4: 10.8-11.2 s against
- * 10.4-13.2.  lmz-m1's cache outgrows L3 at any lane count (8 KiB a position); there
- * more lanes share its 31 MB of weight reads.
+ * whole KV cache for every token, so lanes pay only while every run's caches stay in L3
+ * beside the weights: lmz-s2 takes 2-4 per thread, while lmz-m1's cache outgrows L3 at
+ * any lane count and more lanes share its weight reads instead.
  */
 typedef struct builtin_level {
     lmz_builtin model;
@@ -93,9 +76,7 @@ static void row_settings(int row_number, uint32_t n_ctx_train, lmz_level_setting
     out->keep = (uint32_t)((uint64_t)out->context * row->keep_eighths / 8);
     if (out->keep < 1) out->keep = 1;
     /* Every level keeps its KV cache in F16: decoding reads the whole cache for every
-     * token, and half the bytes made `lmz -5 -T 2 -dc` of 512 KiB of llm-gpt-4o 13 %
-     * faster (18.3 -> 16.0 s; compression 12.4 -> 11.6 s) for one byte more output
-     * (108,831 against 108,830). */
+     * token, and half the bytes decode faster for about a byte more output. */
     out->kv_f16 = 1;
 }
 

@@ -5,8 +5,9 @@
  * sequential within a chunk, is still matrix-matrix work across chunks.  With several
  * threads, each thread runs its own forward pass over its own lanes.
  *
- * Encoder and decoder run the very same schedule (lane_schedule), so the model sees the
- * same contexts on both sides by construction.
+ * Encoder and decoder run the very same schedule (lm_lanes.c, the part doc/format.md
+ * defines), so the model sees the same contexts on both sides by construction; this
+ * driver (lm_coder.c) only decides who codes which chunk when.
  */
 #ifndef LMZ_LM_CODER_H
 #define LMZ_LM_CODER_H
@@ -23,10 +24,10 @@ typedef struct lm_chunk {
     uint8_t *out;
     size_t out_size;
     uint32_t n_tokens;
-    size_t raw_size;       /* decode: expected decoded size */
+    size_t raw_size;       /* decode: the chunk's recorded size */
     int crlf;              /* LM_CRLF: the tokens spell the content with CR LF as LF
-                            * (encode: `in` is already transformed; decode: out is
-                            * expanded back to raw_size bytes) */
+                            * (compress.c transforms `in`, decompress.c expands `out`);
+                            * decoding then checks only that out fits in raw_size */
     lmz_status status;     /* per chunk: LMZ_OK or why it failed */
 } lm_chunk;
 
