@@ -162,7 +162,7 @@ check model-is-a-directory model_fails directory "$M"
 check model-is-dev-zero model_fails dev-zero /dev/zero
 : >"$M/empty.gguf"
 check model-empty model_fails empty "$M/empty.gguf"
-# A FIFO: opening it used to wait for a writer forever (regression, src/model/gguf_read.c).
+# A FIFO: opening it used to wait for a writer forever (regression, src/gguf/gguf_read.c).
 mkfifo "$M/fifo.gguf"
 check model-is-a-fifo-no-hang model_fails fifo "$M/fifo.gguf"
 if [ "$(id -u)" -ne 0 ]; then

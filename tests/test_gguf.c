@@ -1,6 +1,6 @@
 /*
- * test_gguf.c -- the GGUF reader and writer (src/model/gguf_*.c) and the fp16/bf16
- * conversions (src/model/f16.c).
+ * test_gguf.c -- the GGUF reader and writer (src/gguf/gguf_*.c) and the fp16/bf16
+ * conversions (src/kernels/f16.c).
  *
  * Files come from three independent sources: our writer (round trips), the Python writer
  * in ../shared/reference (tests/fixtures/gguf, see its README), and a byte-level builder

@@ -1,3 +1,4 @@
+/* fdio.c -- see fdio.h. */
 #include "cli/fdio.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* outfile.c -- see outfile.h. */
 #include "cli/outfile.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* progress.c -- see progress.h. */
 #include "cli/progress.h"
 
 #include <stdio.h>

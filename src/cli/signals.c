@@ -1,3 +1,4 @@
+/* signals.c -- see signals.h. */
 #include "cli/signals.h"
 
 #include <signal.h>

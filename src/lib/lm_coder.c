@@ -1,8 +1,8 @@
 /*
  * lm_coder.c -- the LM coder's driver: which lanes and runs code which chunks, on which
  * threads, within what KV-cache budget, and the progress callback.  None of it changes
- * an output byte (doc/determinism.md, 2.6): the format-defined part, what the model is
- * fed and how each token is coded, is lm_lanes.c, and only this file is tuned.
+ * an output byte (doc/determinism.md, section 3): the format-defined part, what the
+ * model is fed and how each token is coded, is lm_lanes.c; only this file is tuned.
  *
  * Lanes: up to `lanes` chunks are in flight; each forward pass takes a batch assembled
  * from all of them.  The model's logits do not depend on batch composition, so batching
