@@ -29,12 +29,16 @@ else ifeq ($(VARIANT),asan)
   OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 else ifeq ($(VARIANT),debug)
   OPT := -O0 -g
+else ifeq ($(VARIANT),coverage)
+  OPT := -O0 -g --coverage
+  # libgcov is linked into liblmz.so too: its globals stay inside (test exports)
+  VARIANT_LDFLAGS := --coverage -Wl,--exclude-libs,libgcov.a
 else
   $(error unknown VARIANT=$(VARIANT))
 endif
 CFLAGS_ALL := $(BASEFLAGS) $(OPT) $(CFLAGS)
 LDLIBS_ALL := -lzstd -lxxhash -lm -pthread
-LDFLAGS_ALL := $(filter -fsanitize%,$(OPT)) $(LDFLAGS)
+LDFLAGS_ALL := $(filter -fsanitize%,$(OPT)) $(VARIANT_LDFLAGS) $(LDFLAGS)
 
 TARGET_MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(filter x86_64-% amd64-%,$(TARGET_MACHINE)),)
@@ -109,6 +113,12 @@ lmz.pc: lmz.pc.in
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests $(LDFLAGS_ALL) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a -lcmocka $(LDLIBS_ALL)
+
+# test_alloc_fail fails the library's allocations one by one: linked with --wrap, every
+# reference from liblmz.a (and the test) to these functions goes to the test's __wrap_X.
+$(BUILD)/tests/test_alloc_fail: private LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc \
+    -Wl,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=strdup \
+    -Wl,--wrap=strndup,--wrap=XXH3_createState,--wrap=ZSTD_compress,--wrap=ZSTD_decompress
 
 tests-build: $(TEST_BIN) $(BUILD)/lmz $(BUILD)/liblmz.so
 
@@ -185,11 +195,24 @@ test-large: all
 check-torch: all
 	sh tools/gpu/check_torch_vs_c.sh
 
+# Line, function and branch coverage of src/ (gcov + lcov; lcov is not in
+# tools/setup-debian.sh: `apt-get install lcov`).  The library, lmz and the tests rebuilt
+# with --coverage at -O0 in build/coverage, the suite run there except COVERAGE_SKIP
+# (fuzz_smoke: its harnesses are clang builds of their own, not this build), then
+# tools/coverage.sh writes build/coverage/coverage.info (src/ only), prints lcov's summary
+# and a table per folder of src/ (tools/coverage_table.py), and build/coverage/html/.
+# Slower than `make test`; not part of it.
+COVERAGE_SKIP ?= fuzz_smoke
+coverage:
+	@command -v lcov >/dev/null 2>&1 || { echo "make coverage needs lcov: apt-get install lcov" >&2; exit 1; }
+	$(MAKE) --no-print-directory VARIANT=coverage tests-build
+	COVERAGE_SKIP='$(COVERAGE_SKIP)' bash tools/coverage.sh build/coverage
+
 clean:
 	rm -rf build lmz liblmz.a liblmz.so lmz.pc
 
 .PHONY: all test test-release test-asan test-tsan test-large tests-build bench bench-build \
-        frontier bench-vs-llamacpp bench-adapt check-arm check-torch install clean
+        frontier bench-vs-llamacpp bench-adapt check-arm check-torch coverage install clean
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzzing (fuzz/README.md)
