@@ -68,6 +68,14 @@ else
 all: $(BUILD)/lmz $(BUILD)/liblmz.a $(BUILD)/liblmz.so
 endif
 
+# Objects depend on the flags too: a changed flag (-fvisibility, a warning, a variant's
+# options) rebuilds them, not only a changed source.
+FLAGS_STAMP := $(BUILD)/flags.txt
+FLAGS_NOW := $(CFLAGS_ALL) | $(ISA_AVX2) | $(ISA_AVX512) | $(LDFLAGS_ALL)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(FLAGS_NOW)' ] || \
+    echo '$(FLAGS_NOW)' >$(FLAGS_STAMP); })
+$(LIB_OBJ) $(CLI_OBJ) $(TEST_SUPPORT_OBJ): $(FLAGS_STAMP)
+
 $(BUILD)/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(ISA_AVX2) -MMD -MP -c $< -o $@
@@ -115,7 +123,8 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a
 	$(CC) $(CFLAGS_ALL) -Itests $(LDFLAGS_ALL) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/liblmz.a -lcmocka $(LDLIBS_ALL)
 
 # test_alloc_fail fails the library's allocations one by one: linked with --wrap, every
-# reference from liblmz.a (and the test) to these functions goes to the test's __wrap_X.
+# reference from liblmz.a (and the test) to these functions goes to the test's __wrap_X
+# (xxhash and zstd allocate inside their .so, so their allocating calls are wrapped whole).
 $(BUILD)/tests/test_alloc_fail: private LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc \
     -Wl,--wrap=realloc,--wrap=aligned_alloc,--wrap=posix_memalign,--wrap=strdup \
     -Wl,--wrap=strndup,--wrap=XXH3_createState,--wrap=ZSTD_compress,--wrap=ZSTD_decompress

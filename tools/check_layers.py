@@ -61,6 +61,8 @@ def call_edges(root, build):
     objs = sorted(glob.glob(os.path.join(root, build, 'src/**/*.o'), recursive=True))
     for obj in objs:
         src = os.path.relpath(obj, os.path.join(root, build))[:-2] + '.c'
+        if not os.path.exists(os.path.join(root, src)):
+            continue            # left behind by a file since moved or removed
         out = subprocess.run(['nm', obj], capture_output=True, text=True, check=True).stdout
         needs[src] = set()
         for line in out.splitlines():

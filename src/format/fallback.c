@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "format/bytes.h"
 
@@ -22,28 +23,39 @@ int lmzf_zstd_level(int lmz_level)
     return LMZF_ZSTD_LEVEL_DEFAULT;
 }
 
-size_t lmzf_zstd_compress(void *dst, size_t dst_cap, const void *src, size_t n, int level)
+/* lmzf_zstd_compress, and whether zstd failed for lack of memory. */
+static size_t zstd_frame(void *dst, size_t dst_cap, const void *src, size_t n, int level,
+                         int *nomem)
 {
+    *nomem = 0;
     if (!dst_cap) return 0;
     size_t r = ZSTD_compress(dst, dst_cap, src, n, level);
-    return ZSTD_isError(r) ? 0 : r;
+    if (!ZSTD_isError(r)) return r;
+    *nomem = ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation;
+    return 0;
 }
 
-lmzf_method lmzf_fallback_encode(const void *raw, uint32_t raw_size, int zstd_level,
-                                 void *dst, size_t dst_cap, uint32_t *payload_size)
+size_t lmzf_zstd_compress(void *dst, size_t dst_cap, const void *src, size_t n, int level)
+{
+    int nomem;
+    return zstd_frame(dst, dst_cap, src, n, level, &nomem);
+}
+
+lmz_status lmzf_fallback_encode(const void *raw, uint32_t raw_size, int zstd_level,
+                                void *dst, size_t dst_cap, lmzf_method *method,
+                                uint32_t *payload_size)
 {
     /* ZSTD's record stores payload_size and raw_check, RAW's does not: the frame must
      * save more than those bytes (varint(payload) <= varint(raw_size)) */
     size_t extra = 4 + lmzf_varint_size(raw_size);
     size_t cap = raw_size > extra ? raw_size - extra - 1 : 0;
     if (cap > dst_cap) cap = dst_cap;
-    size_t z = dst ? lmzf_zstd_compress(dst, cap, raw, raw_size, zstd_level) : 0;
-    if (z) {
-        *payload_size = (uint32_t)z;
-        return LMZF_METHOD_ZSTD;
-    }
-    *payload_size = raw_size;
-    return LMZF_METHOD_RAW;
+    int nomem = 0;
+    size_t z = dst ? zstd_frame(dst, cap, raw, raw_size, zstd_level, &nomem) : 0;
+    if (nomem) return LMZ_ERR_NOMEM;    /* RAW instead would change the stream */
+    *method = z ? LMZF_METHOD_ZSTD : LMZF_METHOD_RAW;
+    *payload_size = z ? (uint32_t)z : raw_size;
+    return LMZ_OK;
 }
 
 /* Why a ZSTD payload is not the single frame the format allows, or NULL. */
@@ -88,6 +100,9 @@ lmz_status lmzf_fallback_decode(const lmzf_record *rec, const void *payload, voi
             return lmz_error_setf(err, LMZ_ERR_CORRUPT, "%s: %s",
                              lmzf_record_where(rec, where, sizeof where), problem);
         size_t r = ZSTD_decompress(raw, c->raw_size, payload, c->payload_size);
+        if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+            return lmz_error_setf(err, LMZ_ERR_NOMEM, "%s: zstd ran out of memory",
+                                  lmzf_record_where(rec, where, sizeof where));
         if (ZSTD_isError(r) || r != c->raw_size)
             return lmz_error_setf(err, LMZ_ERR_CORRUPT, "%s: zstd decoding failed: %s",
                              lmzf_record_where(rec, where, sizeof where),

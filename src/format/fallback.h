@@ -27,13 +27,16 @@ size_t lmzf_zstd_compress(void *dst, size_t dst_cap, const void *src, size_t n,
 /* The fallback payload of a chunk: ZSTD when its record (header and frame) is smaller
  * than the RAW record, and the frame fits dst_cap (payload in dst, which needs
  * raw_size - 1 bytes to allow every frame that could win), else RAW (the payload is raw
- * itself; dst unused).  Sets *payload_size. */
-lmzf_method lmzf_fallback_encode(const void *raw, uint32_t raw_size, int zstd_level,
-                                 void *dst, size_t dst_cap, uint32_t *payload_size);
+ * itself; dst unused).  Sets *method and *payload_size and returns LMZ_OK, or
+ * LMZ_ERR_NOMEM (nothing set) if zstd ran out of memory. */
+lmz_status lmzf_fallback_encode(const void *raw, uint32_t raw_size, int zstd_level,
+                                void *dst, size_t dst_cap, lmzf_method *method,
+                                uint32_t *payload_size);
 
 /* Decode a ZSTD or RAW chunk whose payload was read and checked: its raw_size bytes go
  * to raw, and raw_check is verified.  LMZ_ERR_CORRUPT names the chunk; a frame that is
  * not exactly one dictionary-less zstd frame declaring raw_size bytes is corrupt.
+ * LMZ_ERR_NOMEM if zstd ran out of memory.
  * Safe to call from any thread. */
 lmz_status lmzf_fallback_decode(const lmzf_record *rec, const void *payload, void *raw,
                                 lmz_error *err);

@@ -84,10 +84,12 @@ typedef struct gguf_file {
     uint64_t *str_offsets_all;
 } gguf_file;
 
-/* Open with mmap / parse a buffer.  Return 0, or -1 with a message in err[0..errlen).
+/* Open with mmap / parse a buffer.  Return 0, or -1 with a message in err[0..errlen)
+ * (GGUF_NOMEM, also with a message, when it was for lack of memory).
  * gguf_parse keeps pointers into `data`, which must outlive f; tensor data alignment is
  * then checked against the buffer's real addresses.  On failure *f is left zeroed, so
  * gguf_close(f) is always safe (and idempotent). */
+#define GGUF_NOMEM (-2)
 int gguf_open(gguf_file *f, const char *path, char *err, size_t errlen);
 int gguf_parse(gguf_file *f, const void *data, size_t size, char *err, size_t errlen);
 void gguf_close(gguf_file *f);

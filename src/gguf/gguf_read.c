@@ -666,6 +666,7 @@ int gguf_parse(gguf_file *f, const void *data, size_t size, char *err, size_t er
 {
     reader r = {.base = data, .size = size, .err = err, .errlen = errlen};
     uint64_t n_str;
+    int rc = -1;
 
     memset(f, 0, sizeof *f);
     if (!data && size)
@@ -686,6 +687,7 @@ int gguf_parse(gguf_file *f, const void *data, size_t size, char *err, size_t er
     if (!f->kv || !f->kv_by_key || !f->tensors || !f->tensors_by_name || !f->str_offsets_all) {
         gguf_errf(err, errlen, "out of memory for %" PRIu64 " metadata entries, %" PRIu64
                   " tensors, %" PRIu64 " strings", f->n_kv, f->n_tensors, n_str);
+        rc = GGUF_NOMEM;
         goto fail;
     }
     if (parse_sections(&r, f, &n_str))                  /* pass 2: fill */
@@ -701,7 +703,7 @@ int gguf_parse(gguf_file *f, const void *data, size_t size, char *err, size_t er
     return 0;
 fail:
     gguf_close(f);              /* owns_map is 0: the caller unmaps what it mapped */
-    return -1;
+    return rc;
 }
 
 int gguf_open(gguf_file *f, const char *path, char *err, size_t errlen)
@@ -741,13 +743,14 @@ int gguf_open(gguf_file *f, const char *path, char *err, size_t errlen)
     if (map == MAP_FAILED)
         return gguf_errf(err, errlen, "cannot map '%s': %s", path,
                          strerror_r(e, ebuf, sizeof ebuf));
-    if (gguf_parse(f, map, size, err, errlen) != 0) {
+    int rc = gguf_parse(f, map, size, err, errlen);
+    if (rc != 0) {
         munmap(map, size);
         if (err && errlen) {    /* name the file after the parser's message */
             size_t n = strlen(err);
             snprintf(err + n, errlen - n, " (in '%s')", path);
         }
-        return -1;
+        return rc;
     }
     f->owns_map = 1;
     return 0;

@@ -5,7 +5,7 @@
 #include "lib/internal.h"
 
 typedef struct mem_reader { const uint8_t *p; size_t left; } mem_reader;
-typedef struct mem_writer { uint8_t *buf; size_t len, cap; } mem_writer;
+typedef struct mem_writer { uint8_t *buf; size_t len, cap; int nomem; } mem_writer;
 
 static long long mem_read(void *user, void *buf, size_t n)
 {
@@ -27,7 +27,10 @@ static int mem_write(void *user, const void *buf, size_t n)
             cap *= 2;
         }
         uint8_t *nb = realloc(w->buf, cap);
-        if (!nb) return -1;
+        if (!nb) {
+            w->nomem = 1;       /* the stream reports a write error: say why */
+            return -1;
+        }
         w->buf = nb;
         w->cap = cap;
     }
@@ -43,12 +46,14 @@ static lmz_status via_stream(stream_fn fn, lmz_ctx *ctx, const void *src, size_t
 {
     if (!ctx || (!src && n) || !dst || !dst_n) return LMZ_ERR_ARG;
     mem_reader r = { src, n };
-    mem_writer w = { NULL, 0, 0 };
+    mem_writer w = { NULL, 0, 0, 0 };
     lmz_status st = fn(ctx, mem_read, &r, mem_write, &w);
     if (st != LMZ_OK) {
         free(w.buf);
         *dst = NULL;
         *dst_n = 0;
+        if (st == LMZ_ERR_IO && w.nomem)
+            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the output");
         return st;
     }
     *dst = w.buf ? w.buf : malloc(1);

@@ -97,9 +97,11 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
     for (size_t i = 0; i < n; i++) {
         const chunk_slot *s = &slots[i];
         uint32_t fb_size = 0;
-        lmzf_method method = lmzf_fallback_encode(s->data, (uint32_t)s->size,
-                                                  lmzf_zstd_level(ctx->params.level), zbuf,
-                                                  s->size - 1, &fb_size);
+        lmzf_method method;
+        if (lmzf_fallback_encode(s->data, (uint32_t)s->size,
+                                 lmzf_zstd_level(ctx->params.level), zbuf, s->size - 1,
+                                 &method, &fb_size) != LMZ_OK)
+            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory in zstd");
         const void *payload = method == LMZF_METHOD_ZSTD ? zbuf : NULL;
         size_t payload_size = fb_size;
         uint32_t n_tokens = 0;

@@ -212,8 +212,9 @@ lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "cannot set up the model: %s", why);
     if (fwd_adapter(s->fwd) != ctx->adapter) {
         char msg[400] = "";
-        if (fwd_set_adapter(s->fwd, ctx->adapter, msg, sizeof msg))
-            return lmz__fail(ctx, LMZ_ERR_MODEL_MISMATCH, "%s", msg);
+        int rc = fwd_set_adapter(s->fwd, ctx->adapter, msg, sizeof msg);
+        if (rc)
+            return lmz__fail(ctx, rc == -2 ? LMZ_ERR_NOMEM : LMZ_ERR_MODEL_MISMATCH, "%s", msg);
     }
     *out = s->fwd;
     return LMZ_OK;

@@ -299,7 +299,7 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
         if (st == LMZ_OK) st = set_stream_lanes(d);
         if (st == LMZ_OK) st = decode_records(d);
     }
-    if (d->group) clear_group(d);
+    if (d->group && d->lm) clear_group(d);
     free(d->group);
     free(d->lm);
     free(d);

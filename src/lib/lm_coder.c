@@ -76,8 +76,12 @@ static lmz_status run_fail(lm_run *r, lmz_status st, const char *fmt, ...)
 /* A lane whose tokens are all coded: its chunk's output, and the run's tally. */
 static void lane_finish(lm_run *r, lm_lane *ln)
 {
-    r->finished_bytes += r->b.decoding ? ln->chunk->raw_size : ln->chunk->in_size;
+    lm_chunk *c = ln->chunk;
+    r->finished_bytes += r->b.decoding ? c->raw_size : c->in_size;
     lm_lane_finish(&r->b, ln);
+    /* Out of memory fails the call (lm_coder.h), not just the chunk. */
+    if (c->status == LMZ_ERR_NOMEM)
+        run_fail(r, LMZ_ERR_NOMEM, "out of memory for a chunk's output");
 }
 
 /* Publish how far this run is: its finished chunks, and its active ones by the fraction

@@ -257,9 +257,11 @@ static lmz_adapter *load(const char *path, const void *data, size_t size, lmz_er
         return NULL;
     }
     char gerr[300];
-    if (path ? gguf_open(&ld.file, path, gerr, sizeof gerr)
-             : gguf_parse(&ld.file, data, size, gerr, sizeof gerr)) {
-        lmz_error_setf(err, LMZ_ERR_MODEL, "adapter%s: %s", path ? "" : " in memory", gerr);
+    int rc = path ? gguf_open(&ld.file, path, gerr, sizeof gerr)
+                  : gguf_parse(&ld.file, data, size, gerr, sizeof gerr);
+    if (rc) {
+        lmz_error_setf(err, rc == GGUF_NOMEM ? LMZ_ERR_NOMEM : LMZ_ERR_MODEL, "adapter%s: %s",
+                       path ? "" : " in memory", gerr);
         free(ld.ad);
         return NULL;
     }

@@ -197,6 +197,7 @@ static lmz_model *finish_load(lmz_model *m, const char *path, lmz_error *err)
     char terr[300];
     m->tok = tok_load_gguf(&m->file, terr, sizeof terr);
     if (!m->tok) {
+        if (errno == ENOMEM) ld.status = LMZ_ERR_NOMEM;
         mt_fail(&ld, "tokenizer: %s", terr);
         goto fail;
     }
@@ -240,8 +241,9 @@ lmz_model *lmz_model_open(const char *path, lmz_error *err)
         return NULL;
     }
     char gerr[300];
-    if (gguf_open(&m->file, path, gerr, sizeof gerr)) {
-        lmz_error_setf(err, LMZ_ERR_MODEL, "%s", gerr);
+    int rc = gguf_open(&m->file, path, gerr, sizeof gerr);
+    if (rc) {
+        lmz_error_setf(err, rc == GGUF_NOMEM ? LMZ_ERR_NOMEM : LMZ_ERR_MODEL, "%s", gerr);
         free(m);
         return NULL;
     }
@@ -260,8 +262,10 @@ lmz_model *lmz_model_from_memory(const void *data, size_t size, lmz_error *err)
         return NULL;
     }
     char gerr[300];
-    if (gguf_parse(&m->file, data, size, gerr, sizeof gerr)) {
-        lmz_error_setf(err, LMZ_ERR_MODEL, "model in memory: %s", gerr);
+    int rc = gguf_parse(&m->file, data, size, gerr, sizeof gerr);
+    if (rc) {
+        lmz_error_setf(err, rc == GGUF_NOMEM ? LMZ_ERR_NOMEM : LMZ_ERR_MODEL,
+                       "model in memory: %s", gerr);
         free(m);
         return NULL;
     }

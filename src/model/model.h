@@ -84,8 +84,8 @@ forward_ctx *fwd_new(const struct lmz_model *m, uint32_t n_ctx, uint32_t max_seq
 void fwd_free(forward_ctx *f);
 
 /* Apply a LoRA adapter (NULL: none) from now on.  Every sequence is emptied, since the
- * cached keys and values depend on it.  -1 with a message if it does not fit the model
- * or memory is out (the context then has no adapter). */
+ * cached keys and values depend on it.  -1 with a message if it does not fit the model,
+ * -2 if memory is out (the context then has no adapter). */
 int fwd_set_adapter(forward_ctx *f, const struct lmz_adapter *a, char *err, size_t errlen);
 const struct lmz_adapter *fwd_adapter(const forward_ctx *f);
 

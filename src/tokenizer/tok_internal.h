@@ -32,6 +32,7 @@ typedef struct tok_spec {
     int32_t bos, eos;           /* -1: none */
 } tok_spec;
 
+/* NULL on failure, with a message and errno as tok_load_gguf (tokenizer.h). */
 tokenizer *tok_build(const tok_spec *spec, char *err, size_t errlen);
 
 /* Bytes -> id for the tokens encode may produce, keyed by their decoded bytes

@@ -7,6 +7,7 @@
  *     pieces, whole pre-tokens), in a map keyed by each token's decoded piece,
  * and the symbols they come from tile the input.  So decode(encode(x)) == x for any x.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +17,30 @@
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode_cat.h"
 
+/* A failure's message, and errno as tokenizer.h promises: EINVAL, or ENOMEM when it is
+ * for lack of memory (set_nomem). */
+static void vset_err(int e, char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    errno = e;
+}
+
+__attribute__((format(printf, 3, 4)))
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || !errlen)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    vset_err(EINVAL, err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void set_nomem(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset_err(ENOMEM, err, errlen, fmt, ap);
     va_end(ap);
 }
 
@@ -168,7 +186,7 @@ static int build_pieces(tokenizer *t, const tok_spec *spec, char *err, size_t er
     uint8_t *mergeable = malloc(spec->n_tokens);
     int rc = -1;
     if (!t->piece_bytes || !t->piece_off || !mergeable) {
-        set_err(err, errlen, "tokenizer: out of memory for %u tokens", spec->n_tokens);
+        set_nomem(err, errlen, "tokenizer: out of memory for %u tokens", spec->n_tokens);
         goto out;
     }
     int16_t inv[TOK_GPT2_CP_END];
@@ -183,7 +201,7 @@ static int build_pieces(tokenizer *t, const tok_spec *spec, char *err, size_t er
         n_mergeable += (uint64_t)m;
     }
     if (tok_strmap_init(&t->pieces, n_mergeable)) {
-        set_err(err, errlen, "tokenizer: out of memory for the piece map");
+        set_nomem(err, errlen, "tokenizer: out of memory for the piece map");
         goto out;
     }
     for (uint32_t i = 0; i < spec->n_tokens; i++) {
@@ -228,8 +246,8 @@ static int build_merges(tokenizer *t, const tok_spec *spec, char *err, size_t er
         return -1;
     }
     if (tok_pairmap_init(&t->merges, spec->n_merges)) {
-        set_err(err, errlen, "tokenizer: out of memory for %llu merges",
-                (unsigned long long)spec->n_merges);
+        set_nomem(err, errlen, "tokenizer: out of memory for %llu merges",
+                  (unsigned long long)spec->n_merges);
         return -1;
     }
     int16_t inv[TOK_GPT2_CP_END];
@@ -243,7 +261,7 @@ static int build_merges(tokenizer *t, const tok_spec *spec, char *err, size_t er
             uint8_t *nb = realloc(buf, n);
             if (!nb) {
                 free(buf);
-                set_err(err, errlen, "tokenizer: out of memory reading merges");
+                set_nomem(err, errlen, "tokenizer: out of memory reading merges");
                 return -1;
             }
             buf = nb;
@@ -265,7 +283,7 @@ static int build_merges(tokenizer *t, const tok_spec *spec, char *err, size_t er
             continue;           /* a merge must join two tokens into a token */
         if (tok_pairmap_insert(&t->merges, (uint32_t)left, (uint32_t)right, (uint32_t)r, result)) {
             free(buf);
-            set_err(err, errlen, "tokenizer: out of memory for the merge table");
+            set_nomem(err, errlen, "tokenizer: out of memory for the merge table");
             return -1;
         }
     }
@@ -350,7 +368,7 @@ tokenizer *tok_build(const tok_spec *spec, char *err, size_t errlen)
     }
     tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
-        set_err(err, errlen, "tokenizer: out of memory");
+        set_nomem(err, errlen, "tokenizer: out of memory");
         return NULL;
     }
     t->kind = spec->kind;
@@ -365,7 +383,7 @@ tokenizer *tok_build(const tok_spec *spec, char *err, size_t errlen)
     if (spec->kind == TOK_SPM_LLAMA) {
         t->scores = calloc(spec->n_tokens, sizeof *t->scores);
         if (!t->scores) {
-            set_err(err, errlen, "tokenizer: out of memory");
+            set_nomem(err, errlen, "tokenizer: out of memory");
             goto fail;
         }
         if (spec->scores)
@@ -376,11 +394,11 @@ tokenizer *tok_build(const tok_spec *spec, char *err, size_t errlen)
     if (spec->kind == TOK_BPE_GPT2 && build_merges(t, spec, err, errlen))
         goto fail;
     if (spec->kind == TOK_SPM_LLAMA && tok_spm_build_tables(t)) {
-        set_err(err, errlen, "tokenizer: out of memory");
+        set_nomem(err, errlen, "tokenizer: out of memory");
         goto fail;
     }
     if (compute_hash(t, spec)) {
-        set_err(err, errlen, "tokenizer: out of memory");
+        set_nomem(err, errlen, "tokenizer: out of memory");
         goto fail;
     }
     return t;

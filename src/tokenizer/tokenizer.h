@@ -23,7 +23,8 @@ typedef struct tokenizer tokenizer;
 
 typedef enum tok_kind { TOK_BPE_GPT2, TOK_SPM_LLAMA } tok_kind;
 
-/* Build from a GGUF's tokenizer.ggml.* metadata.  Return NULL with a message in err. */
+/* Build from a GGUF's tokenizer.ggml.* metadata.  Return NULL with a message in err,
+ * and errno ENOMEM if memory ran out, EINVAL if the metadata makes no tokenizer. */
 tokenizer *tok_load_gguf(const gguf_file *f, char *err, size_t errlen);
 void tok_free(tokenizer *t);
 
