@@ -188,11 +188,12 @@ bench-adapt: all
 
 # ThreadSanitizer (clang): the library, the tests and lmz rebuilt in build/tsan, then the
 # tests that run threads: contexts in several pthreads (threads), worker pools (lib,
-# model, adapter), the CLI with its default thread count (cli).  Not part of `make test`.
+# model, adapter), failure paths in worker threads (alloc_fail), the CLI with its default
+# thread count (cli).  Not part of `make test`.
 test-tsan:
 	$(MAKE) --no-print-directory BUILD=build/tsan VARIANT=debug CC=clang \
 	    CFLAGS='-O1 -fsanitize=thread' LDFLAGS='-fsanitize=thread' tests-build
-	TSAN_OPTIONS=halt_on_error=1 TESTS='threads lib model adapter cli' bash tests/run.sh build/tsan
+	TSAN_OPTIONS=halt_on_error=1 TESTS='threads lib model adapter alloc_fail cli' bash tests/run.sh build/tsan
 
 # Large inputs (tests/large/run.sh): 1 GiB through pipes and in place, > 4 GiB, peak RSS.
 # A few minutes and ~6 GB of temporary disk.  Not part of `make test`.
