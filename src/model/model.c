@@ -198,7 +198,7 @@ static lmz_model *finish_load(lmz_model *m, const char *path, lmz_error *err)
     m->tok = tok_load_gguf(&m->file, terr, sizeof terr);
     if (!m->tok) {
         if (errno == ENOMEM) ld.status = LMZ_ERR_NOMEM;
-        mt_fail(&ld, "tokenizer: %s", terr);
+        mt_fail(&ld, "%s", terr);    /* it names the tokenizer */
         goto fail;
     }
     if (tok_n_vocab(m->tok) != m->hp.n_vocab) {

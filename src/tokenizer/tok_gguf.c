@@ -2,23 +2,11 @@
  * tok_gguf.c -- tok_load_gguf: read tokenizer.ggml.* and hand it to tok_build.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
-
-/* A failure's message, and errno as tokenizer.h promises (e: EINVAL or ENOMEM). */
-__attribute__((format(printf, 4, 5)))
-static void fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    errno = e;
-}
 
 static int str_is(gguf_str s, const char *lit)
 {
@@ -34,7 +22,7 @@ static int get_special(const gguf_file *f, const char *key, uint32_t n, int32_t 
     if (!gguf_find_kv(f, key))
         return 0;
     if (gguf_get_u32(f, key, &v) || v >= n) {
-        fail(err, errlen, EINVAL, "tokenizer: %s is not a token id below %u", key, n);
+        tok_fail(EINVAL, err, errlen, "tokenizer: %s is not a token id below %u", key, n);
         return -1;
     }
     *out = (int32_t)v;
@@ -47,7 +35,8 @@ tokenizer *tok_load_gguf(const gguf_file *f, char *err, size_t errlen)
     memset(&spec, 0, sizeof spec);
     gguf_str model;
     if (gguf_get_str(f, "tokenizer.ggml.model", &model)) {
-        fail(err, errlen, EINVAL, "tokenizer: the model has no tokenizer.ggml.model string");
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: the model has no tokenizer.ggml.model string");
         return NULL;
     }
     if (str_is(model, "gpt2")) {
@@ -55,41 +44,46 @@ tokenizer *tok_load_gguf(const gguf_file *f, char *err, size_t errlen)
     } else if (str_is(model, "llama")) {
         spec.kind = TOK_SPM_LLAMA;
     } else {
-        fail(err, errlen, EINVAL, "tokenizer: unsupported tokenizer.ggml.model '%.*s' (lmz reads "
-             "'gpt2' and 'llama')", (int)(model.len > 64 ? 64 : model.len), model.ptr);
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: unsupported tokenizer.ggml.model '%.*s' (lmz reads "
+                 "'gpt2' and 'llama')", (int)(model.len > 64 ? 64 : model.len), model.ptr);
         return NULL;
     }
     const gguf_kv *tokens, *types = NULL, *scores = NULL, *merges = NULL;
     if (gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &tokens) ||
         tokens->arr_len == 0 || tokens->arr_len > INT32_MAX) {
-        fail(err, errlen, EINVAL, "tokenizer: tokenizer.ggml.tokens missing, empty, too long or "
-             "not a string array");
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: tokenizer.ggml.tokens missing, empty, too long or "
+                 "not a string array");
         return NULL;
     }
     uint32_t n = (uint32_t)tokens->arr_len;
     if (gguf_find_kv(f, "tokenizer.ggml.token_type") &&
         (gguf_get_arr(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &types) ||
          types->arr_len != n)) {
-        fail(err, errlen, EINVAL, "tokenizer: tokenizer.ggml.token_type must be an int32 array "
-             "of %u entries", n);
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: tokenizer.ggml.token_type must be an int32 array "
+                 "of %u entries", n);
         return NULL;
     }
     if (gguf_find_kv(f, "tokenizer.ggml.scores") &&
         (gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &scores) ||
          scores->arr_len != n)) {
-        fail(err, errlen, EINVAL, "tokenizer: tokenizer.ggml.scores must be a float32 array "
-             "of %u entries", n);
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: tokenizer.ggml.scores must be a float32 array "
+                 "of %u entries", n);
         return NULL;
     }
     if (spec.kind == TOK_BPE_GPT2 &&
         gguf_get_arr(f, "tokenizer.ggml.merges", GGUF_TYPE_STRING, &merges)) {
-        fail(err, errlen, EINVAL, "tokenizer: gpt2 tokenizer without a tokenizer.ggml.merges "
-             "string array");
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: gpt2 tokenizer without a tokenizer.ggml.merges "
+                 "string array");
         return NULL;
     }
     if (gguf_find_kv(f, "tokenizer.ggml.pre") &&
         gguf_get_str(f, "tokenizer.ggml.pre", &spec.pre)) {
-        fail(err, errlen, EINVAL, "tokenizer: tokenizer.ggml.pre is not a string");
+        tok_fail(EINVAL, err, errlen, "tokenizer: tokenizer.ggml.pre is not a string");
         return NULL;
     }
     if (get_special(f, "tokenizer.ggml.bos_token_id", n, &spec.bos, err, errlen) ||
@@ -103,7 +97,7 @@ tokenizer *tok_load_gguf(const gguf_file *f, char *err, size_t errlen)
     uint64_t n_merges = merges ? merges->arr_len : 0;
     gguf_str *merge_strs = malloc((size_t)(n_merges ? n_merges : 1) * sizeof *merge_strs);
     if (!tok_strs || (types && !type_vals) || (scores && !score_vals) || !merge_strs) {
-        fail(err, errlen, ENOMEM, "tokenizer: out of memory for %u tokens", n);
+        tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory for %u tokens", n);
         goto out;
     }
     for (uint32_t i = 0; i < n; i++) {

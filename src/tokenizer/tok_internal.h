@@ -152,6 +152,11 @@ int tok_merge_symbols(const tokenizer *t, tok_work *w, int32_t n);
 int tok_bpe_encode(const tokenizer *t, tok_work *w, const uint8_t *text, size_t n, tok_sink *sink);
 int tok_spm_encode(const tokenizer *t, tok_work *w, const uint8_t *text, size_t n, tok_sink *sink);
 
+/* A failure's message in err[0..errlen), and errno = e (EINVAL, or ENOMEM for lack of
+ * memory), as tokenizer.h promises its callers. */
+void tok_fail(int e, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* SPM: the character at s[0..n) as a key for tokenizer.adjacent (invalid bytes get keys
  * above U+10FFFF); returns its length. */
 size_t tok_spm_char(const uint8_t *s, size_t n, uint32_t *key);

@@ -17,31 +17,15 @@
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode_cat.h"
 
-/* A failure's message, and errno as tokenizer.h promises: EINVAL, or ENOMEM when it is
- * for lack of memory (set_nomem). */
-static void vset_err(int e, char *err, size_t errlen, const char *fmt, va_list ap)
+void tok_fail(int e, char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err && errlen)
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
     errno = e;
-}
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset_err(EINVAL, err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-__attribute__((format(printf, 3, 4)))
-static void set_nomem(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset_err(ENOMEM, err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 void tok_free(tokenizer *t)
@@ -125,7 +109,7 @@ static int build_piece(tokenizer *t, const tok_spec *spec, const int16_t inv[TOK
     size_t len = 0;
     *mergeable = 0;
     if (n && !raw) {
-        set_err(err, errlen, "tokenizer: token %u has no text", i);
+        tok_fail(EINVAL, err, errlen, "tokenizer: token %u has no text", i);
         return -1;
     }
     switch (type) {
@@ -154,8 +138,9 @@ static int build_piece(tokenizer *t, const tok_spec *spec, const int16_t inv[TOK
     case TOK_TYPE_BYTE: {
         int b = parse_byte_token(raw, n);
         if (b < 0) {
-            set_err(err, errlen, "tokenizer: token %u has type BYTE but its text '%.*s' is not <0xXX>",
-                    i, (int)(n > 32 ? 32 : n), (const char *)raw);
+            tok_fail(EINVAL, err, errlen,
+                     "tokenizer: token %u has type BYTE but its text '%.*s' is not <0xXX>",
+                     i, (int)(n > 32 ? 32 : n), (const char *)raw);
             return -1;
         }
         out[0] = (uint8_t)b;
@@ -168,7 +153,8 @@ static int build_piece(tokenizer *t, const tok_spec *spec, const int16_t inv[TOK
     case TOK_TYPE_UNKNOWN:
         break;      /* BOS, EOS, <unk>...: contribute nothing to the text */
     default:
-        set_err(err, errlen, "tokenizer: token %u has unknown token type %d", i, (int)type);
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: token %u has unknown token type %d", i, (int)type);
         return -1;
     }
     *used += len;
@@ -186,7 +172,7 @@ static int build_pieces(tokenizer *t, const tok_spec *spec, char *err, size_t er
     uint8_t *mergeable = malloc(spec->n_tokens);
     int rc = -1;
     if (!t->piece_bytes || !t->piece_off || !mergeable) {
-        set_nomem(err, errlen, "tokenizer: out of memory for %u tokens", spec->n_tokens);
+        tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory for %u tokens", spec->n_tokens);
         goto out;
     }
     int16_t inv[TOK_GPT2_CP_END];
@@ -201,7 +187,7 @@ static int build_pieces(tokenizer *t, const tok_spec *spec, char *err, size_t er
         n_mergeable += (uint64_t)m;
     }
     if (tok_strmap_init(&t->pieces, n_mergeable)) {
-        set_nomem(err, errlen, "tokenizer: out of memory for the piece map");
+        tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory for the piece map");
         goto out;
     }
     for (uint32_t i = 0; i < spec->n_tokens; i++) {
@@ -227,11 +213,13 @@ static int check_byte_tokens(tokenizer *t, char *err, size_t errlen)
         }
         if (t->byte_token[b] < 0) {
             if (t->kind == TOK_BPE_GPT2)
-                set_err(err, errlen, "tokenizer: gpt2 vocabulary has no token for byte 0x%02X "
-                        "(a byte-level BPE vocabulary needs all 256 to encode any input)", b);
+                tok_fail(EINVAL, err, errlen,
+                         "tokenizer: gpt2 vocabulary has no token for byte 0x%02X "
+                         "(a byte-level BPE vocabulary needs all 256 to encode any input)", b);
             else
-                set_err(err, errlen, "tokenizer: llama vocabulary has no <0x%02X> byte token "
-                        "(lmz needs byte fallback for all 256 bytes to encode any input)", b);
+                tok_fail(EINVAL, err, errlen,
+                         "tokenizer: llama vocabulary has no <0x%02X> byte token "
+                         "(lmz needs byte fallback for all 256 bytes to encode any input)", b);
             return -1;
         }
     }
@@ -241,13 +229,13 @@ static int check_byte_tokens(tokenizer *t, char *err, size_t errlen)
 static int build_merges(tokenizer *t, const tok_spec *spec, char *err, size_t errlen)
 {
     if (spec->n_merges > INT32_MAX) {
-        set_err(err, errlen, "tokenizer: %llu merges is too many",
-                (unsigned long long)spec->n_merges);
+        tok_fail(EINVAL, err, errlen, "tokenizer: %llu merges is too many",
+                 (unsigned long long)spec->n_merges);
         return -1;
     }
     if (tok_pairmap_init(&t->merges, spec->n_merges)) {
-        set_nomem(err, errlen, "tokenizer: out of memory for %llu merges",
-                  (unsigned long long)spec->n_merges);
+        tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory for %llu merges",
+                 (unsigned long long)spec->n_merges);
         return -1;
     }
     int16_t inv[TOK_GPT2_CP_END];
@@ -261,7 +249,7 @@ static int build_merges(tokenizer *t, const tok_spec *spec, char *err, size_t er
             uint8_t *nb = realloc(buf, n);
             if (!nb) {
                 free(buf);
-                set_nomem(err, errlen, "tokenizer: out of memory reading merges");
+                tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory reading merges");
                 return -1;
             }
             buf = nb;
@@ -283,7 +271,7 @@ static int build_merges(tokenizer *t, const tok_spec *spec, char *err, size_t er
             continue;           /* a merge must join two tokens into a token */
         if (tok_pairmap_insert(&t->merges, (uint32_t)left, (uint32_t)right, (uint32_t)r, result)) {
             free(buf);
-            set_nomem(err, errlen, "tokenizer: out of memory for the merge table");
+            tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory for the merge table");
             return -1;
         }
     }
@@ -348,27 +336,29 @@ static int compute_hash(tokenizer *t, const tok_spec *spec)
 tokenizer *tok_build(const tok_spec *spec, char *err, size_t errlen)
 {
     if (spec->kind != TOK_BPE_GPT2 && spec->kind != TOK_SPM_LLAMA) {
-        set_err(err, errlen, "tokenizer: unknown kind %d", (int)spec->kind);
+        tok_fail(EINVAL, err, errlen, "tokenizer: unknown kind %d", (int)spec->kind);
         return NULL;
     }
     if (spec->n_tokens == 0 || !spec->tokens || spec->n_tokens > INT32_MAX) {
-        set_err(err, errlen, "tokenizer: %s vocabulary with %u tokens", kind_name(spec->kind),
-                spec->n_tokens);
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: %s vocabulary with %u tokens", kind_name(spec->kind),
+                 spec->n_tokens);
         return NULL;
     }
     if (spec->kind == TOK_BPE_GPT2 && spec->n_merges && !spec->merges) {
-        set_err(err, errlen, "tokenizer: merges missing");
+        tok_fail(EINVAL, err, errlen, "tokenizer: merges missing");
         return NULL;
     }
     if ((spec->bos < -1 || spec->bos >= (int64_t)spec->n_tokens) ||
         (spec->eos < -1 || spec->eos >= (int64_t)spec->n_tokens)) {
-        set_err(err, errlen, "tokenizer: bos %d / eos %d outside the vocabulary of %u tokens",
-                (int)spec->bos, (int)spec->eos, spec->n_tokens);
+        tok_fail(EINVAL, err, errlen,
+                 "tokenizer: bos %d / eos %d outside the vocabulary of %u tokens",
+                 (int)spec->bos, (int)spec->eos, spec->n_tokens);
         return NULL;
     }
     tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
-        set_nomem(err, errlen, "tokenizer: out of memory");
+        tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory");
         return NULL;
     }
     t->kind = spec->kind;
@@ -383,7 +373,7 @@ tokenizer *tok_build(const tok_spec *spec, char *err, size_t errlen)
     if (spec->kind == TOK_SPM_LLAMA) {
         t->scores = calloc(spec->n_tokens, sizeof *t->scores);
         if (!t->scores) {
-            set_nomem(err, errlen, "tokenizer: out of memory");
+            tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory");
             goto fail;
         }
         if (spec->scores)
@@ -394,11 +384,11 @@ tokenizer *tok_build(const tok_spec *spec, char *err, size_t errlen)
     if (spec->kind == TOK_BPE_GPT2 && build_merges(t, spec, err, errlen))
         goto fail;
     if (spec->kind == TOK_SPM_LLAMA && tok_spm_build_tables(t)) {
-        set_nomem(err, errlen, "tokenizer: out of memory");
+        tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory");
         goto fail;
     }
     if (compute_hash(t, spec)) {
-        set_nomem(err, errlen, "tokenizer: out of memory");
+        tok_fail(ENOMEM, err, errlen, "tokenizer: out of memory");
         goto fail;
     }
     return t;
