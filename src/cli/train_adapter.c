@@ -58,7 +58,7 @@ typedef struct opts {
 
 static int bad(const char *opt, const char *v, const char *want)
 {
-    fprintf(stderr, "lmz --train: %s needs %s, not '%s'\n", opt, want, v);
+    fprintf(stderr, TOOL ": %s needs %s, not '%s'\n", opt, want, v);
     return -1;
 }
 
@@ -105,7 +105,7 @@ static int parse_args(int argc, char **argv, opts *o)
         if (!strcmp(a, "-f") || !strcmp(a, "--force")) { o->force = 1; continue; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         if (i + 1 >= argc) {
-            fprintf(stderr, "lmz --train: %s needs a value (or is unknown)\n%s", a, usage);
+            fprintf(stderr, TOOL ": %s needs a value (or is unknown)\n%s", a, usage);
             return -1;
         }
         const char *v = argv[++i];
@@ -131,13 +131,13 @@ static int parse_args(int argc, char **argv, opts *o)
             rc = arg_u32(TOOL, a, v, 1, 256, &threads);
             o->threads = (int)threads;
         } else {
-            fprintf(stderr, "lmz --train: unknown option '%s'\n%s", a, usage);
+            fprintf(stderr, TOOL ": unknown option '%s'\n%s", a, usage);
             return -1;
         }
         if (rc) return -1;
     }
     if (!o->out || o->n_files == 0) {
-        fprintf(stderr, "lmz --train: give the training FILEs and -o NAME.lora.gguf\n%s", usage);
+        fprintf(stderr, TOOL ": give the training FILEs and -o NAME.lora.gguf\n%s", usage);
         return -1;
     }
     if (o->alpha == 0.0f) o->alpha = 2.0f * (float)o->rank;
@@ -246,7 +246,7 @@ int lmz_lora_train_main(int argc, char **argv)
         return 2;
     }
     if (!o.force && access(o.out, F_OK) == 0) {
-        fprintf(stderr, "lmz --train: %s already exists (use -f to overwrite)\n", o.out);
+        fprintf(stderr, TOOL ": %s already exists (use -f to overwrite)\n", o.out);
         free(o.files);
         return 1;
     }
@@ -303,7 +303,7 @@ int lmz_lora_train_main(int argc, char **argv)
     lmz_model_info mi;
     lmz_model_get_info(model, &mi);
     if (!o.quiet)
-        fprintf(stderr, "lmz --train: model %s; %zu samples (%zu bytes), %zu held out; %zu "
+        fprintf(stderr, TOOL ": model %s; %zu samples (%zu bytes), %zu held out; %zu "
                 "training + %zu held-out tokens; rank %u, alpha %g, %zu adapter parameters; "
                 "batch %u x %u tokens, %u steps, %d threads\n", mi.name, samples.n,
                 samples.bytes, ds.n_held, ds.d.n_train, held_tokens, o.rank, (double)o.alpha,
@@ -370,7 +370,7 @@ int lmz_lora_train_main(int argc, char **argv)
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "lmz --train: %s\n", err);
+    fprintf(stderr, TOOL ": %s\n", err);
 out:
     free(m1); free(v1); free(best); free(buf);
     trainer_free(t);

@@ -91,7 +91,7 @@ static int parse_args(int argc, char **argv, opts *o)
         size_t k = 0;
         while (k < sizeof table / sizeof *table && strcmp(a, table[k].name)) k++;
         if (k == sizeof table / sizeof *table) {
-            fprintf(stderr, "lmz --train-model: unknown option '%s'\n%s", a, usage);
+            fprintf(stderr, TOOL ": unknown option '%s'\n%s", a, usage);
             return -1;
         }
         if (table[k].set) *table[k].set = 1;
@@ -100,7 +100,7 @@ static int parse_args(int argc, char **argv, opts *o)
             continue;
         }
         if (i + 1 >= argc) {
-            fprintf(stderr, "lmz --train-model: %s needs a value\n", a);
+            fprintf(stderr, TOOL ": %s needs a value\n", a);
             return -1;
         }
         const char *v = argv[++i];
@@ -119,11 +119,11 @@ static int parse_args(int argc, char **argv, opts *o)
     o->st.seq_len = c->n_ctx;
     o->heldout = heldout;
     if (!o->tokens || !o->tokenizer || !o->out) {
-        fprintf(stderr, "lmz --train-model: --tokens, --tokenizer and --out are required\n%s", usage);
+        fprintf(stderr, TOOL ": --tokens, --tokenizer and --out are required\n%s", usage);
         return -1;
     }
     if (o->resume && !o->checkpoint) {
-        fprintf(stderr, "lmz --train-model: --resume needs --checkpoint FILE\n");
+        fprintf(stderr, TOOL ": --resume needs --checkpoint FILE\n");
         return -1;
     }
     return 0;
@@ -162,7 +162,7 @@ int lmz_train_main(int argc, char **argv)
     char err[512];
     gguf_file tok;
     if (gguf_open(&tok, o.tokenizer, err, sizeof err)) {
-        fprintf(stderr, "lmz --train-model: tokenizer: %s\n", err);
+        fprintf(stderr, TOOL ": tokenizer: %s\n", err);
         return 1;
     }
     int rc = 1;
@@ -170,7 +170,7 @@ int lmz_train_main(int argc, char **argv)
     tr_session *s = NULL;
     uint32_t n_vocab = tr_tokenizer_vocab(&tok);
     if (n_vocab == 0) {
-        fprintf(stderr, "lmz --train-model: '%s' has no tokenizer.ggml.tokens\n", o.tokenizer);
+        fprintf(stderr, TOOL ": '%s' has no tokenizer.ggml.tokens\n", o.tokenizer);
         goto out;
     }
     o.st.model.n_vocab = n_vocab;
@@ -194,7 +194,7 @@ int lmz_train_main(int argc, char **argv)
     }
     const tm_config *c = &s->st.model;
     double flops_tok = trainer_flops_per_token(s->t, s->st.seq_len);
-    fprintf(stderr, "lmz --train-model: %zu parameters (vocab %u, dim %u, layers %u, heads %u/%u, ff %u, "
+    fprintf(stderr, TOOL ": %zu parameters (vocab %u, dim %u, layers %u, heads %u/%u, ff %u, "
             "ctx %u, %s head); %zu training + %zu held-out tokens; batch %u x %u; %d threads; "
             "%s products; step %llu of %u\n", trainer_n_params(s->t), c->n_vocab, c->n_embd, c->n_layer,
             c->n_head, c->n_head_kv, c->n_ff, c->n_ctx, c->tied ? "tied" : "untied",
@@ -222,11 +222,11 @@ int lmz_train_main(int argc, char **argv)
         if (eval && milestone(s, &o, &tok, err, sizeof err)) goto fail;
     }
     if (s->st.step == step0 && milestone(s, &o, &tok, err, sizeof err)) goto fail;
-    fprintf(stderr, "lmz --train-model: wrote %s\n", o.out);
+    fprintf(stderr, TOOL ": wrote %s\n", o.out);
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "lmz --train-model: %s\n", err);
+    fprintf(stderr, TOOL ": %s\n", err);
 out:
     tr_session_free(s);
     tr_data_free(&data);

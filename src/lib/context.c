@@ -214,7 +214,8 @@ lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t
         char msg[400] = "";
         int rc = fwd_set_adapter(s->fwd, ctx->adapter, msg, sizeof msg);
         if (rc)
-            return lmz__fail(ctx, rc == -2 ? LMZ_ERR_NOMEM : LMZ_ERR_MODEL_MISMATCH, "%s", msg);
+            return lmz__fail(ctx, rc == FWD_NOMEM ? LMZ_ERR_NOMEM : LMZ_ERR_MODEL_MISMATCH,
+                             "%s", msg);
     }
     *out = s->fwd;
     return LMZ_OK;

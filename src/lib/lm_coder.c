@@ -16,7 +16,6 @@
  * the range coder, which run between forward passes, then run in parallel too.
  * Which run codes a chunk changes nothing in its output.
  */
-#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>

@@ -494,7 +494,7 @@ int fwd_set_adapter(forward_ctx *f, const struct lmz_adapter *a, char *err, size
     f->lora_bax = falloc(f->max_batch, widest);
     if (!f->lora_ax || !f->lora_bax) {
         snprintf(err, errlen, "forward pass: out of memory for the adapter");
-        return -2;
+        return FWD_NOMEM;
     }
     f->adapter = a;
     return 0;

@@ -85,7 +85,8 @@ void fwd_free(forward_ctx *f);
 
 /* Apply a LoRA adapter (NULL: none) from now on.  Every sequence is emptied, since the
  * cached keys and values depend on it.  -1 with a message if it does not fit the model,
- * -2 if memory is out (the context then has no adapter). */
+ * FWD_NOMEM if memory is out (the context then has no adapter). */
+#define FWD_NOMEM (-2)
 int fwd_set_adapter(forward_ctx *f, const struct lmz_adapter *a, char *err, size_t errlen);
 const struct lmz_adapter *fwd_adapter(const forward_ctx *f);
 
