@@ -150,6 +150,9 @@ typedef struct lmz_params {
                               bytes less per stream, for many short streams */
     int lm_always;         /* code every chunk with the model even where zstd or raw
                               would be smaller (for tests and measurements) */
+    int no_mix;            /* code with the model's probabilities alone, without the
+                              adaptive models of the stream (doc/format.md 6.5): every
+                              chunk decodes on its own, for about 10-50% more bytes */
     lmz_progress_fn progress;
     void *progress_user;
 } lmz_params;

@@ -17,6 +17,7 @@ enum {
     OPT_FAST,
     OPT_BEST,
     OPT_LM_ALWAYS,
+    OPT_NO_MIX,
 };
 
 static const struct option long_options[] = {
@@ -42,6 +43,7 @@ static const struct option long_options[] = {
     { "fast", no_argument, NULL, OPT_FAST },
     { "best", no_argument, NULL, OPT_BEST },
     { "lm-always", no_argument, NULL, OPT_LM_ALWAYS },
+    { "no-mix", no_argument, NULL, OPT_NO_MIX },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -83,6 +85,8 @@ void cli_print_help(void)
         "      --context=N     model context in tokens (experts)\n"
         "      --lm-always     code every chunk with the model, even where the zstd or\n"
         "                      raw fallback would be smaller (tests, measurements)\n"
+        "      --no-mix        the model alone, without the adaptive models of the\n"
+        "                      stream: larger output, chunks independent (measurements)\n"
         "  -h, --help          this help\n"
         "  -V, --version       versions and the built-in models\n"
         "\n"
@@ -196,6 +200,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
         case OPT_FAST: opt->level = 1; break;
         case OPT_BEST: opt->level = 9; break;
         case OPT_LM_ALWAYS: opt->lm_always = true; break;
+        case OPT_NO_MIX: opt->no_mix = true; break;
         case 'h': opt->help = true; break;
         case 'V': opt->version = true; break;
         case ':':

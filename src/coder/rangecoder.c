@@ -223,3 +223,19 @@ int rc_dec_finish(const rc_decoder *d)
                     && ((d->code - d->window) & (RC_TOP - 1)) >= d->range;
     return canonical && d->past_end == RC_WINDOW_BYTES - 1 ? 0 : -1;
 }
+
+void rc_enc_bit(rc_encoder *e, uint32_t p1, int bit)
+{
+    uint32_t f1 = p1 << (LMZ_FREQ_BITS - 16);
+    if (bit) rc_enc_encode(e, 0, f1);
+    else rc_enc_encode(e, f1, LMZ_FREQ_TOTAL - f1);
+}
+
+int rc_dec_bit(rc_decoder *d, uint32_t p1)
+{
+    uint32_t f1 = p1 << (LMZ_FREQ_BITS - 16);
+    int bit = rc_dec_target(d) < f1;
+    if (bit) rc_dec_update(d, 0, f1);
+    else rc_dec_update(d, f1, LMZ_FREQ_TOTAL - f1);
+    return bit;
+}

@@ -79,4 +79,9 @@ uint32_t rc_dec_uniform(rc_decoder *d, uint32_t n);
  * no overrun), else -1.  A stray byte appended or a byte cut off fails here. */
 int rc_dec_finish(const rc_decoder *d);
 
+/* A binary decision with probability p1 / 65536 of a 1 (1 <= p1 <= 65535): a 1 is the
+ * symbol [0, p1 << 12), a 0 the rest (doc/coder.md 4.6). */
+void rc_enc_bit(rc_encoder *e, uint32_t p1, int bit);
+int rc_dec_bit(rc_decoder *d, uint32_t p1);
+
 #endif

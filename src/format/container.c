@@ -160,7 +160,7 @@ int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap)
     if (lmzf_header_problem(h, why, sizeof why)) return -1;
     size_t size = lmzf_header_size(h);
     if (cap < size) return -1;
-    uint8_t flags = (uint8_t)((h->flags & (LMZF_FLAG_ADAPTER | LMZF_FLAG_KV_F16)) |
+    uint8_t flags = (uint8_t)((h->flags & (LMZF_FLAG_ADAPTER | LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX)) |
                               (h->model_name_len ? LMZF_FLAG_NAME : 0) |
                               (h->adapter_name_len ? LMZF_FLAG_ADAPTER_NAME : 0));
     size_t n = 0;

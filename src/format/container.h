@@ -32,8 +32,9 @@
 #define LMZF_FLAG_NAME        0x02u /* a model name follows */
 #define LMZF_FLAG_ADAPTER_NAME 0x04u /* an adapter name follows (with LMZF_FLAG_ADAPTER) */
 #define LMZF_FLAG_KV_F16      0x08u /* the LM coder's KV cache holds F16 (6.2) */
+#define LMZF_FLAG_MIX         0x10u /* LM chunks are coded mixed with adaptive models (6.5) */
 #define LMZF_FLAGS_KNOWN      (LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME | LMZF_FLAG_ADAPTER_NAME | \
-                               LMZF_FLAG_KV_F16)
+                               LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX)
 #define LMZF_ID_SIZE          8     /* stored model / tokenizer / adapter identity */
 #define LMZF_NAME_MAX         63
 #define LMZF_HEADER_MAX_SIZE  174   /* the largest valid header */
@@ -65,7 +66,7 @@ static inline int lmzf_method_known(unsigned method)
  * (lmz_model_info); only those are stored and compared. */
 typedef struct lmzf_header {
     uint8_t format_version;  /* LMZF_FORMAT_VERSION */
-    uint8_t flags;           /* LMZF_FLAG_ADAPTER and _KV_F16 are the caller's to set; the encoder
+    uint8_t flags;           /* LMZF_FLAG_ADAPTER, _KV_F16 and _MIX are the caller's to set; the encoder
                               * writes LMZF_FLAG_NAME from model_name_len (the parser
                               * reports it as read) */
     uint8_t level;

@@ -15,6 +15,7 @@
 #include "lib/crlf.h"
 #include "lib/internal.h"
 #include "lib/lm_coder.h"
+#include "lib/lm_mix.h"
 #include "lib/textdetect.h"
 #include "model/model.h"
 
@@ -106,8 +107,10 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
         size_t payload_size = fb_size;
         uint32_t n_tokens = 0;
         lmzf_method lm_method = lm[i].crlf ? LMZF_METHOD_LM_CRLF : LMZF_METHOD_LM;
+        /* A mixed stream's models have learned from the chunk: the decoder must see it
+         * as the encoder did, so an LM chunk stays one (doc/format.md 6.5). */
         if (lm[i].out &&
-            (ctx->params.lm_always ||
+            (ctx->params.lm_always || ctx->mixing ||
              record_cost(lm_method, s->size, lm[i].out_size, lm[i].n_tokens) <
                  record_cost(method, s->size, payload_size, 0))) {
             method = lm_method;
@@ -138,6 +141,11 @@ static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write,
     h.context = ctx->level.context;
     h.keep = ctx->level.keep;
     if (ctx->level.kv_f16) h.flags |= LMZF_FLAG_KV_F16;
+    if (!ctx->params.no_mix) {
+        lmz_status st = lmz__begin_mix(ctx);
+        if (st != LMZ_OK) return st;
+        h.flags |= LMZF_FLAG_MIX;
+    }
     memcpy(h.model_id, info.model_hash, LMZF_ID_SIZE);
     memcpy(h.tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
     if (ctx->adapter) {
@@ -164,6 +172,10 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
                         : LMZ_OK;
     if (st != LMZ_OK) return st;
     size_t lanes = lmz__group_chunks(ctx, ctx->level.lanes);   /* chunks per group */
+    /* Mixed: whole generations per group. */
+    if (!ctx->params.no_mix) lanes = (lanes + LM_MIX_GENERATION - 1) / LM_MIX_GENERATION * LM_MIX_GENERATION;
+    uint64_t chunk_index = 0;      /* of the group's first chunk in the stream */
+    ctx->mixing = 0;               /* routing codes without the stream's models */
 
     lmzf_writer w;
     int begun = 0;
@@ -205,6 +217,8 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
             lm[n_lm].crlf = s->lf_size > 0;
             lm[n_lm].in = s->lf_size ? s->lf_text : s->data;
             lm[n_lm].in_size = s->lf_size ? s->lf_size : s->size;
+            lm[n_lm].raw_size = s->size;
+            lm[n_lm].gen = (uint32_t)((chunk_index + i) / LM_MIX_GENERATION);
             n_lm++;
         }
         st = lm_encode_chunks(ctx, &ctx->level, lm, n_lm);
@@ -216,6 +230,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
         }
         st = write_group(ctx, &w, slots, lm, n, zbuf);
         for (size_t i = 0; i < n; i++) { free(lm[i].out); lm[i].out = NULL; }
+        chunk_index += n;
         if (st != LMZ_OK) goto out;
         if (in.eof && in.carry_len == 0) break;
     }
@@ -223,6 +238,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     st = lmzf_writer_end(&w, &err);
     if (st != LMZ_OK) lmz__fail(ctx, st, "%s", err.message);
 out:
+    ctx->mixing = 0;
     if (lm) for (size_t i = 0; i < lanes; i++) free(lm[i].out);
     if (slots)
         for (size_t i = 0; i < lanes; i++) {

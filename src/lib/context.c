@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lib/internal.h"
+#include "lib/lm_mix.h"
 #include "kernels/kernels.h"
 #include "model/adapter.h"
 #include "model/model.h"
@@ -109,6 +110,8 @@ void lmz_ctx_free(lmz_ctx *ctx)
     if (!ctx) return;
     for (uint32_t i = 0; i < ctx->n_fwd; i++) fwd_free(ctx->fwd[i].fwd);
     free(ctx->fwd);
+    cm_free(ctx->mix_cm);
+    vocab_order_free(ctx->mix_vocab);
     free_builtins(ctx);
     free(ctx->adapters);
     free(ctx);
@@ -218,5 +221,22 @@ lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t
                              "%s", msg);
     }
     *out = s->fwd;
+    return LMZ_OK;
+}
+
+lmz_status lmz__begin_mix(lmz_ctx *ctx)
+{
+    const tokenizer *tok = ctx->model->tok;
+    if (ctx->mix_tok != tok) {
+        vocab_order_free(ctx->mix_vocab);
+        ctx->mix_tok = NULL;
+        if (!(ctx->mix_vocab = vocab_order_new(tok)))
+            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the vocabulary order");
+        ctx->mix_tok = tok;
+    }
+    if (ctx->mix_cm) cm_reset(ctx->mix_cm);
+    else if (!(ctx->mix_cm = cm_new()))
+        return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
+    ctx->mixing = 1;
     return LMZ_OK;
 }

@@ -15,11 +15,14 @@
 #include "lib/internal.h"
 #include "lib/crlf.h"
 #include "lib/lm_coder.h"
+#include "lib/lm_mix.h"
 #include "model/model.h"
 
 typedef struct pending {
     lmzf_record rec;
     uint8_t *payload;
+    uint8_t *raw;            /* a mixed stream's ZSTD or RAW chunk, decoded, waiting for
+                              * the LM chunks of its generation before it */
 } pending;
 
 typedef struct dstate {
@@ -31,6 +34,7 @@ typedef struct dstate {
     lm_chunk *lm;
     size_t n, cap;
     uint32_t lanes;          /* per thread, for the current stream: its level's */
+    uint64_t index;          /* of the next chunk in the stream */
 } dstate;
 
 static lmz_status fail_err(lmz_ctx *ctx, lmz_status st, const lmz_error *err)
@@ -67,6 +71,8 @@ static void clear_group(dstate *d)
 {
     for (size_t i = 0; i < d->n; i++) {
         free(d->group[i].payload);
+        free(d->group[i].raw);
+        d->group[i].raw = NULL;
         free(d->lm[i].out);
     }
     memset(d->lm, 0, d->cap * sizeof *d->lm);
@@ -89,47 +95,70 @@ static lmz_status expand_crlf(lm_chunk *c)
     return LMZ_OK;
 }
 
-/* Decode the pending LM chunks and emit them in order. */
+/* Decode the pending LM chunks and emit the pending chunks in order. */
 static lmz_status flush_group(dstate *d)
 {
     if (d->n == 0) return LMZ_OK;
     const lmzf_header *h = &d->parser.header;
+    size_t k = 0;                               /* the LM chunks, packed */
     for (size_t i = 0; i < d->n; i++) {
+        if (d->group[i].raw) continue;
         const lmzf_chunk *c = &d->group[i].rec.chunk;
-        d->lm[i].in = d->group[i].payload;
-        d->lm[i].in_size = c->payload_size;
-        d->lm[i].n_tokens = c->n_tokens;
-        d->lm[i].raw_size = c->raw_size;
-        d->lm[i].crlf = c->method == LMZF_METHOD_LM_CRLF;
+        d->lm[k].in = d->group[i].payload;
+        d->lm[k].in_size = c->payload_size;
+        d->lm[k].n_tokens = c->n_tokens;
+        d->lm[k].raw_size = c->raw_size;
+        d->lm[k].crlf = c->method == LMZF_METHOD_LM_CRLF;
+        k++;
     }
     lmz_level_settings w = { .chunk_size = h->chunk_size, .context = h->context,
                              .keep = h->keep, .lanes = d->lanes,
                              .kv_f16 = (h->flags & LMZF_FLAG_KV_F16) != 0 };
-    lmz_status st = lm_decode_chunks(d->ctx, &w, d->lm, d->n);
-    for (size_t i = 0; st == LMZ_OK && i < d->n; i++) {
+    lmz_status st = lm_decode_chunks(d->ctx, &w, d->lm, k);
+    for (size_t i = 0, j = 0; st == LMZ_OK && i < d->n; i++) {
         const lmzf_record *rec = &d->group[i].rec;
-        if (d->lm[i].status == LMZ_OK && d->lm[i].crlf) d->lm[i].status = expand_crlf(&d->lm[i]);
-        if (d->lm[i].status != LMZ_OK) {
+        if (d->group[i].raw) {
+            st = emit(d, rec, d->group[i].raw, rec->chunk.raw_size);
+            continue;
+        }
+        lm_chunk *c = &d->lm[j++];
+        if (c->status == LMZ_OK && c->crlf) c->status = expand_crlf(c);
+        if (c->status != LMZ_OK) {
             char where[96];
-            st = lmz__fail(d->ctx, d->lm[i].status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM
-                                                                    : LMZ_ERR_CORRUPT,
+            st = lmz__fail(d->ctx, c->status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM
+                                                              : LMZ_ERR_CORRUPT,
                            "%s: LM payload does not decode to the recorded %u bytes",
                            lmzf_record_where(rec, where, sizeof where), rec->chunk.raw_size);
             break;
         }
-        st = emit(d, rec, d->lm[i].out, d->lm[i].out_size);
+        st = emit(d, rec, c->out, c->out_size);
     }
     clear_group(d);
     return st == LMZ_OK ? report(d->ctx) : st;
 }
 
+/* A ZSTD or RAW chunk's content into a new buffer (*raw), checked. */
+static lmz_status decode_fallback(dstate *d, const lmzf_record *rec, const uint8_t *payload,
+                                  uint8_t **raw)
+{
+    *raw = malloc(rec->chunk.raw_size ? rec->chunk.raw_size : 1);
+    if (!*raw) return lmz__fail(d->ctx, LMZ_ERR_NOMEM, "out of memory");
+    lmz_error err = { LMZ_OK, "" };
+    lmz_status st = lmzf_fallback_decode(rec, payload, *raw, &err);
+    if (st != LMZ_OK) {
+        free(*raw);
+        *raw = NULL;
+        return fail_err(d->ctx, st, &err);
+    }
+    return LMZ_OK;
+}
+
 static lmz_status decode_direct(dstate *d, const lmzf_record *rec, const uint8_t *payload)
 {
-    uint8_t *raw = malloc(rec->chunk.raw_size);
-    if (!raw) return lmz__fail(d->ctx, LMZ_ERR_NOMEM, "out of memory");
-    lmz_error err = { LMZ_OK, "" };
-    lmz_status st = lmzf_fallback_decode(rec, payload, raw, &err);
-    st = st == LMZ_OK ? emit(d, rec, raw, rec->chunk.raw_size) : fail_err(d->ctx, st, &err);
+    uint8_t *raw;
+    lmz_status st = decode_fallback(d, rec, payload, &raw);
+    if (st != LMZ_OK) return st;
+    st = emit(d, rec, raw, rec->chunk.raw_size);
     free(raw);
     return st == LMZ_OK ? report(d->ctx) : st;
 }
@@ -207,6 +236,8 @@ static lmz_status check_model(dstate *d)
     if (st != LMZ_OK) return fail_err(d->ctx, st, &err);
     d->ctx->adapter = NULL;
     if (adapted && (st = pick_adapter(d)) != LMZ_OK) return st;
+    d->ctx->mixing = 0;
+    if ((h->flags & LMZF_FLAG_MIX) && (st = lmz__begin_mix(d->ctx)) != LMZ_OK) return st;
     /* The encoder never exceeds the model's training context; a stream of this model
      * that does is damaged or hostile, and would only make us allocate a huge cache. */
     uint32_t context = d->parser.header.context;
@@ -224,6 +255,7 @@ static lmz_status set_stream_lanes(dstate *d)
     lmz_ctx *ctx = d->ctx;
     d->lanes = lmz__stream_lanes(ctx, d->parser.header.level);
     size_t cap = lmz__group_chunks(ctx, d->lanes);
+    if (cap < LM_MIX_GENERATION) cap = LM_MIX_GENERATION;
     if (cap <= d->cap) return LMZ_OK;
     pending *group = realloc(d->group, cap * sizeof *group);
     if (group) d->group = group;
@@ -257,7 +289,19 @@ static lmz_status decode_records(dstate *d)
             free(payload);
             return fail_err(d->ctx, st, &err);
         }
-        if (lmzf_method_is_lm(rec.chunk.method)) {
+        if (d->ctx->mixing) {
+            /* A generation at a time, its chunks in order (doc/format.md 6.5). */
+            pending *p = &d->group[d->n];
+            p->rec = rec;
+            p->payload = payload;
+            p->raw = NULL;
+            d->n++;
+            if (!lmzf_method_is_lm(rec.chunk.method) &&
+                (st = decode_fallback(d, &rec, payload, &p->raw)) != LMZ_OK)
+                return st;
+            if (++d->index % LM_MIX_GENERATION == 0 && (st = flush_group(d)) != LMZ_OK)
+                return st;
+        } else if (lmzf_method_is_lm(rec.chunk.method)) {
             d->group[d->n].rec = rec;
             d->group[d->n].payload = payload;
             d->n++;
@@ -295,10 +339,13 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
         st = lmzf_parser_next_stream(&d->parser, &found, &err);
         if (st != LMZ_OK) { fail_err(ctx, st, &err); break; }
         if (!found) break;
+        d->index = 0;
         st = check_model(d);
         if (st == LMZ_OK) st = set_stream_lanes(d);
         if (st == LMZ_OK) st = decode_records(d);
+        ctx->mixing = 0;
     }
+    ctx->mixing = 0;
     if (d->group && d->lm) clear_group(d);
     free(d->group);
     free(d->lm);

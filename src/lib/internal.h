@@ -76,7 +76,18 @@ struct lmz_ctx {
     /* Measurement hook for benchmarks: when non-NULL, the LM coder adds the model's
      * cross-entropy of every coded token (in bits, computed in double) here. */
     double *stats_entropy_bits;
+    /* Mixed streams (lm_mix.h, doc/format.md 6.5): whether the stream being coded mixes
+     * (0 between streams and while routing), its adaptive models, and the vocabulary
+     * order of the tokenizer mix_tok, kept while the model stays. */
+    int mixing;
+    struct cm_state *mix_cm;
+    struct vocab_order *mix_vocab;
+    const void *mix_tok;
 };
+
+/* Start mixing for a new stream with the context's model: fresh adaptive models, the
+ * model's vocabulary order.  LMZ_ERR_NOMEM (with the message) on failure. */
+lmz_status lmz__begin_mix(lmz_ctx *ctx);
 
 /* lmz_ctx_new and lmz_ctx_new_builtin: with `model`, or, when it is NULL, with the
  * built-in models of `builtins`. */

@@ -26,6 +26,7 @@
 
 #include "lib/lm_coder.h"
 #include "lib/lm_lanes.h"
+#include "lib/lm_mix.h"
 #include "tokenizer/tokenizer.h"
 
 struct lm_run;
@@ -117,7 +118,7 @@ static void run_free(lm_run *r)
     if (r->lane)
         for (uint32_t i = 0; i < r->lanes; i++) lm_lane_free(b, &r->lane[i]);
     free(r->lane); free(b->tok_id); free(b->seq); free(b->want); free(b->lane);
-    free(r->logits); free(b->cum); free(b->stats);
+    free(r->logits); free(b->cum); free(b->stats); free(b->sorted);
 }
 
 /* A run's forward pass and buffers, for `lanes` lanes on `threads` threads.  On the
@@ -142,9 +143,17 @@ static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t l
     b->keep = sh->keep;
     b->qisa = quant_isa_for_simd(ctx->simd);
     /* Room for one slide refill plus one token of every lane, and for a useful
-     * batch of encoder tokens. */
+     * batch of encoder tokens.  A mixed decoder codes a token of every lane in every
+     * pass, in lane order (doc/format.md 6.5), so all may slide at once. */
     b->max_batch = b->keep + r->lanes;
+    if (ctx->mixing && b->decoding) b->max_batch = r->lanes * (b->keep + 1);
     if (b->max_batch < 64) b->max_batch = 64;
+    if (ctx->mixing) {
+        b->vocab = ctx->mix_vocab;
+        b->cm = ctx->mix_cm;
+        b->sorted = malloc((size_t)b->n_vocab * sizeof *b->sorted);
+        if (!b->sorted) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
+    }
 
     lmz_status st = lmz__forward(ctx, index, b->context, r->lanes, b->max_batch, threads,
                                  sh->kv_f16, &b->fwd);
@@ -155,7 +164,9 @@ static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t l
     b->seq = malloc(b->max_batch * sizeof *b->seq);
     b->want = malloc(b->max_batch * sizeof *b->want);
     b->lane = malloc(b->max_batch * sizeof *b->lane);
-    r->logits = malloc((size_t)b->max_batch * b->n_vocab * sizeof *r->logits);
+    /* Only wanted rows get logits: a decoder wants one per lane. */
+    size_t rows = b->decoding && r->lanes < b->max_batch ? r->lanes : b->max_batch;
+    r->logits = malloc(rows * b->n_vocab * sizeof *r->logits);
     b->cum = malloc(((size_t)b->n_vocab + 1) * sizeof *b->cum);
     int want_stats = ctx->stats_entropy_bits && !b->decoding;
     if (want_stats) {
@@ -215,7 +226,7 @@ static void run_loop(lm_run *r)
             if (!b->decoding && room > want) room = want;
             lm_lane_schedule(b, ln, room);
         }
-        first_lane = (first_lane + 1) % r->lanes;
+        if (!b->vocab) first_lane = (first_lane + 1) % r->lanes;
         if (b->n == 0) {
             run_fail(r, LMZ_ERR_CORRUPT, "LM coder made no progress");
             return;
@@ -307,7 +318,9 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     uint32_t total_threads = (uint32_t)ctx->params.threads;
     lmz_model_info info;
     lmz_model_get_info(ctx->model, &info);
-    sh.n_runs = runs_for(&info, total_threads, n);
+    /* A mixed stream shares its adaptive models between chunks: its decoder codes one
+     * generation in lane order, in one run whose forward pass takes every thread. */
+    sh.n_runs = ctx->mixing && decoding ? 1 : runs_for(&info, total_threads, n);
     sh.runs = calloc(sh.n_runs, sizeof *sh.runs);
     pthread_t *threads = calloc(sh.n_runs, sizeof *threads);
     int *started = calloc(sh.n_runs, sizeof *started);
@@ -325,6 +338,7 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     size_t affordable = per_lane ? KV_BUDGET / per_lane / sh.n_runs : lanes;
     if (lanes > share) lanes = share;
     if (lanes > affordable) lanes = affordable > 0 ? affordable : 1;
+    if (ctx->mixing && decoding) lanes = n;        /* one generation: n <= 8 */
     lmz_status st = LMZ_OK;
     uint32_t set_up = 0;
     for (uint32_t i = 0; i < sh.n_runs && st == LMZ_OK; i++, set_up++) {
@@ -360,7 +374,17 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
 lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n)
 {
-    return run_chunks(ctx, 0, w, chunks, n);
+    lmz_status st = run_chunks(ctx, 0, w, chunks, n);
+    if (st != LMZ_OK || !ctx->mixing) return st;
+    for (size_t i = 0; i < n; i++)
+        if (chunks[i].status != LMZ_OK)
+            return lmz__fail(ctx, chunks[i].status, "the LM pass failed on a chunk");
+    st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks, n);
+    for (size_t i = 0; i < n; i++) {
+        free(chunks[i].tokens); chunks[i].tokens = NULL;
+        free(chunks[i].mixrec); chunks[i].mixrec = NULL;
+    }
+    return st == LMZ_OK ? st : lmz__fail(ctx, st, "the mixing pass failed");
 }
 
 

@@ -29,6 +29,13 @@ typedef struct lm_chunk {
                             * (compress.c transforms `in`, decompress.c expands `out`);
                             * decoding then checks only that out fits in raw_size */
     lmz_status status;     /* per chunk: LMZ_OK or why it failed */
+    /* Mixed streams (lm_mix.h).  gen: the chunk's generation, its stream index / 8.
+     * Encoding, between the LM pass and the mixing pass: the tokens, and the LM's
+     * probability of each coded decision (owned by the chunk). */
+    uint32_t gen;
+    int32_t *tokens;
+    uint16_t *mixrec;
+    size_t mixrec_n;
 } lm_chunk;
 
 /* Code n chunks (n may exceed the lane count: they are taken in turn) with the window

@@ -84,8 +84,50 @@ static double entropy_bits(lm_batch *b, const float *row, int32_t token)
     return (log(s) - ((double)row[token] - m)) / log(2.0);
 }
 
+/* The decoder's bookkeeping for a token just decoded. */
+static void lane_decoded(lm_batch *b, lm_lane *ln, int32_t t)
+{
+    ln->tok[ln->coded] = t;
+    size_t len = 0;
+    tok_piece(b->tok, t, &len);
+    ln->decoded_bytes += len;
+    ln->coded++;
+    /* A corrupt payload can spell more text than the chunk holds, or need more bytes
+     * than it has (the range decoder overran, which no valid payload does): stop early,
+     * or a tiny hostile chunk claiming 2^30 bytes decodes for hours.  The chunk is
+     * corrupt either way (rc_dec_finish fails on an overrun). */
+    if (ln->decoded_bytes > ln->chunk->raw_size || ln->dec.overrun) {
+        ln->coded = ln->total;
+        ln->next_feed = n_feeds(b, ln);
+    }
+}
+
+/* Mixed: the token as decisions over the byte-sorted vocabulary (lm_mix.h). */
+static void code_mixed(lm_batch *b, lm_lane *ln, const float *row)
+{
+    vocab_cumfreq(b->vocab, b->qisa, row, b->sorted, b->cum);
+    if (!b->decoding) {
+        int32_t t = ln->tok[ln->coded];
+        uint32_t r = b->vocab->rank[t];
+        if (r == UINT32_MAX) ln->failed = LMZ_ERR_ARG;       /* a token that spells nothing */
+        else if (vocab_walk(b->vocab, b->cum, r, mix_record_decision, &ln->rec) < 0)
+            ln->failed = LMZ_ERR_NOMEM;
+        if (b->stats) b->entropy_bits += entropy_bits(b, row, t);
+        ln->coded++;
+        return;
+    }
+    mix_coder mc = { b->cm, &ln->cm, NULL, &ln->dec, NULL, 0, 0 };
+    cm_token_begin(&ln->cm);
+    long r = vocab_walk(b->vocab, b->cum, -1, mix_code_decision, &mc);
+    lane_decoded(b, ln, b->vocab->id[r < 0 ? 0 : r]);
+}
+
 void lm_lane_code(lm_batch *b, lm_lane *ln, const float *row)
 {
+    if (b->vocab) {
+        code_mixed(b, ln, row);
+        return;
+    }
     size_t ti = ln->coded;    /* index of the token this row predicts */
     if (!b->decoding) {
         uint32_t start, freq;
@@ -98,19 +140,7 @@ void lm_lane_code(lm_batch *b, lm_lane *ln, const float *row)
     quant_cumfreq_isa(b->qisa, row, b->n_vocab, b->cum);
     uint32_t t = quant_find(b->cum, b->n_vocab, rc_dec_target(&ln->dec));
     rc_dec_update(&ln->dec, b->cum[t], b->cum[t + 1] - b->cum[t]);
-    ln->tok[ti] = (int32_t)t;
-    size_t len = 0;
-    tok_piece(b->tok, (int32_t)t, &len);
-    ln->decoded_bytes += len;
-    ln->coded++;
-    /* A corrupt payload can spell more text than the chunk holds, or need more bytes
-     * than it has (the range decoder overran, which no valid payload does): stop early,
-     * or a tiny hostile chunk claiming 2^30 bytes decodes for hours.  The chunk is
-     * corrupt either way (rc_dec_finish fails on an overrun). */
-    if (ln->decoded_bytes > ln->chunk->raw_size || ln->dec.overrun) {
-        ln->coded = ln->total;
-        ln->next_feed = n_feeds(b, ln);
-    }
+    lane_decoded(b, ln, (int32_t)t);
 }
 
 lmz_status lm_lane_begin(lm_batch *b, lm_lane *ln, uint32_t seq, lm_chunk *c)
@@ -136,11 +166,13 @@ lmz_status lm_lane_begin(lm_batch *b, lm_lane *ln, uint32_t seq, lm_chunk *c)
         ln->tok = malloc((ln->total + 1) * sizeof *ln->tok);
         if (!ln->tok) return LMZ_ERR_NOMEM;
         rc_dec_init(&ln->dec, c->in, c->in_size);
+        if (b->vocab) cm_lane_begin(b->cm, &ln->cm, (uint32_t)c->raw_size);
         if (b->bos < 0 && ln->total > 0) {
             uint32_t t = rc_dec_uniform(&ln->dec, b->n_vocab);
             ln->tok[0] = (int32_t)t;
             size_t len = 0;
-            tok_piece(b->tok, (int32_t)t, &len);
+            const uint8_t *p = tok_piece(b->tok, (int32_t)t, &len);
+            if (b->vocab) lm_mix_feed_forced(b->cm, &ln->cm, p, len);
             ln->decoded_bytes = len;
             ln->coded = 1;
         }
@@ -171,7 +203,16 @@ static lmz_status decode_text(const lm_batch *b, const lm_lane *ln, lm_chunk *c)
 void lm_lane_finish(lm_batch *b, lm_lane *ln)
 {
     lm_chunk *c = ln->chunk;
-    if (!b->decoding) {
+    if (!b->decoding && b->vocab) {
+        /* The mixing pass (lm_mix_encode) codes the chunk: hand it what it needs. */
+        c->status = ln->failed ? (lmz_status)ln->failed : LMZ_OK;
+        c->n_tokens = (uint32_t)ln->total;
+        c->tokens = ln->tok;
+        ln->tok = NULL;
+        c->mixrec = ln->rec.p;
+        c->mixrec_n = ln->rec.n;
+        ln->rec.p = NULL;
+    } else if (!b->decoding) {
         if (rc_enc_finish(&ln->enc) != 0) {
             c->status = LMZ_ERR_NOMEM;
         } else {
@@ -194,6 +235,8 @@ void lm_lane_free(const lm_batch *b, lm_lane *ln)
 {
     free(ln->tok);
     ln->tok = NULL;
+    free(ln->rec.p);
+    ln->rec = (mix_record){ 0 };
     if (!b->decoding) rc_enc_free(&ln->enc);
     ln->chunk = NULL;
 }

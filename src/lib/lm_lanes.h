@@ -26,6 +26,7 @@
 #include "coder/rangecoder.h"
 #include "kernels/kernels.h"
 #include "lib/lm_coder.h"
+#include "lib/lm_mix.h"
 #include "model/model.h"
 
 struct lm_lane;
@@ -45,6 +46,12 @@ typedef struct lm_batch {
     struct lm_lane **lane;    /*          the lane that fed it */
     uint8_t *want;            /*          1: its logits code a token (refill rows: 0) */
     uint32_t *cum;            /* n_vocab + 1: the decoder's cumulative frequencies */
+    /* Mixed streams (lm_mix.h): the vocabulary order, the stream's adaptive models
+     * (decoding only: the encoder mixes after the LM pass) and n_vocab scratch floats.
+     * vocab NULL: the LM's frequencies code each token directly. */
+    const vocab_order *vocab;
+    cm_state *cm;
+    float *sorted;
     /* Measurement only (benchmarks): the model's cross-entropy of the coded tokens. */
     float *stats;             /* n_vocab, NULL when not measuring */
     const lmz_kernels *kern;  /* for its exps */
@@ -62,6 +69,9 @@ typedef struct lm_lane {
     uint32_t cache_len;       /* tokens in this lane's KV cache */
     rc_encoder enc;
     rc_decoder dec;
+    cm_lane cm;               /* mixed, decoding: this chunk's view of the models */
+    mix_record rec;           /* mixed, encoding: the LM's probability of each decision */
+    int failed;               /* mixed, encoding: 0, or the lmz_status that failed it */
 } lm_lane;
 
 /* Start coding chunk c in lane ln (sequence slot seq): tokenize it (encode) or set up

@@ -1,0 +1,457 @@
+/*
+ * cm.c -- the adaptive models and the mixer of a mixed stream (cm.h; doc/coder.md
+ * section 4 is the normative description, this is its reference code).
+ *
+ * Design in one paragraph (after lpaq1 and paq8): probabilities are 16-bit integers,
+ * the mixer works in the logistic ("stretch") domain in units of 1/256.  Each byte
+ * context model maps a hash of the last n bytes and the partial byte to an adaptive
+ * probability; the slots of one context's nibble share a 64-byte bucket with a 32-bit
+ * check, so a byte costs each model two cache misses.  The match model follows the
+ * longest recent repeat of the last MATCH_MIN bytes through a ring of the stream's
+ * bytes.  A mixer whose weights are chosen by the match state, the LM's confidence and
+ * whether the byte starts a token combines them with the LM; an APM on the order-1
+ * context corrects the result.  Every step is integer arithmetic with right shifts of
+ * signed values as arithmetic shifts (gcc and clang on every target lmz supports).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coder/cm.h"
+#include "kernels/detmath.h"
+
+/* ---- Constants: all of them are format (doc/coder.md 4.2). ---- */
+
+#define SQ_LIM 3071                    /* stretch domain: -SQ_LIM .. SQ_LIM (±12) */
+#define BUCKET_BITS 18                 /* 2^18 buckets of 16 slots: 16 MiB */
+#define RING_BITS 23                   /* 8 Mi bytes of history */
+#define MATCH_BITS 20                  /* 1 Mi match-table entries */
+#define MATCH_MIN 6                    /* bytes hashed to find a match */
+#define END_BITS 20                    /* end-of-token counters: 4 MiB */
+#define COUNTER_LIMIT 255              /* adaptation rate 1/(n+1.5), n capped here */
+#define MIX_LR 7                       /* mixer learning rate (lpaq's) */
+#define APM_BINS 49
+#define APM_RATE 7
+#define BIT_SETS (3 * 8 * 2)           /* match state x LM confidence x token start */
+#define END_SETS (17 * 2)              /* token length so far (16: dup) x match expected */
+#define TOKEN_START 0x100u             /* ring cell flag: a token starts at this byte */
+#define UNWRITTEN 0xFFFFu
+
+static const unsigned order_of[CM_ORDERS - 1] = { 1, 2, 3, 4, 6 };   /* then the word */
+
+/* ---- Tables ---- */
+
+static uint16_t squash_tab[2 * SQ_LIM + 1];
+static int16_t stretch_tab[4096];
+static uint32_t rate_tab[COUNTER_LIMIT + 1];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+/* 65536 / (1 + e^(-x/256)) rounded, from lmz_expf (basic IEEE operations only), made
+ * monotone; stretch is its inverse on 4096 cells. */
+static void tables_init(void)
+{
+    for (int x = -SQ_LIM; x <= 0; x++) {
+        float e = lmz_expf((float)x / 256.0f);
+        float p = 65536.0f * e / (1.0f + e);
+        int v = (int)(p + 0.5f);
+        if (v < 1) v = 1;
+        squash_tab[x + SQ_LIM] = (uint16_t)v;
+    }
+    for (int x = 1; x <= SQ_LIM; x++) {
+        int v = 65536 - squash_tab[SQ_LIM - x];
+        if (v > 65535) v = 65535;
+        squash_tab[x + SQ_LIM] = (uint16_t)v;
+    }
+    for (int i = 1; i <= 2 * SQ_LIM; i++)
+        if (squash_tab[i] < squash_tab[i - 1]) squash_tab[i] = squash_tab[i - 1];
+    int x = -SQ_LIM;
+    for (int i = 0; i < 4096; i++) {
+        uint32_t p = (uint32_t)i * 16 + 8;
+        while (x < SQ_LIM && squash_tab[x + SQ_LIM] < p) x++;
+        stretch_tab[i] = (int16_t)x;
+    }
+    for (uint32_t n = 0; n <= COUNTER_LIMIT; n++) rate_tab[n] = 131072u / (2 * n + 3);
+}
+
+static inline uint32_t squash(int32_t x)
+{
+    if (x > SQ_LIM) x = SQ_LIM;
+    if (x < -SQ_LIM) x = -SQ_LIM;
+    return squash_tab[x + SQ_LIM];
+}
+
+static inline int32_t stretch(uint32_t p) { return stretch_tab[p >> 4]; }
+
+uint64_t cm_tables_digest(void)
+{
+    pthread_once(&tables_once, tables_init);
+    uint64_t h = 1469598103934665603ull;                  /* FNV-1a over both tables */
+    for (size_t i = 0; i < 2 * SQ_LIM + 1; i++) h = (h ^ squash_tab[i]) * 1099511628211ull;
+    for (size_t i = 0; i < 4096; i++) h = (h ^ (uint16_t)stretch_tab[i]) * 1099511628211ull;
+    return h;
+}
+
+static inline uint32_t mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
+
+/* ---- Adaptive probabilities: p (16 bits) << 16 | n ---- */
+
+#define COUNTER_NEW (32768u << 16)
+
+static inline uint32_t counter_p(uint32_t c)
+{
+    uint32_t p = c >> 16;
+    return p ? p : 1;
+}
+
+static inline uint32_t counter_update(uint32_t c, int bit)
+{
+    int32_t p = (int32_t)(c >> 16);
+    uint32_t n = c & 0xFFFFu;
+    int32_t target = bit ? 65535 : 0;
+    p += (int32_t)(((int64_t)(target - p) * rate_tab[n]) >> 16);
+    if (n < COUNTER_LIMIT) n++;
+    return ((uint32_t)p << 16) | n;
+}
+
+/* ---- The state ---- */
+
+typedef struct mixer {
+    int32_t *w;             /* sets x inputs, 16.16 */
+    int n_inputs;
+} mixer;
+
+struct cm_state {
+    uint32_t *bucket;       /* 2^BUCKET_BITS x 16: [0] check, [1..15] counters */
+    uint16_t *ring;         /* 2^RING_BITS bytes of history, UNWRITTEN where none */
+    uint32_t *match;        /* 2^MATCH_BITS ring positions */
+    uint32_t *end;          /* 2^END_BITS counters */
+    uint16_t *apm;          /* 65536 contexts x APM_BINS */
+    uint32_t match_sm[64 * 2];
+    uint32_t end_sm[64 * 2];
+    mixer bits, ends;
+    uint32_t next_base;     /* next ring position to reserve */
+
+    /* The decision in progress. */
+    uint32_t *slot[CM_ORDERS];
+    uint32_t *end_slot[2];
+    int32_t x[CM_BIT_INPUTS];
+    int n_x;
+    int32_t *w;             /* the chosen weight set */
+    uint32_t p_lm, p_mix, p_final;
+    int match_bit;          /* expected bit, -1: none */
+    uint32_t match_idx;
+    uint32_t apm_idx, apm_w;
+    int is_end;
+};
+
+static void mixer_init(mixer *m, int sets, int n_inputs)
+{
+    m->n_inputs = n_inputs;
+    for (int s = 0; s < sets; s++)
+        for (int i = 0; i < n_inputs; i++) m->w[s * n_inputs + i] = i == 1 ? 65536 : 0;
+}
+
+void cm_reset(cm_state *s)
+{
+    memset(s->bucket, 0, ((size_t)16 << BUCKET_BITS) * sizeof *s->bucket);
+    memset(s->ring, 0xFF, ((size_t)1 << RING_BITS) * sizeof *s->ring);
+    memset(s->match, 0, ((size_t)1 << MATCH_BITS) * sizeof *s->match);
+    for (size_t i = 0; i < ((size_t)1 << END_BITS); i++) s->end[i] = COUNTER_NEW;
+    for (uint32_t c = 0; c < 65536; c++)
+        for (int j = 0; j < APM_BINS; j++)
+            s->apm[c * APM_BINS + j] = (uint16_t)squash((j - 24) * 128);
+    for (int i = 0; i < 128; i++) s->match_sm[i] = s->end_sm[i] = COUNTER_NEW;
+    mixer_init(&s->bits, BIT_SETS, CM_BIT_INPUTS);
+    mixer_init(&s->ends, END_SETS, CM_END_INPUTS);
+    s->next_base = 0;
+}
+
+cm_state *cm_new(void)
+{
+    pthread_once(&tables_once, tables_init);
+    cm_state *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->bucket = malloc(((size_t)16 << BUCKET_BITS) * sizeof *s->bucket);
+    s->ring = malloc(((size_t)1 << RING_BITS) * sizeof *s->ring);
+    s->match = malloc(((size_t)1 << MATCH_BITS) * sizeof *s->match);
+    s->end = malloc(((size_t)1 << END_BITS) * sizeof *s->end);
+    s->apm = malloc((size_t)65536 * APM_BINS * sizeof *s->apm);
+    s->bits.w = malloc((size_t)BIT_SETS * CM_BIT_INPUTS * sizeof *s->bits.w);
+    s->ends.w = malloc((size_t)END_SETS * CM_END_INPUTS * sizeof *s->ends.w);
+    if (!s->bucket || !s->ring || !s->match || !s->end || !s->apm || !s->bits.w ||
+        !s->ends.w) {
+        cm_free(s);
+        return NULL;
+    }
+    cm_reset(s);
+    return s;
+}
+
+void cm_free(cm_state *s)
+{
+    if (!s) return;
+    free(s->bucket); free(s->ring); free(s->match); free(s->end); free(s->apm);
+    free(s->bits.w); free(s->ends.w);
+    free(s);
+}
+
+/* ---- Lanes and bytes ---- */
+
+static inline uint16_t ring_at(const cm_state *s, uint32_t pos)
+{
+    return s->ring[pos & ((1u << RING_BITS) - 1)];
+}
+
+/* The byte contexts for the next byte, from the lane's last bytes. */
+static void byte_contexts(cm_lane *l)
+{
+    for (int i = 0; i < CM_ORDERS - 1; i++) {
+        unsigned o = order_of[i];
+        uint64_t h = l->hist & (o >= 8 ? ~0ull : ((1ull << (8 * o)) - 1));
+        if (o > l->pos) h |= 1ull << 63;            /* the chunk's start is a context too */
+        h = (h + o) * 0x9E3779B97F4A7C15ull;
+        l->ctx[i] = (uint32_t)(h >> 32) ^ (uint32_t)h;
+    }
+    l->ctx[CM_ORDERS - 1] = mix32(l->word * 0x2F0B3C49u + (uint32_t)(l->hist & 0xFF) + 7u);
+}
+
+/* The match model's prediction for the next byte: go on with the current match, or
+ * look the last MATCH_MIN bytes up, verifying the candidate byte by byte. */
+static void match_next(cm_state *s, cm_lane *l)
+{
+    l->match_byte = -1;
+    if (l->pos < MATCH_MIN) return;
+    uint32_t key = (uint32_t)(((l->hist & 0xFFFFFFFFFFFFull) * 0x9E3779B97F4A7C15ull) >> 40)
+                   & ((1u << MATCH_BITS) - 1);
+    uint32_t here = l->base + l->pos;
+    if (l->match_len == 0) {
+        uint32_t cand = s->match[key];
+        uint32_t len = 0;
+        while (len < 32 && len < l->pos) {
+            uint16_t c = ring_at(s, cand - 1 - len);
+            if (c == UNWRITTEN || (c & 0xFF) != (ring_at(s, here - 1 - len) & 0xFF)) break;
+            len++;
+        }
+        if (len >= MATCH_MIN && cand != here) {
+            l->match_len = len;
+            l->match_ptr = cand;
+        }
+    }
+    s->match[key] = here;
+    if (l->match_len) {
+        uint16_t c = ring_at(s, l->match_ptr);
+        if (c == UNWRITTEN) l->match_len = 0;
+        else l->match_byte = c & 0xFF;
+    }
+}
+
+void cm_lane_begin(cm_state *s, cm_lane *l, uint32_t reserve)
+{
+    memset(l, 0, sizeof *l);
+    l->base = s->next_base;
+    l->reserved = reserve;
+    s->next_base += reserve;
+    uint32_t mask = (1u << RING_BITS) - 1;
+    for (uint32_t i = 0; i < reserve && i <= mask; i++) s->ring[(l->base + i) & mask] = UNWRITTEN;
+    l->c0 = 1;
+    l->match_byte = -1;
+    byte_contexts(l);
+}
+
+void cm_token_begin(cm_lane *l)
+{
+    l->tok_hash = 0;
+    l->tok_bytes = 0;
+    l->tok_ctx = l->ctx[1];
+}
+
+static void byte_done(cm_state *s, cm_lane *l, uint32_t b)
+{
+    if (l->pos < l->reserved)
+        s->ring[(l->base + l->pos) & ((1u << RING_BITS) - 1)] =
+            (uint16_t)(b | (l->tok_bytes == 0 ? TOKEN_START : 0));
+    l->pos++;
+    l->hist = (l->hist << 8) | b;
+    int alnum = (b >= '0' && b <= '9') || ((b | 32) >= 'a' && (b | 32) <= 'z') || b >= 0x80;
+    l->word = alnum ? (l->word + (b | 32) + 1) * 0x3D4D51CBu : 0;
+    l->tok_hash = (l->tok_hash + b + 1) * 0x2C1B3C6Du;
+    l->tok_bytes++;
+    if (l->match_len) {
+        if (l->match_byte == (int)b) {
+            l->match_len += l->match_len < 65535;
+            l->match_ptr++;
+        } else {
+            l->match_len = 0;
+        }
+    }
+    l->c0 = 1;
+    byte_contexts(l);
+    match_next(s, l);
+}
+
+/* ---- Mixing ---- */
+
+static uint32_t mix(cm_state *s, mixer *m, int set)
+{
+    s->w = m->w + set * m->n_inputs;
+    int64_t dot = 0;
+    for (int i = 0; i < s->n_x; i++) dot += (int64_t)s->w[i] * s->x[i];
+    return squash((int32_t)(dot >> 16));
+}
+
+static void mix_update(cm_state *s, int bit)
+{
+    int32_t err = (bit ? 65536 : 0) - (int32_t)s->p_mix;
+    for (int i = 0; i < s->n_x; i++)
+        s->w[i] += (int32_t)(((int64_t)s->x[i] * err * MIX_LR) >> 20);
+}
+
+static uint32_t len_bucket(uint32_t len)
+{
+    uint32_t b = len < 32 ? len : 32 + ((len - 32) >> 4);
+    return b > 63 ? 63 : b;
+}
+
+static uint32_t clamp_p(uint32_t p) { return p < 1 ? 1 : p > 65535 ? 65535 : p; }
+
+/* Bits of the byte so far (0..7), from c0's leading 1. */
+static inline int bits_done(uint32_t c0) { return 31 - __builtin_clz(c0); }
+
+uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
+{
+    int j = bits_done(l->c0);
+    if (j == 0 || j == 4) {          /* a new nibble: each model's bucket */
+        uint32_t nib = j == 0 ? 0 : l->c0;
+        for (int i = 0; i < CM_ORDERS; i++) {
+            uint32_t x = mix32(l->ctx[i] + nib * 0x2545F491u);
+            uint32_t *b = s->bucket + ((size_t)(x >> (32 - BUCKET_BITS)) << 4);
+            uint32_t chk = x | 1;
+            if (b[0] != chk) {
+                b[0] = chk;
+                for (int k = 1; k < 16; k++) b[k] = COUNTER_NEW;
+            }
+            l->nibble[i] = (uint32_t)(b - s->bucket);
+        }
+    }
+    uint32_t in_nib = j < 4 ? l->c0 : ((1u << (j - 4)) | (l->c0 & ((1u << (j - 4)) - 1)));
+    s->is_end = 0;
+    s->p_lm = p_lm;
+    s->n_x = 0;
+    s->x[s->n_x++] = 256;
+    int32_t lm = stretch(p_lm);
+    s->x[s->n_x++] = lm;
+    for (int i = 0; i < CM_ORDERS; i++) {
+        uint32_t *c = s->bucket + l->nibble[i] + in_nib;
+        s->slot[i] = c;
+        s->x[s->n_x++] = (*c & 0xFFFFu) ? stretch(counter_p(*c)) : 0;
+    }
+    /* The match model: its expected bit, if the byte so far agrees with its byte. */
+    s->match_bit = -1;
+    int mstate = 0;
+    if (l->match_byte >= 0 && (((uint32_t)l->match_byte | 256u) >> (8 - j)) == l->c0) {
+        s->match_bit = (l->match_byte >> (7 - j)) & 1;
+        s->match_idx = len_bucket(l->match_len) * 2 + (uint32_t)s->match_bit;
+        s->x[s->n_x++] = stretch(counter_p(s->match_sm[s->match_idx]));
+        mstate = l->match_len < 16 ? 1 : 2;
+    } else {
+        s->x[s->n_x++] = 0;
+    }
+    int conf = (lm < 0 ? -lm : lm) >> 8;
+    if (conf > 7) conf = 7;
+    int set = (mstate * 8 + conf) * 2 + (l->tok_bytes == 0);
+    s->p_mix = mix(s, &s->bits, set);
+    /* APM on the order-1 context, interpolated between the two nearest bins. */
+    int32_t xm = stretch(s->p_mix) + SQ_LIM + 1;            /* 1 .. 6143 */
+    uint32_t ctx = (uint32_t)((l->hist & 0xFF) << 8) | l->c0;
+    s->apm_idx = ctx * APM_BINS + ((uint32_t)xm >> 7);
+    s->apm_w = (uint32_t)xm & 127;
+    uint32_t pa = (s->apm[s->apm_idx] * (128 - s->apm_w) + s->apm[s->apm_idx + 1] * s->apm_w) >> 7;
+    s->p_final = clamp_p((s->p_mix + 3 * pa) >> 2);
+    return s->p_final;
+}
+
+void cm_bit_update(cm_state *s, cm_lane *l, int bit, int coded)
+{
+    for (int i = 0; i < CM_ORDERS; i++) *s->slot[i] = counter_update(*s->slot[i], bit);
+    if (coded) {
+        mix_update(s, bit);
+        if (s->match_bit >= 0)
+            s->match_sm[s->match_idx] = counter_update(s->match_sm[s->match_idx], bit);
+        uint16_t *a = &s->apm[s->apm_idx + (s->apm_w >> 6)];
+        int32_t target = bit ? 65535 : 0;
+        *a = (uint16_t)(*a + ((target - *a) >> APM_RATE));
+    }
+    l->c0 = (l->c0 << 1) | (uint32_t)bit;
+    if (l->c0 >= 256) byte_done(s, l, l->c0 & 0xFF);
+}
+
+/* A flag decision (end of token, or which of equal pieces): the LM, two adaptive
+ * counters of the end table at hashes h0 and h1, and with `match`, where the matched
+ * text's tokens began. */
+static uint32_t flag_p(cm_state *s, cm_lane *l, uint32_t p_lm, uint32_t h0, uint32_t h1,
+                       int set, int match)
+{
+    uint32_t mask = (1u << END_BITS) - 1;
+    s->end_slot[0] = &s->end[mix32(h0) & mask];
+    s->end_slot[1] = &s->end[mix32(h1) & mask];
+    s->is_end = 1;
+    s->p_lm = p_lm;
+    s->n_x = 0;
+    s->x[s->n_x++] = 256;
+    s->x[s->n_x++] = stretch(p_lm);
+    for (int i = 0; i < 2; i++) {
+        uint32_t c = *s->end_slot[i];
+        s->x[s->n_x++] = (c & 0xFFFFu) ? stretch(counter_p(c)) : 0;
+    }
+    s->match_bit = -1;
+    if (match && l->match_len && l->match_byte >= 0) {
+        s->match_bit = (ring_at(s, l->match_ptr) & TOKEN_START) != 0;
+        s->match_idx = len_bucket(l->match_len) * 2 + (uint32_t)s->match_bit;
+        s->x[s->n_x++] = stretch(counter_p(s->end_sm[s->match_idx]));
+    } else {
+        s->x[s->n_x++] = 0;
+    }
+    s->p_mix = mix(s, &s->ends, set * 2 + (s->match_bit >= 0));
+    s->p_final = clamp_p(s->p_mix);
+    return s->p_final;
+}
+
+uint32_t cm_end_p(cm_state *s, cm_lane *l, uint32_t p_lm)
+{
+    uint32_t k = l->tok_bytes < 15 ? l->tok_bytes : 15;
+    return flag_p(s, l, p_lm, l->tok_hash + k * 0x9E3779B1u,
+                  l->tok_hash ^ l->tok_ctx * 0x85EBCA6Bu, (int)k, 1);
+}
+
+uint32_t cm_dup_p(cm_state *s, cm_lane *l, uint32_t p_lm, uint32_t rank)
+{
+    return flag_p(s, l, p_lm, rank * 0xC2B2AE35u + 0x165667B1u,
+                  (rank * 0xC2B2AE35u) ^ l->tok_ctx * 0x27D4EB2Fu, 16, 0);
+}
+
+void cm_end_update(cm_state *s, cm_lane *l, int end)
+{
+    (void)l;
+    for (int i = 0; i < 2; i++) *s->end_slot[i] = counter_update(*s->end_slot[i], end);
+    if (s->match_bit >= 0)
+        s->end_sm[s->match_idx] = counter_update(s->end_sm[s->match_idx], end);
+    mix_update(s, end);
+}
+
+void cm_last_trace(const cm_state *s, cm_trace *t)
+{
+    t->is_end = s->is_end;
+    t->p_lm = s->p_lm;
+    t->p_mix = s->p_mix;
+    t->p_final = s->p_final;
+    t->n_inputs = s->n_x;
+    for (int i = 0; i < s->n_x; i++) t->input[i] = s->x[i];
+}

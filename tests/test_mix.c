@@ -1,0 +1,249 @@
+/*
+ * test_mix.c -- mixed coding (src/coder/cm.c, src/lib/lm_mix.c; doc/format.md 6.5,
+ * doc/coder.md 4): the token walk over the byte-sorted vocabulary, the adaptive models'
+ * learning, and known answers that pin the format.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "coder/cm.h"
+#include "coder/quantize.h"
+#include "coder/rangecoder.h"
+#include "lib/lm_mix.h"
+
+typedef struct rng { uint64_t s; } rng;
+static uint64_t rng_next(rng *r)          /* splitmix64 */
+{
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
+
+/* A test vocabulary: the 256 single bytes, 700 random pieces of 2-6 bytes over a small
+ * alphabet (so that many are prefixes of others), a duplicate of "A" (SentencePiece's
+ * byte tokens), and an empty piece (a control token). */
+#define NV 958
+typedef struct test_vocab {
+    uint8_t bytes[NV][8];
+    const uint8_t *piece[NV];
+    uint32_t len[NV];
+    vocab_order *order;
+} test_vocab;
+
+static test_vocab *vocab_make(void)
+{
+    test_vocab *tv = calloc(1, sizeof *tv);
+    assert_non_null(tv);
+    rng r = { 42 };
+    for (uint32_t i = 0; i < 256; i++) { tv->bytes[i][0] = (uint8_t)i; tv->len[i] = 1; }
+    for (uint32_t i = 256; i < 956; i++) {
+        tv->len[i] = 2 + rng_below(&r, 5);
+        for (uint32_t k = 0; k < tv->len[i]; k++) tv->bytes[i][k] = (uint8_t)("abcde \n"[rng_below(&r, 7)]);
+    }
+    tv->bytes[956][0] = 'A'; tv->len[956] = 1;      /* duplicate */
+    tv->len[957] = 0;                               /* empty */
+    for (uint32_t i = 0; i < NV; i++) tv->piece[i] = tv->bytes[i];
+    tv->order = vocab_order_from_pieces(tv->piece, tv->len, NV);
+    assert_non_null(tv->order);
+    return tv;
+}
+
+static void vocab_drop(test_vocab *tv)
+{
+    vocab_order_free(tv->order);
+    free(tv);
+}
+
+/* Logits for step i (deterministic, varied). */
+static void logits_for(uint32_t i, float *row, uint32_t n)
+{
+    rng r = { 1000 + i };
+    for (uint32_t j = 0; j < n; j++) row[j] = (float)rng_below(&r, 2000) / 200.0f - 5.0f;
+}
+
+static void test_order_sorted(void **state)
+{
+    (void)state;
+    test_vocab *tv = vocab_make();
+    vocab_order *v = tv->order;
+    assert_int_equal(v->n, NV - 1);                 /* the empty piece is out */
+    assert_int_equal(v->rank[957], UINT32_MAX);
+    for (uint32_t r = 1; r < v->n; r++) {
+        uint32_t la = v->len[r - 1], lb = v->len[r];
+        int c = memcmp(v->piece[r - 1], v->piece[r], la < lb ? la : lb);
+        assert_true(c < 0 || (c == 0 && (la < lb || (la == lb && v->id[r - 1] < v->id[r]))));
+        assert_int_equal(v->rank[v->id[r]], r);
+    }
+    vocab_drop(tv);
+}
+
+/* Walking a token with the LM's probabilities alone spends -log2 of its quantized
+ * probability, up to the 16-bit rounding of each decision. */
+typedef struct cost { double bits; } cost;
+static int add_cost(void *user, const walk_step *st)
+{
+    cost *c = user;
+    double p = st->p_lm / 65536.0;
+    if (st->kind == WALK_BIT && st->forced >= 0) return st->forced;
+    c->bits -= log2(st->outcome ? p : 1.0 - p);
+    return st->outcome;
+}
+
+static void test_walk_spends_the_lm_probability(void **state)
+{
+    (void)state;
+    test_vocab *tv = vocab_make();
+    vocab_order *v = tv->order;
+    float *row = malloc(v->n * sizeof *row);
+    uint32_t *cum = malloc((v->n + 1) * sizeof *cum);
+    assert_non_null(row); assert_non_null(cum);
+    int checked = 0;
+    for (uint32_t i = 0; i < 20; i++) {
+        logits_for(i, row, v->n);
+        assert_int_equal(quant_cumfreq(row, v->n, cum), 0);
+        for (uint32_t r = 0; r < v->n; r++) {
+            cost c = { 0 };
+            assert_int_equal(vocab_walk(v, cum, r, add_cost, &c), r);
+            double want = -log2((double)(cum[r + 1] - cum[r]) / LMZ_FREQ_TOTAL);
+            if (want < 10) {
+                assert_true(fabs(c.bits - want) < 0.01);
+                checked++;
+            }
+        }
+    }
+    assert_true(checked > 1000);
+    free(row); free(cum);
+    vocab_drop(tv);
+}
+
+/* Code `n` tokens mixed, each under logits_for(i); returns the payload (malloc'd). */
+static uint8_t *encode_tokens(const vocab_order *v, const uint32_t *ranks, size_t n,
+                              size_t *size)
+{
+    cm_state *cm = cm_new();
+    assert_non_null(cm);
+    cm_lane lane;
+    cm_lane_begin(cm, &lane, 1u << 20);
+    rc_encoder enc;
+    rc_enc_init(&enc);
+    float *row = malloc(v->n * sizeof *row);
+    uint32_t *cum = malloc((v->n + 1) * sizeof *cum);
+    mix_coder mc = { cm, &lane, &enc, NULL, NULL, 0, 0 };
+    for (size_t i = 0; i < n; i++) {
+        logits_for((uint32_t)(i % 7), row, v->n);
+        quant_cumfreq(row, v->n, cum);
+        cm_token_begin(&lane);
+        assert_int_equal(vocab_walk(v, cum, ranks[i], mix_code_decision, &mc), ranks[i]);
+    }
+    assert_int_equal(rc_enc_finish(&enc), 0);
+    uint8_t *out = enc.buf;
+    *size = enc.len;
+    enc.buf = NULL;
+    rc_enc_free(&enc);
+    free(row); free(cum);
+    cm_free(cm);
+    return out;
+}
+
+static void decode_tokens(const vocab_order *v, const uint8_t *buf, size_t size,
+                          uint32_t *ranks, size_t n)
+{
+    cm_state *cm = cm_new();
+    assert_non_null(cm);
+    cm_lane lane;
+    cm_lane_begin(cm, &lane, 1u << 20);
+    rc_decoder dec;
+    rc_dec_init(&dec, buf, size);
+    float *row = malloc(v->n * sizeof *row);
+    uint32_t *cum = malloc((v->n + 1) * sizeof *cum);
+    mix_coder mc = { cm, &lane, NULL, &dec, NULL, 0, 0 };
+    for (size_t i = 0; i < n; i++) {
+        logits_for((uint32_t)(i % 7), row, v->n);
+        quant_cumfreq(row, v->n, cum);
+        cm_token_begin(&lane);
+        long r = vocab_walk(v, cum, -1, mix_code_decision, &mc);
+        assert_true(r >= 0);
+        ranks[i] = (uint32_t)r;
+    }
+    assert_int_equal(rc_dec_finish(&dec), 0);
+    free(row); free(cum);
+    cm_free(cm);
+}
+
+/* Tokens spelling a text that repeats: random tokens, then the same tokens again. */
+static uint32_t *repeated_tokens(const vocab_order *v, size_t half)
+{
+    uint32_t *ranks = malloc(2 * half * sizeof *ranks);
+    rng r = { 7 };
+    for (size_t i = 0; i < half; i++) ranks[i] = ranks[half + i] = rng_below(&r, v->n);
+    return ranks;
+}
+
+static void test_roundtrip(void **state)
+{
+    (void)state;
+    test_vocab *tv = vocab_make();
+    size_t n = 3000, size;
+    uint32_t *ranks = repeated_tokens(tv->order, n / 2);
+    ranks[5] = tv->order->rank[956];            /* the duplicate "A" */
+    ranks[6] = tv->order->rank['A'];
+    uint8_t *buf = encode_tokens(tv->order, ranks, n, &size);
+    uint32_t *back = malloc(n * sizeof *back);
+    decode_tokens(tv->order, buf, size, back, n);
+    assert_memory_equal(back, ranks, n * sizeof *ranks);
+    free(back); free(buf); free(ranks);
+    vocab_drop(tv);
+}
+
+/* The second copy of a random text costs a small fraction of the first: the match and
+ * context models learn what the (here uninformative) LM cannot know. */
+static void test_models_learn_repeats(void **state)
+{
+    (void)state;
+    test_vocab *tv = vocab_make();
+    size_t half = 2000, once, twice;
+    uint32_t *ranks = repeated_tokens(tv->order, half);
+    uint8_t *a = encode_tokens(tv->order, ranks, half, &once);
+    uint8_t *b = encode_tokens(tv->order, ranks, 2 * half, &twice);
+    print_message("once %zu bytes, twice %zu\n", once, twice);
+    assert_true(twice - once < once / 10);
+    free(a); free(b); free(ranks);
+    vocab_drop(tv);
+}
+
+/* Known answers: these change only with the format (doc/coder.md 4). */
+static void test_known_answers(void **state)
+{
+    (void)state;
+    assert_int_equal(cm_tables_digest(), 0x0ull);
+    test_vocab *tv = vocab_make();
+    size_t size;
+    uint32_t *ranks = repeated_tokens(tv->order, 500);
+    uint8_t *buf = encode_tokens(tv->order, ranks, 1000, &size);
+    assert_int_equal(size, 0);
+    assert_int_equal(XXH64(buf, size, 0), 0x0ull);
+    free(buf); free(ranks);
+    vocab_drop(tv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_sorted),
+        cmocka_unit_test(test_walk_spends_the_lm_probability),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_models_learn_repeats),
+        cmocka_unit_test(test_known_answers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
