@@ -28,16 +28,30 @@
 #define MATCH_BITS 20                  /* 1 Mi match-table entries */
 #define MATCH_MIN 6                    /* bytes hashed to find a match */
 #define END_BITS 20                    /* end-of-token counters: 4 MiB */
-#define COUNTER_LIMIT 255              /* adaptation rate 1/(n+1.5), n capped here */
-#define MIX_LR 7                       /* mixer learning rate (lpaq's) */
+/* Tunable with tools/mix_replay.c (-D overrides there; the library uses these). */
+#ifndef CM_COUNTER_LIMIT
+#define CM_COUNTER_LIMIT 255           /* adaptation rate 1/(n+1.5), n capped here */
+#endif
+#ifndef CM_MIX_LR
+#define CM_MIX_LR 36                   /* mixer learning rate (lpaq: 7; measured, bench/results/mix.md) */
+#endif
+#ifndef CM_APM_RATE
+#define CM_APM_RATE 5
+#endif
+#ifndef CM_APM_SHARE
+#define CM_APM_SHARE 3                 /* quarters of the final probability from the APM */
+#endif
+#define COUNTER_LIMIT CM_COUNTER_LIMIT
+#define MIX_LR CM_MIX_LR
+#define APM_RATE CM_APM_RATE
 #define APM_BINS 49
-#define APM_RATE 7
 #define BIT_SETS (3 * 8 * 2)           /* match state x LM confidence x token start */
 #define END_SETS (17 * 2)              /* token length so far (16: dup) x match expected */
 #define TOKEN_START 0x100u             /* ring cell flag: a token starts at this byte */
 #define UNWRITTEN 0xFFFFu
 
-static const unsigned order_of[CM_ORDERS - 1] = { 1, 2, 3, 4, 6 };   /* then the word */
+#define N_ORDERS 5
+static const unsigned order_of[N_ORDERS] = { 1, 2, 3, 4, 6 };   /* then word, column, field */
 
 /* ---- Tables ---- */
 
@@ -136,7 +150,7 @@ struct cm_state {
     uint16_t *apm;          /* 65536 contexts x APM_BINS */
     uint32_t match_sm[64 * 2];
     uint32_t end_sm[64 * 2];
-    mixer bits, ends;
+    mixer bits, bits2, ends;     /* bits2: a second mixer, its weights chosen by c0 */
     uint32_t next_base;     /* next ring position to reserve */
 
     /* The decision in progress. */
@@ -144,7 +158,8 @@ struct cm_state {
     uint32_t *end_slot[2];
     int32_t x[CM_BIT_INPUTS];
     int n_x;
-    int32_t *w;             /* the chosen weight set */
+    int32_t *w, *w2;        /* the chosen weight sets (w2: NULL for a flag decision) */
+    uint32_t p1, p2;        /* their outputs */
     uint32_t p_lm, p_mix, p_final;
     int match_bit;          /* expected bit, -1: none */
     uint32_t match_idx;
@@ -170,6 +185,7 @@ void cm_reset(cm_state *s)
             s->apm[c * APM_BINS + j] = (uint16_t)squash((j - 24) * 128);
     for (int i = 0; i < 128; i++) s->match_sm[i] = s->end_sm[i] = COUNTER_NEW;
     mixer_init(&s->bits, BIT_SETS, CM_BIT_INPUTS);
+    mixer_init(&s->bits2, 256, CM_BIT_INPUTS);
     mixer_init(&s->ends, END_SETS, CM_END_INPUTS);
     s->next_base = 0;
 }
@@ -185,9 +201,10 @@ cm_state *cm_new(void)
     s->end = malloc(((size_t)1 << END_BITS) * sizeof *s->end);
     s->apm = malloc((size_t)65536 * APM_BINS * sizeof *s->apm);
     s->bits.w = malloc((size_t)BIT_SETS * CM_BIT_INPUTS * sizeof *s->bits.w);
+    s->bits2.w = malloc((size_t)256 * CM_BIT_INPUTS * sizeof *s->bits2.w);
     s->ends.w = malloc((size_t)END_SETS * CM_END_INPUTS * sizeof *s->ends.w);
     if (!s->bucket || !s->ring || !s->match || !s->end || !s->apm || !s->bits.w ||
-        !s->ends.w) {
+        !s->bits2.w || !s->ends.w) {
         cm_free(s);
         return NULL;
     }
@@ -199,7 +216,7 @@ void cm_free(cm_state *s)
 {
     if (!s) return;
     free(s->bucket); free(s->ring); free(s->match); free(s->end); free(s->apm);
-    free(s->bits.w); free(s->ends.w);
+    free(s->bits.w); free(s->bits2.w); free(s->ends.w);
     free(s);
 }
 
@@ -211,16 +228,23 @@ static inline uint16_t ring_at(const cm_state *s, uint32_t pos)
 }
 
 /* The byte contexts for the next byte, from the lane's last bytes. */
-static void byte_contexts(cm_lane *l)
+static void byte_contexts(const cm_state *s, cm_lane *l)
 {
-    for (int i = 0; i < CM_ORDERS - 1; i++) {
+    for (int i = 0; i < N_ORDERS; i++) {
         unsigned o = order_of[i];
         uint64_t h = l->hist & (o >= 8 ? ~0ull : ((1ull << (8 * o)) - 1));
         if (o > l->pos) h |= 1ull << 63;            /* the chunk's start is a context too */
         h = (h + o) * 0x9E3779B97F4A7C15ull;
         l->ctx[i] = (uint32_t)(h >> 32) ^ (uint32_t)h;
     }
-    l->ctx[CM_ORDERS - 1] = mix32(l->word * 0x2F0B3C49u + (uint32_t)(l->hist & 0xFF) + 7u);
+    uint32_t c1 = (uint32_t)(l->hist & 0xFF);
+    l->ctx[N_ORDERS] = mix32(l->word * 0x2F0B3C49u + c1 + 7u);
+    /* Column: the byte above (same column of the previous line) and the last byte. */
+    uint32_t col = l->pos - l->line_start, above = 256;
+    if (l->prev_line + col < l->line_start) above = ring_at(s, l->base + l->prev_line + col) & 0xFF;
+    l->ctx[N_ORDERS + 1] = mix32((above << 8 | c1) + 0x51ED27u);
+    /* Field: which separated field of the line, and its bytes so far. */
+    l->ctx[N_ORDERS + 2] = mix32(l->field_hash * 0x1B873593u + (l->field < 63 ? l->field : 63) + 0x3C6EF372u);
 }
 
 /* The match model's prediction for the next byte: go on with the current match, or
@@ -263,7 +287,7 @@ void cm_lane_begin(cm_state *s, cm_lane *l, uint32_t reserve)
     for (uint32_t i = 0; i < reserve && i <= mask; i++) s->ring[(l->base + i) & mask] = UNWRITTEN;
     l->c0 = 1;
     l->match_byte = -1;
-    byte_contexts(l);
+    byte_contexts(s, l);
 }
 
 void cm_token_begin(cm_lane *l)
@@ -282,6 +306,17 @@ static void byte_done(cm_state *s, cm_lane *l, uint32_t b)
     l->hist = (l->hist << 8) | b;
     int alnum = (b >= '0' && b <= '9') || ((b | 32) >= 'a' && (b | 32) <= 'z') || b >= 0x80;
     l->word = alnum ? (l->word + (b | 32) + 1) * 0x3D4D51CBu : 0;
+    if (b == '\n') {
+        l->prev_line = l->line_start;
+        l->line_start = l->pos;
+        l->field = 0;
+        l->field_hash = 0;
+    } else if (b == ',' || b == ';' || b == '\t' || b == '|') {
+        l->field++;
+        l->field_hash = 0;
+    } else {
+        l->field_hash = (l->field_hash + b + 1) * 0x6F4F2A35u;
+    }
     l->tok_hash = (l->tok_hash + b + 1) * 0x2C1B3C6Du;
     l->tok_bytes++;
     if (l->match_len) {
@@ -293,25 +328,46 @@ static void byte_done(cm_state *s, cm_lane *l, uint32_t b)
         }
     }
     l->c0 = 1;
-    byte_contexts(l);
+    byte_contexts(s, l);
     match_next(s, l);
 }
 
 /* ---- Mixing ---- */
 
-static uint32_t mix(cm_state *s, mixer *m, int set)
+/* A mixer's output in the stretch domain, clamped. */
+static int32_t dot(const cm_state *s, const int32_t *w)
+{
+    int64_t d = 0;
+    for (int i = 0; i < s->n_x; i++) d += (int64_t)w[i] * s->x[i];
+    d >>= 16;
+    return d > SQ_LIM ? SQ_LIM : d < -SQ_LIM ? -SQ_LIM : (int32_t)d;
+}
+
+static void train(const cm_state *s, int32_t *w, uint32_t p, int bit)
+{
+    int32_t err = (bit ? 65536 : 0) - (int32_t)p;
+    for (int i = 0; i < s->n_x; i++)
+        w[i] += (int32_t)(((int64_t)s->x[i] * err * MIX_LR) >> 20);
+}
+
+/* Mix the inputs with set `set` of m (and, for bits, set c0 of bits2). */
+static uint32_t mix(cm_state *s, mixer *m, int set, mixer *m2, int set2)
 {
     s->w = m->w + set * m->n_inputs;
-    int64_t dot = 0;
-    for (int i = 0; i < s->n_x; i++) dot += (int64_t)s->w[i] * s->x[i];
-    return squash((int32_t)(dot >> 16));
+    int32_t x = dot(s, s->w);
+    s->p1 = squash(x);
+    s->w2 = NULL;
+    if (!m2) return s->p1;
+    s->w2 = m2->w + set2 * m2->n_inputs;
+    int32_t x2 = dot(s, s->w2);
+    s->p2 = squash(x2);
+    return squash((x + x2) >> 1);
 }
 
 static void mix_update(cm_state *s, int bit)
 {
-    int32_t err = (bit ? 65536 : 0) - (int32_t)s->p_mix;
-    for (int i = 0; i < s->n_x; i++)
-        s->w[i] += (int32_t)(((int64_t)s->x[i] * err * MIX_LR) >> 20);
+    train(s, s->w, s->p1, bit);
+    if (s->w2) train(s, s->w2, s->p2, bit);
 }
 
 static uint32_t len_bucket(uint32_t len)
@@ -367,14 +423,14 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
     int conf = (lm < 0 ? -lm : lm) >> 8;
     if (conf > 7) conf = 7;
     int set = (mstate * 8 + conf) * 2 + (l->tok_bytes == 0);
-    s->p_mix = mix(s, &s->bits, set);
+    s->p_mix = mix(s, &s->bits, set, &s->bits2, (int)l->c0);
     /* APM on the order-1 context, interpolated between the two nearest bins. */
     int32_t xm = stretch(s->p_mix) + SQ_LIM + 1;            /* 1 .. 6143 */
     uint32_t ctx = (uint32_t)((l->hist & 0xFF) << 8) | l->c0;
     s->apm_idx = ctx * APM_BINS + ((uint32_t)xm >> 7);
     s->apm_w = (uint32_t)xm & 127;
     uint32_t pa = (s->apm[s->apm_idx] * (128 - s->apm_w) + s->apm[s->apm_idx + 1] * s->apm_w) >> 7;
-    s->p_final = clamp_p((s->p_mix + 3 * pa) >> 2);
+    s->p_final = clamp_p((s->p_mix * (4 - CM_APM_SHARE) + pa * CM_APM_SHARE) >> 2);
     return s->p_final;
 }
 
@@ -419,7 +475,7 @@ static uint32_t flag_p(cm_state *s, cm_lane *l, uint32_t p_lm, uint32_t h0, uint
     } else {
         s->x[s->n_x++] = 0;
     }
-    s->p_mix = mix(s, &s->ends, set * 2 + (s->match_bit >= 0));
+    s->p_mix = mix(s, &s->ends, set * 2 + (s->match_bit >= 0), NULL, 0);
     s->p_final = clamp_p(s->p_mix);
     return s->p_final;
 }

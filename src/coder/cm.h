@@ -21,7 +21,8 @@
 #include <stdint.h>
 
 #define CM_PROB_BITS 16        /* probabilities of a 1: 1 .. 65535 out of 65536 */
-#define CM_ORDERS 6            /* context models per bit (cm.c: orders 1,2,3,4,6, word) */
+#define CM_ORDERS 8            /* context models per bit (cm.c: orders 1,2,3,4,6, word,
+                                  column, field) */
 #define CM_END_INPUTS 5        /* bias, LM, two token-prefix models, match */
 #define CM_BIT_INPUTS (CM_ORDERS + 3)   /* the orders, bias, LM, match */
 
@@ -35,6 +36,10 @@ typedef struct cm_lane {
     uint32_t word;          /* hash of the current run of letters and digits */
     uint32_t c0;            /* 1, then the bits of the byte so far after a leading 1 */
     uint32_t ctx[CM_ORDERS];/* the byte contexts' hashes, fixed for the byte */
+    uint32_t line_start;    /* pos of the current line's first byte */
+    uint32_t prev_line;     /* pos of the previous line's first byte (= line_start: none) */
+    uint32_t field;         /* separators (, ; tab |) since the line began */
+    uint32_t field_hash;    /* hash of the current field's bytes */
     uint32_t tok_hash;      /* hash of the current token's bytes so far */
     uint32_t tok_ctx;       /* order-2 context where the current token began */
     uint32_t tok_bytes;     /* bytes of the current token so far */

@@ -74,7 +74,8 @@ static lmz_status next_chunk(lmz_ctx *ctx, input *in, chunk_slot *slot, size_t c
     in->carry_len = have - cut;
     memcpy(in->carry, slot->data + cut, in->carry_len);
     slot->size = cut;
-    slot->texty = looks_like_text(slot->data, cut);
+    slot->texty = ctx->params.no_mix ? looks_like_text(slot->data, cut)
+                                     : mostly_text(slot->data, cut);
     return LMZ_OK;
 }
 

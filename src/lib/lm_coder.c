@@ -371,6 +371,12 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     return st;
 }
 
+lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
+                            size_t n)
+{
+    return run_chunks(ctx, 0, w, chunks, n);
+}
+
 lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n)
 {
@@ -379,7 +385,7 @@ lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
     for (size_t i = 0; i < n; i++)
         if (chunks[i].status != LMZ_OK)
             return lmz__fail(ctx, chunks[i].status, "the LM pass failed on a chunk");
-    st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks, n);
+    st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks, n, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         free(chunks[i].tokens); chunks[i].tokens = NULL;
         free(chunks[i].mixrec); chunks[i].mixrec = NULL;

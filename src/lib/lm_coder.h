@@ -44,6 +44,10 @@ typedef struct lm_chunk {
  * interruption); per-chunk failures (corrupt payload) are in chunks[i].status. */
 lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n);
+/* Mixed streams: the LM pass alone (the chunks' tokens and mixrec, for lm_mix_encode);
+ * tools replay the mixing from it. */
+lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
+                            size_t n);
 lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n);
 

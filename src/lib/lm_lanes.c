@@ -116,7 +116,7 @@ static void code_mixed(lm_batch *b, lm_lane *ln, const float *row)
         ln->coded++;
         return;
     }
-    mix_coder mc = { b->cm, &ln->cm, NULL, &ln->dec, NULL, 0, 0 };
+    mix_coder mc = { b->cm, &ln->cm, NULL, &ln->dec, NULL, 0, 0, NULL, NULL, 0 };
     cm_token_begin(&ln->cm);
     long r = vocab_walk(b->vocab, b->cum, -1, mix_code_decision, &mc);
     lane_decoded(b, ln, b->vocab->id[r < 0 ? 0 : r]);

@@ -192,9 +192,9 @@ static int code_bit(mix_coder *c, uint32_t p, int outcome)
     return rc_dec_bit(c->dec, p);
 }
 
-int mix_code_decision(void *user, const walk_step *st)
+/* One decision, before any trace. */
+static int code_decision(mix_coder *c, const walk_step *st)
 {
-    mix_coder *c = user;
     int coded = st->kind != WALK_BIT || st->forced < 0;
     uint32_t p_lm = st->p_lm;
     if (coded && !p_lm) {
@@ -224,6 +224,18 @@ int mix_code_decision(void *user, const walk_step *st)
     return -1;
 }
 
+int mix_code_decision(void *user, const walk_step *st)
+{
+    mix_coder *c = user;
+    int bit = code_decision(c, st);
+    if (c->trace && bit >= 0 && (st->kind != WALK_BIT || st->forced < 0)) {
+        cm_trace t;
+        cm_last_trace(c->cm, &t);
+        c->trace(c->trace_user, c->chunk, st, bit, &t);
+    }
+    return bit;
+}
+
 int mix_record_decision(void *user, const walk_step *st)
 {
     mix_record *r = user;
@@ -242,7 +254,7 @@ int mix_record_decision(void *user, const walk_step *st)
 /* ---- The encoder's mixing pass ---- */
 
 lmz_status lm_mix_encode(cm_state *cm, const vocab_order *v, const tokenizer *tok,
-                         lm_chunk *ch, size_t n)
+                         lm_chunk *ch, size_t n, mix_trace_fn trace, void *trace_user)
 {
     int32_t bos = tok_bos(tok);
     uint32_t n_vocab = tok_n_vocab(tok);
@@ -260,7 +272,8 @@ lmz_status lm_mix_encode(cm_state *cm, const vocab_order *v, const tokenizer *to
             lm_chunk *c = &ch[g0 + i];
             rc_enc_init(&enc[i]);
             cm_lane_begin(cm, &lane[i], (uint32_t)c->raw_size);
-            mc[i] = (mix_coder){ cm, &lane[i], &enc[i], NULL, c->mixrec, 0, c->mixrec_n };
+            mc[i] = (mix_coder){ cm, &lane[i], &enc[i], NULL, c->mixrec, 0, c->mixrec_n,
+                                 trace, trace_user, g0 + i };
             next[i] = 0;
             if (bos < 0 && c->n_tokens > 0) {
                 size_t len = 0;

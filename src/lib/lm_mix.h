@@ -77,6 +77,8 @@ void lm_mix_feed_forced(cm_state *cm, cm_lane *l, const uint8_t *bytes, size_t n
 /* A walk_fn that codes each decision, mixed, with a lane's range coder: enc to encode
  * (the walk's outcomes), else dec.  Without cum, the LM's probabilities come from rec,
  * which the LM pass filled (mix_record_decision). */
+typedef void (*mix_trace_fn)(void *user, size_t chunk, const walk_step *st, int outcome,
+                             const cm_trace *t);
 typedef struct mix_coder {
     cm_state *cm;
     cm_lane *lane;
@@ -84,6 +86,9 @@ typedef struct mix_coder {
     rc_decoder *dec;
     const uint16_t *rec;
     size_t rec_i, rec_n;
+    mix_trace_fn trace;       /* tools: every coded decision, NULL in the library */
+    void *trace_user;
+    size_t chunk;             /* for the trace */
 } mix_coder;
 int mix_code_decision(void *user, const walk_step *st);
 
@@ -100,6 +105,6 @@ int mix_record_decision(void *user, const walk_step *st);
  * a token of each chunk in turn, each chunk with its own range coder; fills out.
  * LMZ_ERR_NOMEM, or LMZ_ERR_ARG for a token the order cannot spell. */
 lmz_status lm_mix_encode(cm_state *cm, const vocab_order *v, const tokenizer *tok,
-                         lm_chunk *ch, size_t n);
+                         lm_chunk *ch, size_t n, mix_trace_fn trace, void *trace_user);
 
 #endif

@@ -26,7 +26,8 @@ static size_t utf8_seq_len(const uint8_t *p, size_t left)
     return len;
 }
 
-int looks_like_text(const uint8_t *p, size_t n)
+/* Bytes of p[0..n) that are not text. */
+static size_t non_text_bytes(const uint8_t *p, size_t n)
 {
     size_t bad = 0;
     for (size_t i = 0; i < n;) {
@@ -41,6 +42,16 @@ int looks_like_text(const uint8_t *p, size_t n)
         bad++;
         i++;
     }
+    return bad;
+}
+
+int looks_like_text(const uint8_t *p, size_t n)
+{
     /* A few stray bytes (a Latin-1 name, a form feed) still leave text worth modelling. */
-    return bad * 100 <= n;
+    return non_text_bytes(p, n) * 100 <= n;
+}
+
+int mostly_text(const uint8_t *p, size_t n)
+{
+    return non_text_bytes(p, n) * 4 <= n;
 }
