@@ -439,7 +439,7 @@ def main():
         other_cases.append({"label": "format version %d" % v, "data": bytes(b),
                             "expect_ok": False, "expected_out": lm_txt,
                             "name_check": "format version %d is not supported" % v})
-    for bit in (2, 4, 5, 6, 7):
+    for bit in (2, 5, 6, 7):
         b = bytearray(lm)
         b[5] |= 1 << bit
         repair_header(b, two_streams[0])
@@ -447,11 +447,13 @@ def main():
                             "expect_ok": False, "expected_out": lm_txt})
     # KV_F16 (bit 3) toggled under a valid header check: the model then runs with the
     # other KV cache precision, decodes other tokens, and the content checks catch it.
-    b = bytearray(lm)
-    b[5] ^= 1 << 3
-    repair_header(b, two_streams[0])
-    other_cases.append({"label": "KV_F16 flag toggled", "data": bytes(b),
-                        "expect_ok": False, "expected_out": lm_txt})
+    # MIX (bit 4) likewise: the payload is then read as the other coding.
+    for bit, name in ((3, "KV_F16"), (4, "MIX")):
+        b = bytearray(lm)
+        b[5] ^= 1 << bit
+        repair_header(b, two_streams[0])
+        other_cases.append({"label": "%s flag toggled" % name, "data": bytes(b),
+                            "expect_ok": False, "expected_out": lm_txt})
     # Made with an adapter this decoder does not apply (lmz has no adapters yet, so the
     # stream is built by hand: ADAPTER flag and a nonzero adapter id, header check valid).
     for label, data, content in (("lm", lm, lm_txt), ("zstd", zs, zs_txt)):

@@ -108,7 +108,10 @@ if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-
     check builtin-decodes-f32-kv-streams bash -c 'for l in 1 5 8; do
         "$0" -dc "$1.f32kv-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     check builtin-writes-fixture-streams bash -c 'for l in 1 5 8; do
-        "$0" -$l --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.l$l.lmz" || exit 1
+        "$0" -$l --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.mix-l$l.lmz" || exit 1
+        "$0" -dc "$1.mix-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
+    check builtin-writes-fixture-streams-no-mix bash -c 'for l in 1 5 8; do
+        "$0" -$l --no-mix --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.l$l.lmz" || exit 1
         "$0" -dc "$1.l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     # A stream of another model: a clear error naming both, exit 1, nothing written.
     lmz --lm-always -c "$D/t" >"$D/other.lmz"
