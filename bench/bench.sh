@@ -4,9 +4,11 @@
 #   bash bench/bench.sh                  default model (or a fixture model if none is built in)
 #   MODEL=path.gguf LEVEL=5 THREADS=2 bash bench/bench.sh
 #   FILES='a.txt b.txt' bash bench/bench.sh
-#   TABLES=whole|per bash bench/bench.sh  only one of the two tables (default: both)
+#   TABLES=whole|per|real bash bench/bench.sh  only one of the tables (default: all)
+#   MIX=0 bash bench/bench.sh            the LM alone (--no-mix), for comparison
 #
-# Prints two tables (whole file; each .jsonl response on its own), each row with the
+# Prints three tables (whole file; each .jsonl response on its own; the files of
+# ../shared/data/real, against ../shared/bench/baselines-dev-real.md), each row with the
 # model's cross-entropy and the coded size in bits per byte, the coder's overhead,
 # compression and decompression speed, and the best classical compressor's bits per
 # byte from ../shared/bench/baselines-dev.md (made by ../shared/bench/baselines.sh).
@@ -17,6 +19,7 @@ BENCH=build/release/bench/lmz_bench
 LEVEL=${LEVEL:-5}
 THREADS=${THREADS:-2}
 args=(-l "$LEVEL" -T "$THREADS")
+if [ "${MIX:-1}" = 0 ]; then args+=(--no-mix); fi
 if [ -n "${MODEL:-}" ]; then
     args+=(-m "$MODEL")
 elif ./lmz -V 2>/dev/null | grep -q "built-in model: lmz-s2 is not built in"; then
@@ -29,17 +32,17 @@ fi
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# date: $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"
 
-baseline() {  # file column-title -> best classical bpb from baselines-dev.md ("best" column)
-    local file=$1 section=$2
+baseline() {  # file column-title [baselines file] -> best classical bpb ("best" column)
+    local file=$1 section=$2 table=${3:-$SHARED/bench/baselines-dev.md}
     awk -v f="$file" -v sec="$section" '
         index($0, sec) == 1 { on = 1; next }
         on && /^## / { on = 0 }
         on && index($0, "| " f) == 1 { n = split($0, c, "|"); print c[n-1]; exit }
-    ' "$SHARED/bench/baselines-dev.md" | sed 's/^ *//; s/ *$//'
+    ' "$table" | sed 's/^ *//; s/ *$//'
 }
 
-run_table() {  # title section-of-baselines [--per-line] files...
-    local title=$1 section=$2; shift 2
+run_table() {  # title section-of-baselines baselines-file [--per-response] files...
+    local title=$1 section=$2 table=$3; shift 3
     local mode=()
     if [ "${1:-}" = --per-response ]; then mode=(--per-response); shift; fi
     echo
@@ -49,25 +52,33 @@ run_table() {  # title section-of-baselines [--per-line] files...
             "#"*) echo "$line" ;;
             file*) echo "$line   best_classical" ;;
             *) f=$(echo "$line" | awk '{print $1}')
-               echo "$line   $(baseline "$f" "$section")" ;;
+               echo "$line   $(baseline "$f" "$section" "$table")" ;;
         esac
     done
 }
 
+real=()
 if [ -n "${FILES:-}" ]; then
     read -r -a whole <<<"$FILES"
     per=()
 else
+    for f in "$SHARED"/data/real/*.txt; do real+=("$f"); done
     whole=(); per=()
     for f in "$SHARED"/data/*.txt "$SHARED"/data/llm-adapt-*.jsonl; do whole+=("$f"); done
     for f in "$SHARED"/data/*.jsonl; do
         case "$f" in *-train.jsonl) ;; *) per+=("$f") ;; esac
     done
 fi
-TABLES=${TABLES:-both}
-if [ "$TABLES" != per ]; then
-    run_table "Whole file" "## Whole-file (corpus) setting, bits per byte" "${whole[@]}"
+TABLES=${TABLES:-all}
+B=$SHARED/bench/baselines-dev.md
+if [ "$TABLES" = all ] || [ "$TABLES" = whole ]; then
+    run_table "Whole file" "## Whole-file (corpus) setting, bits per byte" "$B" "${whole[@]}"
 fi
-if [ ${#per[@]} -gt 0 ] && [ "$TABLES" != whole ]; then
-    run_table "Each response on its own (.jsonl lines)" "## Per-response setting" --per-response "${per[@]}"
+if [ ${#per[@]} -gt 0 ] && { [ "$TABLES" = all ] || [ "$TABLES" = per ]; }; then
+    run_table "Each response on its own (.jsonl lines)" "## Per-response setting" "$B" \
+        --per-response "${per[@]}"
+fi
+if [ ${#real[@]} -gt 0 ] && { [ "$TABLES" = all ] || [ "$TABLES" = real ]; }; then
+    run_table "Real files (../shared/data/real)" "## Whole-file (corpus) setting, bits per byte" \
+        "$SHARED/bench/baselines-dev-real.md" "${real[@]}"
 fi

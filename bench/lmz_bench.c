@@ -4,7 +4,7 @@
  * decompression speed (KB/s with KB = 1024 bytes), and peak memory.  Every figure is
  * measured on the run.
  *
- *   lmz_bench [-m MODEL.gguf] [-l LEVEL] [-T THREADS] [--lm-always] [--per-response]
+ *   lmz_bench [-m MODEL.gguf] [-l LEVEL] [-T THREADS] [--lm-always] [--no-mix] [--per-response]
  *             [--no-ce] FILE...
  *
  * A .jsonl file (one {"text": ...} object a line, as in ../shared/data) is measured on
@@ -122,12 +122,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-l") && i + 1 < argc) params.level = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-T") && i + 1 < argc) params.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lm-always")) params.lm_always = 1;
+        else if (!strcmp(argv[i], "--no-mix")) params.no_mix = 1;
         else if (!strcmp(argv[i], "--per-response")) per_response = 1;
         else if (!strcmp(argv[i], "--no-ce")) want_ce = 0;
         else { first_file = i; break; }
     }
     if (first_file >= argc) {
-        fprintf(stderr, "usage: lmz_bench [-m MODEL] [-l LEVEL] [-T N] [--lm-always] "
+        fprintf(stderr, "usage: lmz_bench [-m MODEL] [-l LEVEL] [-T N] [--lm-always] [--no-mix] "
                         "[--per-response] [--no-ce] FILE...\n");
         return 2;
     }

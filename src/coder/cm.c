@@ -137,6 +137,14 @@ static inline uint32_t counter_update(uint32_t c, int bit)
 
 /* ---- The state ---- */
 
+/* An APM (adaptive probability map): per context, APM_BINS probabilities over the
+ * stretch domain, interpolated; the bin nearer the input learns. */
+typedef struct apm {
+    uint16_t *t;
+    uint32_t contexts;
+    uint32_t idx, w;        /* the last lookup */
+} apm;
+
 typedef struct mixer {
     int32_t *w;             /* sets x inputs, 16.16 */
     int n_inputs;
@@ -147,7 +155,8 @@ struct cm_state {
     uint16_t *ring;         /* 2^RING_BITS bytes of history, UNWRITTEN where none */
     uint32_t *match;        /* 2^MATCH_BITS ring positions */
     uint32_t *end;          /* 2^END_BITS counters */
-    uint16_t *apm;          /* 65536 contexts x APM_BINS */
+    apm sse1, sse2;         /* on the mixer's output: order-1, hashed order-2 */
+    apm lm_sse;             /* the LM's probability, recalibrated: a mixer input */
     uint32_t match_sm[64 * 2];
     uint32_t end_sm[64 * 2];
     mixer bits, bits2, ends;     /* bits2: a second mixer, its weights chosen by c0 */
@@ -163,9 +172,31 @@ struct cm_state {
     uint32_t p_lm, p_mix, p_final;
     int match_bit;          /* expected bit, -1: none */
     uint32_t match_idx;
-    uint32_t apm_idx, apm_w;
+
     int is_end;
 };
+
+static void apm_reset(apm *a)
+{
+    for (uint32_t c = 0; c < a->contexts; c++)
+        for (int j = 0; j < APM_BINS; j++)
+            a->t[c * APM_BINS + j] = (uint16_t)squash((j - 24) * 128);
+}
+
+static uint32_t apm_p(apm *a, uint32_t ctx, int32_t x)
+{
+    uint32_t xm = (uint32_t)(x + SQ_LIM + 1);                /* 1 .. 6143 */
+    a->idx = ctx * APM_BINS + (xm >> 7);
+    a->w = xm & 127;
+    return (a->t[a->idx] * (128 - a->w) + a->t[a->idx + 1] * a->w) >> 7;
+}
+
+static void apm_update(apm *a, int bit)
+{
+    uint16_t *t = &a->t[a->idx + (a->w >> 6)];
+    int32_t target = bit ? 65535 : 0;
+    *t = (uint16_t)(*t + ((target - *t) >> APM_RATE));
+}
 
 static void mixer_init(mixer *m, int sets, int n_inputs)
 {
@@ -180,9 +211,9 @@ void cm_reset(cm_state *s)
     memset(s->ring, 0xFF, ((size_t)1 << RING_BITS) * sizeof *s->ring);
     memset(s->match, 0, ((size_t)1 << MATCH_BITS) * sizeof *s->match);
     for (size_t i = 0; i < ((size_t)1 << END_BITS); i++) s->end[i] = COUNTER_NEW;
-    for (uint32_t c = 0; c < 65536; c++)
-        for (int j = 0; j < APM_BINS; j++)
-            s->apm[c * APM_BINS + j] = (uint16_t)squash((j - 24) * 128);
+    apm_reset(&s->sse1);
+    apm_reset(&s->sse2);
+    apm_reset(&s->lm_sse);
     for (int i = 0; i < 128; i++) s->match_sm[i] = s->end_sm[i] = COUNTER_NEW;
     mixer_init(&s->bits, BIT_SETS, CM_BIT_INPUTS);
     mixer_init(&s->bits2, 256, CM_BIT_INPUTS);
@@ -199,11 +230,16 @@ cm_state *cm_new(void)
     s->ring = malloc(((size_t)1 << RING_BITS) * sizeof *s->ring);
     s->match = malloc(((size_t)1 << MATCH_BITS) * sizeof *s->match);
     s->end = malloc(((size_t)1 << END_BITS) * sizeof *s->end);
-    s->apm = malloc((size_t)65536 * APM_BINS * sizeof *s->apm);
+    s->sse1.contexts = s->sse2.contexts = 65536;
+    s->lm_sse.contexts = 256 * 3;
+    s->sse1.t = malloc((size_t)s->sse1.contexts * APM_BINS * sizeof *s->sse1.t);
+    s->sse2.t = malloc((size_t)s->sse2.contexts * APM_BINS * sizeof *s->sse2.t);
+    s->lm_sse.t = malloc((size_t)s->lm_sse.contexts * APM_BINS * sizeof *s->lm_sse.t);
     s->bits.w = malloc((size_t)BIT_SETS * CM_BIT_INPUTS * sizeof *s->bits.w);
     s->bits2.w = malloc((size_t)256 * CM_BIT_INPUTS * sizeof *s->bits2.w);
     s->ends.w = malloc((size_t)END_SETS * CM_END_INPUTS * sizeof *s->ends.w);
-    if (!s->bucket || !s->ring || !s->match || !s->end || !s->apm || !s->bits.w ||
+    if (!s->bucket || !s->ring || !s->match || !s->end || !s->sse1.t || !s->sse2.t ||
+        !s->lm_sse.t || !s->bits.w ||
         !s->bits2.w || !s->ends.w) {
         cm_free(s);
         return NULL;
@@ -215,7 +251,8 @@ cm_state *cm_new(void)
 void cm_free(cm_state *s)
 {
     if (!s) return;
-    free(s->bucket); free(s->ring); free(s->match); free(s->end); free(s->apm);
+    free(s->bucket); free(s->ring); free(s->match); free(s->end);
+    free(s->sse1.t); free(s->sse2.t); free(s->lm_sse.t);
     free(s->bits.w); free(s->bits2.w); free(s->ends.w);
     free(s);
 }
@@ -404,6 +441,9 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
     s->x[s->n_x++] = 256;
     int32_t lm = stretch(p_lm);
     s->x[s->n_x++] = lm;
+    /* The LM recalibrated by what followed its past predictions in this stream. */
+    uint32_t where = l->tok_bytes == 0 ? 0 : l->tok_bytes == 1 ? 1 : 2;
+    s->x[s->n_x++] = stretch(apm_p(&s->lm_sse, where * 256 + l->c0, lm));
     for (int i = 0; i < CM_ORDERS; i++) {
         uint32_t *c = s->bucket + l->nibble[i] + in_nib;
         s->slot[i] = c;
@@ -424,13 +464,12 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
     if (conf > 7) conf = 7;
     int set = (mstate * 8 + conf) * 2 + (l->tok_bytes == 0);
     s->p_mix = mix(s, &s->bits, set, &s->bits2, (int)l->c0);
-    /* APM on the order-1 context, interpolated between the two nearest bins. */
-    int32_t xm = stretch(s->p_mix) + SQ_LIM + 1;            /* 1 .. 6143 */
-    uint32_t ctx = (uint32_t)((l->hist & 0xFF) << 8) | l->c0;
-    s->apm_idx = ctx * APM_BINS + ((uint32_t)xm >> 7);
-    s->apm_w = (uint32_t)xm & 127;
-    uint32_t pa = (s->apm[s->apm_idx] * (128 - s->apm_w) + s->apm[s->apm_idx + 1] * s->apm_w) >> 7;
-    s->p_final = clamp_p((s->p_mix * (4 - CM_APM_SHARE) + pa * CM_APM_SHARE) >> 2);
+    /* APMs on the order-1 and (hashed) order-2 contexts. */
+    int32_t xm = stretch(s->p_mix);
+    uint32_t pa1 = apm_p(&s->sse1, (uint32_t)((l->hist & 0xFF) << 8) | l->c0, xm);
+    uint32_t h2 = mix32((uint32_t)(l->hist & 0xFFFF) * 0x9E3779B1u + l->c0) & 0xFFFF;
+    uint32_t pa2 = apm_p(&s->sse2, h2, xm);
+    s->p_final = clamp_p((2 * s->p_mix + 3 * pa1 + 3 * pa2) >> 3);
     return s->p_final;
 }
 
@@ -441,9 +480,9 @@ void cm_bit_update(cm_state *s, cm_lane *l, int bit, int coded)
         mix_update(s, bit);
         if (s->match_bit >= 0)
             s->match_sm[s->match_idx] = counter_update(s->match_sm[s->match_idx], bit);
-        uint16_t *a = &s->apm[s->apm_idx + (s->apm_w >> 6)];
-        int32_t target = bit ? 65535 : 0;
-        *a = (uint16_t)(*a + ((target - *a) >> APM_RATE));
+        apm_update(&s->sse1, bit);
+        apm_update(&s->sse2, bit);
+        apm_update(&s->lm_sse, bit);
     }
     l->c0 = (l->c0 << 1) | (uint32_t)bit;
     if (l->c0 >= 256) byte_done(s, l, l->c0 & 0xFF);

@@ -24,7 +24,7 @@
 #define CM_ORDERS 8            /* context models per bit (cm.c: orders 1,2,3,4,6, word,
                                   column, field) */
 #define CM_END_INPUTS 5        /* bias, LM, two token-prefix models, match */
-#define CM_BIT_INPUTS (CM_ORDERS + 3)   /* the orders, bias, LM, match */
+#define CM_BIT_INPUTS (CM_ORDERS + 4)   /* the contexts, bias, LM, LM recalibrated, match */
 
 typedef struct cm_state cm_state;
 
