@@ -551,7 +551,7 @@ static void test_header_round_trip(void **state)
     bad.flags = LMZF_FLAG_NAME; /* adapter id without the flag */
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
-    bad.flags |= 0x10; /* a flag this version does not know */
+    bad.flags |= 0x20; /* a flag this version does not know */
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
     bad.flags = LMZF_FLAG_NAME;             /* an adapter name without the adapter */
@@ -759,7 +759,7 @@ static void test_chunk_round_trip(void **state)
 static lmz_status damage_class(size_t byte, int bit)
 {
     if (byte < 4) return LMZ_ERR_NOT_LMZ;
-    if (byte == 4 || (byte == 5 && bit >= 4)) return LMZ_ERR_VERSION;
+    if (byte == 4 || (byte == 5 && bit >= 5)) return LMZ_ERR_VERSION;
     return LMZ_ERR_CORRUPT;
 }
 
@@ -878,7 +878,7 @@ static void test_versions_and_flags(void **state)
     expect_failure(b, n, LMZ_ERR_VERSION, "format version 255");
 
     /* unknown feature flags: a newer writer's feature, maybe with more fields */
-    for (int bit = 4; bit < 8; bit++) {
+    for (int bit = 5; bit < 8; bit++) {
         n = sealed_header_and_end(b, EXAMPLE_FIELDS_HEX);
         b[5] |= (uint8_t)(1u << bit);
         expect_failure(b, n, LMZ_ERR_VERSION, "feature flags");
