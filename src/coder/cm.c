@@ -8,10 +8,12 @@
  * probability; the slots of one context's nibble share a 64-byte bucket with a 32-bit
  * check, so a byte costs each model two cache misses.  The match model follows the
  * longest recent repeat of the last MATCH_MIN bytes through a ring of the stream's
- * bytes.  A mixer whose weights are chosen by the match state, the LM's confidence and
- * whether the byte starts a token combines them with the LM; an APM on the order-1
- * context corrects the result.  Every step is integer arithmetic with right shifts of
- * signed values as arithmetic shifts (gcc and clang on every target lmz supports).
+ * bytes, and remembers where the repeated text's tokens began.  Two weight sets, one
+ * chosen by the match state, the LM's confidence and whether the byte starts a token,
+ * one by the partial byte, combine them with the LM (and with the LM recalibrated by an
+ * APM); two APMs, on the order-1 and order-2 contexts, correct the result.  Every step
+ * is integer arithmetic, right shifts of signed values being arithmetic shifts (gcc
+ * and clang on every target lmz supports).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,18 +30,16 @@
 #define MATCH_BITS 20                  /* 1 Mi match-table entries */
 #define MATCH_MIN 6                    /* bytes hashed to find a match */
 #define END_BITS 20                    /* end-of-token counters: 4 MiB */
-/* Tunable with tools/mix_replay.c (-D overrides there; the library uses these). */
+/* Tunable with tools/mix_replay.c (-D overrides there; the library uses these values,
+ * which are format like the rest; the measurements: bench/results/mix.md). */
 #ifndef CM_COUNTER_LIMIT
 #define CM_COUNTER_LIMIT 255           /* adaptation rate 1/(n+1.5), n capped here */
 #endif
 #ifndef CM_MIX_LR
-#define CM_MIX_LR 36                   /* mixer learning rate (lpaq: 7; measured, bench/results/mix.md) */
+#define CM_MIX_LR 36                   /* mixer learning rate (lpaq: 7) */
 #endif
 #ifndef CM_APM_RATE
 #define CM_APM_RATE 5
-#endif
-#ifndef CM_APM_SHARE
-#define CM_APM_SHARE 3                 /* quarters of the final probability from the APM */
 #endif
 #define COUNTER_LIMIT CM_COUNTER_LIMIT
 #define MIX_LR CM_MIX_LR
@@ -418,10 +418,10 @@ static uint32_t clamp_p(uint32_t p) { return p < 1 ? 1 : p > 65535 ? 65535 : p; 
 /* Bits of the byte so far (0..7), from c0's leading 1. */
 static inline int bits_done(uint32_t c0) { return 31 - __builtin_clz(c0); }
 
-uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
+/* Each context model's counter for the next bit (at a nibble's first bit, its bucket). */
+static void select_slots(cm_state *s, cm_lane *l, int j)
 {
-    int j = bits_done(l->c0);
-    if (j == 0 || j == 4) {          /* a new nibble: each model's bucket */
+    if (j == 0 || j == 4) {
         uint32_t nib = j == 0 ? 0 : l->c0;
         for (int i = 0; i < CM_ORDERS; i++) {
             uint32_t x = mix32(l->ctx[i] + nib * 0x2545F491u);
@@ -435,6 +435,27 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
         }
     }
     uint32_t in_nib = j < 4 ? l->c0 : ((1u << (j - 4)) | (l->c0 & ((1u << (j - 4)) - 1)));
+    for (int i = 0; i < CM_ORDERS; i++) s->slot[i] = s->bucket + l->nibble[i] + in_nib;
+}
+
+/* The bit is known: the counters learn it, the byte moves on. */
+static void bit_known(cm_state *s, cm_lane *l, int bit)
+{
+    for (int i = 0; i < CM_ORDERS; i++) *s->slot[i] = counter_update(*s->slot[i], bit);
+    l->c0 = (l->c0 << 1) | (uint32_t)bit;
+    if (l->c0 >= 256) byte_done(s, l, l->c0 & 0xFF);
+}
+
+void cm_bit_forced(cm_state *s, cm_lane *l, int bit)
+{
+    select_slots(s, l, bits_done(l->c0));
+    bit_known(s, l, bit);
+}
+
+uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
+{
+    int j = bits_done(l->c0);
+    select_slots(s, l, j);
     s->is_end = 0;
     s->p_lm = p_lm;
     s->n_x = 0;
@@ -445,9 +466,8 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
     uint32_t where = l->tok_bytes == 0 ? 0 : l->tok_bytes == 1 ? 1 : 2;
     s->x[s->n_x++] = stretch(apm_p(&s->lm_sse, where * 256 + l->c0, lm));
     for (int i = 0; i < CM_ORDERS; i++) {
-        uint32_t *c = s->bucket + l->nibble[i] + in_nib;
-        s->slot[i] = c;
-        s->x[s->n_x++] = (*c & 0xFFFFu) ? stretch(counter_p(*c)) : 0;
+        uint32_t c = *s->slot[i];
+        s->x[s->n_x++] = (c & 0xFFFFu) ? stretch(counter_p(c)) : 0;
     }
     /* The match model: its expected bit, if the byte so far agrees with its byte. */
     s->match_bit = -1;
@@ -473,19 +493,15 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
     return s->p_final;
 }
 
-void cm_bit_update(cm_state *s, cm_lane *l, int bit, int coded)
+void cm_bit_update(cm_state *s, cm_lane *l, int bit)
 {
-    for (int i = 0; i < CM_ORDERS; i++) *s->slot[i] = counter_update(*s->slot[i], bit);
-    if (coded) {
-        mix_update(s, bit);
-        if (s->match_bit >= 0)
-            s->match_sm[s->match_idx] = counter_update(s->match_sm[s->match_idx], bit);
-        apm_update(&s->sse1, bit);
-        apm_update(&s->sse2, bit);
-        apm_update(&s->lm_sse, bit);
-    }
-    l->c0 = (l->c0 << 1) | (uint32_t)bit;
-    if (l->c0 >= 256) byte_done(s, l, l->c0 & 0xFF);
+    mix_update(s, bit);
+    if (s->match_bit >= 0)
+        s->match_sm[s->match_idx] = counter_update(s->match_sm[s->match_idx], bit);
+    apm_update(&s->sse1, bit);
+    apm_update(&s->sse2, bit);
+    apm_update(&s->lm_sse, bit);
+    bit_known(s, l, bit);
 }
 
 /* A flag decision (end of token, or which of equal pieces): the LM, two adaptive

@@ -70,10 +70,11 @@ void cm_lane_begin(cm_state *s, cm_lane *l, uint32_t reserve);
 void cm_token_begin(cm_lane *l);
 
 /* The next bit of the current byte: the probability (1..65535) that it is 1, given the
- * LM's p_lm.  Then cm_bit_update with the bit; `coded` 0 when the vocabulary forced the
- * bit (no coding: the context models still learn it, the mixer does not). */
+ * LM's p_lm.  Then cm_bit_update with the bit.  A bit the vocabulary forces is not
+ * coded: cm_bit_forced instead (the context models learn it, the mixer does not). */
 uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm);
-void cm_bit_update(cm_state *s, cm_lane *l, int bit, int coded);
+void cm_bit_update(cm_state *s, cm_lane *l, int bit);
+void cm_bit_forced(cm_state *s, cm_lane *l, int bit);
 
 /* Whether the current token ends after its complete bytes so far; cm_dup_p: whether
  * the token is the one of rank `rank` among equal pieces.  Both are then reported with

@@ -381,18 +381,22 @@ lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
                             size_t n)
 {
     lmz_status st = run_chunks(ctx, 0, w, chunks, n);
-    if (st != LMZ_OK || !ctx->mixing) return st;
-    for (size_t i = 0; i < n; i++)
-        if (chunks[i].status != LMZ_OK)
-            return lmz__fail(ctx, chunks[i].status, "the LM pass failed on a chunk");
-    st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks, n, NULL, NULL);
-    for (size_t i = 0; i < n; i++) {
-        free(chunks[i].tokens); chunks[i].tokens = NULL;
-        free(chunks[i].mixrec); chunks[i].mixrec = NULL;
+    if (ctx->mixing) {
+        for (size_t i = 0; st == LMZ_OK && i < n; i++)
+            if (chunks[i].status != LMZ_OK)
+                st = lmz__fail(ctx, chunks[i].status, "the LM pass failed on a chunk");
+        if (st == LMZ_OK &&
+            (st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks, n,
+                                NULL, NULL)) != LMZ_OK)
+            lmz__fail(ctx, st, "the mixing pass failed");
+        /* What the LM pass handed to the mixing pass, on every path. */
+        for (size_t i = 0; i < n; i++) {
+            free(chunks[i].tokens); chunks[i].tokens = NULL;
+            free(chunks[i].mixrec); chunks[i].mixrec = NULL;
+        }
     }
-    return st == LMZ_OK ? st : lmz__fail(ctx, st, "the mixing pass failed");
+    return st;
 }
-
 
 lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n)

@@ -177,10 +177,7 @@ void lm_mix_feed_forced(cm_state *cm, cm_lane *l, const uint8_t *bytes, size_t n
 {
     cm_token_begin(l);
     for (size_t i = 0; i < n; i++)
-        for (int j = 7; j >= 0; j--) {
-            cm_bit_p(cm, l, 32768);
-            cm_bit_update(cm, l, (bytes[i] >> j) & 1, 0);
-        }
+        for (int j = 7; j >= 0; j--) cm_bit_forced(cm, l, (bytes[i] >> j) & 1);
 }
 
 static int code_bit(mix_coder *c, uint32_t p, int outcome)
@@ -205,12 +202,11 @@ static int code_decision(mix_coder *c, const walk_step *st)
     switch (st->kind) {
     case WALK_BIT:
         if (!coded) {
-            cm_bit_p(c->cm, c->lane, 32768);
-            cm_bit_update(c->cm, c->lane, st->forced, 0);
+            cm_bit_forced(c->cm, c->lane, st->forced);
             return st->forced;
         }
         bit = code_bit(c, cm_bit_p(c->cm, c->lane, p_lm), st->outcome);
-        cm_bit_update(c->cm, c->lane, bit, 1);
+        cm_bit_update(c->cm, c->lane, bit);
         return bit;
     case WALK_END:
         bit = code_bit(c, cm_end_p(c->cm, c->lane, p_lm), st->outcome);
