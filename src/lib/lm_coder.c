@@ -43,6 +43,10 @@ typedef struct lm_shared {
     atomic_int stop;              /* a run failed or the caller interrupted: all stop */
     struct lm_run *runs;
     uint32_t n_runs;
+    /* Mixed decoding (stepped_*): the runs' threads meet at the barrier twice a step. */
+    pthread_barrier_t barrier;
+    atomic_int go;                /* the barrier is ready: started threads may use it */
+    int all_done;                 /* written by the caller's thread between barriers */
 } lm_shared;
 
 typedef struct lm_run {
@@ -56,6 +60,8 @@ typedef struct lm_run {
     uint64_t finished_bytes;  /* input (encode) or output (decode) bytes of done chunks */
     _Atomic uint64_t done;    /* those plus the coded share of active lanes: progress */
     atomic_int finished;      /* run_loop has returned */
+    int orphan;               /* mixed decoding: its thread did not start, the caller's
+                               * thread evaluates its batches */
     lmz_status status;
     char error[256];
 } lm_run;
@@ -272,6 +278,115 @@ static void wait_for_runs(lm_run *r0)
     }
 }
 
+/* ---- Mixed decoding: one step at a time, coding in chunk order ---- */
+
+/* A mixed stream's adaptive models must see the decisions of a generation's chunks in
+ * the format's order (doc/format.md 6.5): a token of each chunk in turn, in chunk
+ * order.  The chunks are split in order among the runs; every step, each run evaluates
+ * its lanes' next rows on its own thread, then the caller's thread codes every run's
+ * rows, runs in order and lanes in order, which is chunk order. */
+
+/* Phase A of a step for run r: finish its done lanes, assemble and evaluate its batch. */
+static void stepped_eval(lm_run *r)
+{
+    lm_batch *b = &r->b;
+    b->n = 0;
+    for (uint32_t i = 0; i < r->lanes; i++) {
+        lm_lane *ln = &r->lane[i];
+        if (ln->chunk && !lm_lane_done(b, ln)) lm_lane_schedule(b, ln, b->max_batch - b->n);
+    }
+    if (b->n && fwd_eval_select(b->fwd, b->tok_id, b->seq, b->n, b->want, r->logits) != 0)
+        run_fail(r, LMZ_ERR_ARG, "forward pass rejected a batch");
+}
+
+/* Phase B, on the caller's thread: code every wanted row; 1 when every lane is done. */
+static int stepped_code(lm_shared *sh)
+{
+    int done = 1;
+    uint32_t rows = 0;
+    for (uint32_t q = 0; q < sh->n_runs; q++) {
+        lm_run *r = &sh->runs[q];
+        const float *row = r->logits;
+        rows += r->b.n;
+        for (uint32_t i = 0; i < r->b.n; i++) {
+            if (!r->b.want[i]) continue;
+            lm_lane_code(&r->b, r->b.lane[i], row);
+            row += r->b.n_vocab;
+        }
+        r->b.n = 0;
+        for (uint32_t i = 0; i < r->lanes; i++) {
+            lm_lane *ln = &r->lane[i];
+            if (ln->chunk && lm_lane_done(&r->b, ln)) lane_finish(r, ln);
+            if (ln->chunk) done = 0;
+        }
+        publish_progress(r);
+    }
+    if (!done && rows == 0) {
+        run_fail(&sh->runs[0], LMZ_ERR_CORRUPT, "LM coder made no progress");
+        return 1;
+    }
+    if (report_progress(&sh->runs[0])) run_fail(&sh->runs[0], LMZ_ERR_INTERRUPTED, "interrupted");
+    return done;
+}
+
+/* The step loop of one thread: its run (and, on the caller's thread, the orphans). */
+static void stepped_loop(lm_shared *sh, lm_run *r)
+{
+    for (;;) {
+        if (!atomic_load(&sh->stop)) {
+            stepped_eval(r);
+            if (r->index == 0)
+                for (uint32_t q = 1; q < sh->n_runs; q++)
+                    if (sh->runs[q].orphan) stepped_eval(&sh->runs[q]);
+        }
+        pthread_barrier_wait(&sh->barrier);
+        if (r->index == 0) sh->all_done = atomic_load(&sh->stop) || stepped_code(sh);
+        pthread_barrier_wait(&sh->barrier);
+        if (sh->all_done) return;
+    }
+}
+
+static void *stepped_thread(void *arg)
+{
+    lm_run *r = arg;
+    while (!atomic_load(&r->sh->go))
+        nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
+    stepped_loop(r->sh, r);
+    return NULL;
+}
+
+/* Begin every chunk in chunk order (lm_lane_begin reserves the models' history), start
+ * the runs' threads, and step until all are decoded. */
+static lmz_status stepped_decode(lm_shared *sh, pthread_t *threads, int *started)
+{
+    size_t next = 0;
+    for (uint32_t q = 0; q < sh->n_runs; q++) {
+        lm_run *r = &sh->runs[q];
+        for (uint32_t i = 0; i < r->lanes; i++, next++)
+            if (lm_lane_begin(&r->b, &r->lane[i], i, &sh->chunks[next]) != LMZ_OK)
+                return run_fail(r, LMZ_ERR_NOMEM, "out of memory for a chunk's tokens");
+    }
+    uint32_t n_threads = 1;
+    for (uint32_t q = 1; q < sh->n_runs; q++) {
+        started[q] = pthread_create(&threads[q], NULL, stepped_thread, &sh->runs[q]) == 0;
+        sh->runs[q].orphan = !started[q];
+        n_threads += (uint32_t)started[q];
+    }
+    if (pthread_barrier_init(&sh->barrier, NULL, n_threads) != 0) {
+        atomic_store(&sh->stop, 1);
+        for (uint32_t q = 1; q < sh->n_runs; q++) sh->runs[q].orphan = 1;
+        n_threads = 1;
+        pthread_barrier_init(&sh->barrier, NULL, 1);
+    }
+    sh->all_done = 0;
+    atomic_store(&sh->go, 1);
+    stepped_loop(sh, &sh->runs[0]);
+    for (uint32_t q = 1; q < sh->n_runs; q++)
+        if (started[q]) pthread_join(threads[q], NULL);
+    pthread_barrier_destroy(&sh->barrier);
+    return LMZ_OK;
+}
+
 /* Runs pay only with enough chunks each: a run cannot lend its thread to another, so
  * with few chunks (or one long and one short) the threads of a single run, splitting
  * each forward pass, finish sooner.  A model under TINY_PARAMS gains nothing from
@@ -318,9 +433,10 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     uint32_t total_threads = (uint32_t)ctx->params.threads;
     lmz_model_info info;
     lmz_model_get_info(ctx->model, &info);
-    /* A mixed stream shares its adaptive models between chunks: its decoder codes one
-     * generation in lane order, in one run whose forward pass takes every thread. */
-    sh.n_runs = ctx->mixing && decoding ? 1 : runs_for(&info, total_threads, n);
+    /* A mixed stream's decoder steps its runs together (stepped_decode). */
+    int stepped = ctx->mixing && decoding;
+    sh.n_runs = stepped ? (n < total_threads ? (uint32_t)n : total_threads)
+                        : runs_for(&info, total_threads, n);
     sh.runs = calloc(sh.n_runs, sizeof *sh.runs);
     pthread_t *threads = calloc(sh.n_runs, sizeof *threads);
     int *started = calloc(sh.n_runs, sizeof *started);
@@ -338,14 +454,23 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     size_t affordable = per_lane ? KV_BUDGET / per_lane / sh.n_runs : lanes;
     if (lanes > share) lanes = share;
     if (lanes > affordable) lanes = affordable > 0 ? affordable : 1;
-    if (ctx->mixing && decoding) lanes = n;        /* one generation: n <= 8 */
     lmz_status st = LMZ_OK;
     uint32_t set_up = 0;
+    atomic_init(&sh.go, 0);
     for (uint32_t i = 0; i < sh.n_runs && st == LMZ_OK; i++, set_up++) {
         uint32_t thr = total_threads / sh.n_runs + (i < total_threads % sh.n_runs);
+        /* Stepped: one generation (n <= 8 chunks), split in order among the runs. */
+        if (stepped) lanes = (i + 1) * n / sh.n_runs - i * n / sh.n_runs;
         st = run_setup(&sh.runs[i], &sh, i, (uint32_t)lanes, thr);
     }
-    if (st == LMZ_OK) {
+    if (st == LMZ_OK && stepped) {
+        stepped_decode(&sh, threads, started);
+        for (uint32_t i = 0; i < sh.n_runs; i++)
+            if (sh.runs[i].status != LMZ_OK) {
+                st = lmz__fail(ctx, sh.runs[i].status, "%s", sh.runs[i].error);
+                break;
+            }
+    } else if (st == LMZ_OK) {
         /* A run whose thread cannot start just takes no chunks: the others code them. */
         for (uint32_t i = 1; i < sh.n_runs; i++)
             started[i] = pthread_create(&threads[i], NULL, run_thread, &sh.runs[i]) == 0;
