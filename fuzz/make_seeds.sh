@@ -29,10 +29,13 @@ cat "$TMP/text" "$TMP/binary" "$TMP/repeat" >"$TMP/mixed"
 
 z() { "$LMZ" -q -c "$@"; }
 # LM chunks; --context 16 makes the window slide inside a chunk
-z -m "$BPE" --lm-always --chunk-size=40 --context=16 "$TMP/text" >"$OUT/lm-bpe-3chunks.lmz"
-z -m "$BPE" --lm-always "$TMP/utf8" >"$OUT/lm-bpe-1chunk.lmz"
-z -m "$SPM" --lm-always --chunk-size=48 --context=12 "$TMP/text" >"$OUT/lm-spm-2chunks.lmz"
-z -m "$SPM" --lm-always "$TMP/utf8" >"$OUT/lm-spm-1chunk.lmz"
+z -m "$BPE" --no-mix --lm-always --chunk-size=40 --context=16 "$TMP/text" >"$OUT/lm-bpe-3chunks.lmz"
+z -m "$BPE" --no-mix --lm-always "$TMP/utf8" >"$OUT/lm-bpe-1chunk.lmz"
+z -m "$SPM" --no-mix --lm-always --chunk-size=48 --context=12 "$TMP/text" >"$OUT/lm-spm-2chunks.lmz"
+z -m "$SPM" --no-mix --lm-always "$TMP/utf8" >"$OUT/lm-spm-1chunk.lmz"
+# mixed streams (doc/format.md 6.5): shared adaptive models across chunks
+z -m "$BPE" --lm-always --chunk-size=40 --context=16 "$TMP/text" >"$OUT/lm-bpe-3chunks-mix.lmz"
+z -m "$SPM" --lm-always --chunk-size=48 --context=12 "$TMP/mixed" >"$OUT/lm-spm-mix.lmz"
 # the fallback methods
 z -m "$BPE" -9 "$TMP/repeat" >"$OUT/zstd-1chunk.lmz"
 z -m "$BPE" -1 "$TMP/binary" >"$OUT/raw-1chunk.lmz"
