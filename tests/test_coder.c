@@ -17,21 +17,12 @@
 #include "coder/rangecoder.h"
 #include "kernels/detmath.h"
 #include "coder_overhead.h"
+#include "test_rng.h"
 
 #define T LMZ_FREQ_TOTAL
 
 /* ------------------------------------------------------------ helpers */
 
-typedef struct rng { uint64_t s; } rng;
-
-static uint64_t rng_next(rng *r)          /* splitmix64 */
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
 static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * 0x1p-53; }
 static double rng_gauss(rng *r)
 {

@@ -18,16 +18,8 @@
 #include "coder/quantize.h"
 #include "coder/rangecoder.h"
 #include "lib/lm_mix.h"
+#include "test_rng.h"
 
-typedef struct rng { uint64_t s; } rng;
-static uint64_t rng_next(rng *r)          /* splitmix64 */
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % n); }
 
 /* A test vocabulary: the 256 single bytes, 700 random pieces of 2-6 bytes over a small
  * alphabet (so that many are prefixes of others), a duplicate of "A" (SentencePiece's
