@@ -153,6 +153,9 @@ typedef struct lmz_params {
     int no_mix;            /* code with the model's probabilities alone, without the
                               adaptive models of the stream (doc/format.md 6.5): every
                               chunk decodes on its own, for about 10-50% more bytes */
+    int no_compact;        /* write a content of one chunk (or none) in the full layout
+                              too, not the compact one (doc/format.md 11): ~50 bytes
+                              more, for a stream `lmz -l` can verify without the model */
     lmz_progress_fn progress;
     void *progress_user;
 } lmz_params;

@@ -37,6 +37,7 @@ struct cli_options {
     uint32_t context;
     bool lm_always;         /* --lm-always: no zstd/raw fallback chunks */
     bool no_mix;            /* --no-mix: the LM alone (lmz_params.no_mix) */
+    bool no_compact;        /* --no-compact: lmz_params.no_compact */
     bool no_names;          /* -n: no model or adapter name in the stream */
     bool help, version;
     char **files;           /* FILE operands; none means "-" */

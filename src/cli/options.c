@@ -18,6 +18,7 @@ enum {
     OPT_BEST,
     OPT_LM_ALWAYS,
     OPT_NO_MIX,
+    OPT_NO_COMPACT,
 };
 
 static const struct option long_options[] = {
@@ -44,6 +45,7 @@ static const struct option long_options[] = {
     { "best", no_argument, NULL, OPT_BEST },
     { "lm-always", no_argument, NULL, OPT_LM_ALWAYS },
     { "no-mix", no_argument, NULL, OPT_NO_MIX },
+    { "no-compact", no_argument, NULL, OPT_NO_COMPACT },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -87,6 +89,8 @@ void cli_print_help(void)
         "                      raw fallback would be smaller (tests, measurements)\n"
         "      --no-mix        the model alone, without the adaptive models of the\n"
         "                      stream: larger output, chunks independent (measurements)\n"
+        "      --no-compact    a short input in the full layout too (~50 bytes more,\n"
+        "                      but lmz -l can verify it without the model)\n"
         "  -h, --help          this help\n"
         "  -V, --version       versions and the built-in models\n"
         "\n"
@@ -201,6 +205,7 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
         case OPT_BEST: opt->level = 9; break;
         case OPT_LM_ALWAYS: opt->lm_always = true; break;
         case OPT_NO_MIX: opt->no_mix = true; break;
+        case OPT_NO_COMPACT: opt->no_compact = true; break;
         case 'h': opt->help = true; break;
         case 'V': opt->version = true; break;
         case ':':

@@ -91,6 +91,8 @@ typedef struct lmzf_chunk {
                               * payload by lmzf_parser_payload */
     uint32_t record_check;   /* as read: XXH32 of the record bytes before it and the
                               * payload (verified by lmzf_parser_payload) */
+    uint32_t raw_seed;       /* raw_check is XXH32 of the content with this seed: 0, or a
+                              * compact stream's seed (doc/format.md 11) */
 } lmzf_chunk;
 
 typedef struct lmzf_end {
@@ -154,6 +156,58 @@ void lmzf_printable_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1]);
 void lmzf_printable_adapter_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 1]);
 
 
+/* ------------------------------------------------------------ compact streams */
+
+/* doc/format.md 11: a stream of one chunk (or none) in a few bytes. */
+#define LMZF_COMPACT_TAG_MIN    0xA0u
+#define LMZF_COMPACT_TAG_MAX    0xBFu
+#define LMZF_COMPACT_EMPTY      0x00u   /* tag - LMZF_COMPACT_TAG_MIN */
+#define LMZF_COMPACT_RAW        0x01u
+#define LMZF_COMPACT_ZSTD       0x02u
+#define LMZF_COMPACT_LM         0x08u   /* | CRLF | MIX | ADAPTER */
+#define LMZF_COMPACT_LM_CRLF    0x01u
+#define LMZF_COMPACT_LM_MIX     0x02u
+#define LMZF_COMPACT_LM_ADAPTER 0x04u
+#define LMZF_COMPACT_RAW_MAX    (1u << 22)
+#define LMZF_COMPACT_EXT_KV_F16 0x01u
+#define LMZF_COMPACT_HEAD_MAX   48      /* tag .. payload_size, the largest */
+
+static inline int lmzf_is_compact_tag(unsigned byte)
+{
+    return byte >= LMZF_COMPACT_TAG_MIN && byte <= LMZF_COMPACT_TAG_MAX;
+}
+
+/* A built-in profile: a model and one level's parameters (doc/format.md 11). */
+typedef struct lmzf_profile {
+    const char *model_name;
+    uint8_t model_id[LMZF_ID_SIZE];
+    uint8_t tokenizer_id[LMZF_ID_SIZE];
+    uint32_t context, keep, chunk_size;
+    uint8_t kv_f16, level;
+} lmzf_profile;
+
+/* Profile n (1..), or NULL if this build's table has none such. */
+const lmzf_profile *lmzf_profile_get(unsigned n);
+
+/* The profile whose model, tokenizer, context, keep and KV_F16 are the header's, or 0. */
+unsigned lmzf_profile_find(const lmzf_header *h);
+
+/* What is wrong with a compact stream's sizes (doc/format.md 11, rule 3), or NULL. */
+const char *lmzf_compact_problem(lmzf_method method, uint32_t raw_size, uint32_t payload_size,
+                                 uint32_t chunk_size, char *buf, size_t cap);
+
+/* Feed I of the check's seed: the ids of an LM stream (adapter_id NULL: none). */
+void lmzf_compact_bind(XXH32_state_t *seed, const uint8_t *model_id,
+                       const uint8_t *tokenizer_id, const uint8_t *adapter_id);
+
+/* A whole compact stream for content raw[0, raw_size) coded with `method` (RAW: payload
+ * NULL, the content is stored; LM and LM_CRLF: the model is h's, named by `profile`
+ * when not 0, and h's MIX and ADAPTER flags are the tag's).  Returns a malloc'd buffer
+ * of *size bytes, or NULL with err set (invalid fields, or no memory). */
+uint8_t *lmzf_compact_encode(const lmzf_header *h, unsigned profile, lmzf_method method,
+                             const void *raw, uint32_t raw_size, const void *payload,
+                             uint32_t payload_size, size_t *size, lmz_error *err);
+
 /* ------------------------------------------------------------ reader */
 
 #define LMZF_READER_BUF 16384
@@ -214,6 +268,9 @@ typedef struct lmzf_parser {
     XXH32_state_t content;     /* fed by lmzf_parser_content */
     XXH32_state_t record;      /* private: record_check of the chunk being read */
     int phase;                 /* private: what may be read next */
+    int compact;               /* the current stream is compact (doc/format.md 11) */
+    int compact_chunk;         /* private: its chunk is still to be returned */
+    lmzf_chunk compact_rec;    /* private: that chunk, as read from its head */
 } lmzf_parser;
 
 void lmzf_parser_init(lmzf_parser *p, lmz_read_fn read, void *user);
@@ -223,6 +280,13 @@ void lmzf_parser_init(lmzf_parser *p, lmz_read_fn read, void *user);
  * and returns LMZ_OK, and anything but another header is corrupt ("trailing data").
  * found may be NULL when only one stream is wanted (then *found would always be 1). */
 lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err);
+
+/* Whether the stream just begun needs the model its header names: a compact stream
+ * that is not coded by the LM does not (doc/format.md 11). */
+static inline int lmzf_parser_needs_model(const lmzf_parser *p)
+{
+    return !p->compact || (p->compact_chunk && lmzf_method_is_lm(p->compact_rec.method));
+}
 
 /* Read the next record header.  A chunk record's fields are checked against every
  * limit before this returns, so its sizes may be allocated; its payload must then be

@@ -33,6 +33,7 @@ void lmzf_parser_init(lmzf_parser *p, lmz_read_fn read, void *user)
     XXH32_reset(&p->content, 0);
     XXH32_reset(&p->record, 0);
     p->phase = PH_START;
+    p->compact = p->compact_chunk = 0;
 }
 
 const char *lmzf_record_where(const lmzf_record *rec, char *buf, size_t cap)
@@ -128,13 +129,28 @@ static lmz_status read_varint32(lmzf_parser *p, uint8_t *buf, size_t *len, uint3
     return st;
 }
 
-/* The magic, or why the input does not start a stream here. */
-static lmz_status read_magic(lmzf_parser *p, int first, int *at_end, lmz_error *err)
+/* The magic (or a compact stream's tag, into *tag), or why the input does not start a
+ * stream here. */
+static lmz_status read_magic(lmzf_parser *p, int first, int *at_end, int *tag,
+                             lmz_error *err)
 {
     uint8_t magic[LMZF_MAGIC_SIZE];
-    size_t got;
+    size_t got = 0;
     uint64_t at = p->reader.offset;
-    lmzf_got r = lmzf_reader_read(&p->reader, magic, sizeof magic, NULL, &got);
+    *tag = -1;
+    lmzf_got r = lmzf_reader_read(&p->reader, magic, 1, NULL, NULL);
+    if (r == LMZF_GOT_ALL && lmzf_is_compact_tag(magic[0])) {
+        *tag = magic[0];
+        return LMZ_OK;
+    }
+    if (r == LMZF_GOT_ALL && magic[0] == (uint8_t)LMZF_MAGIC[0]) {
+        r = lmzf_reader_read(&p->reader, magic + 1, sizeof magic - 1, NULL, &got);
+        if (r == LMZF_GOT_NONE) r = LMZF_GOT_PART;
+        got++;
+    } else if (r == LMZF_GOT_ALL) {
+        if (!first) goto trailing;
+        return stop(p, err, LMZ_ERR_NOT_LMZ, "not an lmz stream (bad magic number)");
+    }
     if (r == LMZF_GOT_ALL && !memcmp(magic, LMZF_MAGIC, LMZF_MAGIC_SIZE)) return LMZ_OK;
     if (r == LMZF_GOT_IOERR)
         return stop(p, err, LMZ_ERR_IO, "read error at byte %llu, reading a header",
@@ -145,12 +161,13 @@ static lmz_status read_magic(lmzf_parser *p, int first, int *at_end, lmz_error *
     }
     if (r == LMZF_GOT_NONE)
         return stop(p, err, LMZ_ERR_NOT_LMZ, "empty input: not an lmz stream");
-    if (r == LMZF_GOT_PART && !memcmp(magic, LMZF_MAGIC, got))
+    if (r == LMZF_GOT_PART && got < LMZF_MAGIC_SIZE && !memcmp(magic, LMZF_MAGIC, got))
         return stop(p, err, LMZ_ERR_CORRUPT,
                     "truncated: input ends at byte %llu, inside the magic number",
                     (unsigned long long)p->reader.offset);
     if (first)
         return stop(p, err, LMZ_ERR_NOT_LMZ, "not an lmz stream (bad magic number)");
+trailing:
     return stop(p, err, LMZ_ERR_CORRUPT,
                 "trailing data at byte %llu after the end of stream %llu is not another "
                 "lmz stream", (unsigned long long)at, (unsigned long long)p->stream);
@@ -240,6 +257,108 @@ static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix
     return LMZ_OK;
 }
 
+/* A compact stream's head (doc/format.md 11) after its tag: the header it stands for
+ * into *h, its chunk (if any) into p->compact_rec; p->record is left hashing the head,
+ * for the check's seed.  The empty content's check is verified here. */
+static lmz_status read_compact(lmzf_parser *p, unsigned tag, lmzf_header *h,
+                               const char *prefix, const char *what, lmz_error *err)
+{
+    uint8_t b[LMZF_COMPACT_HEAD_MAX + 8];
+    size_t n = 0;
+    unsigned d = tag - LMZF_COMPACT_TAG_MIN;
+    lmzf_chunk *c = &p->compact_rec;
+    memset(h, 0, sizeof *h);
+    memset(c, 0, sizeof *c);
+    b[n++] = (uint8_t)tag;
+    h->format_version = LMZF_FORMAT_VERSION;
+    h->chunk_size = LMZF_COMPACT_RAW_MAX;
+    h->context = 2;         /* no model needed: any valid values */
+    h->keep = 1;
+    char where[96];
+    snprintf(where, sizeof where, "%scompact stream damaged", prefix);
+    const lmzf_profile *prof = NULL;
+    lmz_status st;
+    if (d == LMZF_COMPACT_RAW) {
+        c->method = LMZF_METHOD_RAW;
+    } else if (d == LMZF_COMPACT_ZSTD) {
+        c->method = LMZF_METHOD_ZSTD;
+    } else if ((d & ~7u) == LMZF_COMPACT_LM) {
+        c->method = d & LMZF_COMPACT_LM_CRLF ? LMZF_METHOD_LM_CRLF : LMZF_METHOD_LM;
+        if (d & LMZF_COMPACT_LM_MIX) h->flags |= LMZF_FLAG_MIX;
+        if (d & LMZF_COMPACT_LM_ADAPTER) h->flags |= LMZF_FLAG_ADAPTER;
+        if ((st = read_exact(p, b + n, 2, NULL, what, err))) return st;
+        unsigned profile = b[n], second = b[n + 1];
+        n += 2;
+        if (profile) {
+            if (!(prof = lmzf_profile_get(profile)))
+                return stop(p, err, LMZ_ERR_VERSION,
+                            "%sthe stream names built-in profile %u, which this build does "
+                            "not have (a newer lmz wrote it, or it is damaged)", prefix, profile);
+            if (second != prof->model_id[0])
+                return stop(p, err, LMZ_ERR_MODEL_MISMATCH,
+                            "%sthe stream was made with another model than this build's %s "
+                            "under built-in profile %u (model check 0x%02x, expected 0x%02x)",
+                            prefix, prof->model_name, profile, second, prof->model_id[0]);
+            memcpy(h->model_id, prof->model_id, LMZF_ID_SIZE);
+            memcpy(h->tokenizer_id, prof->tokenizer_id, LMZF_ID_SIZE);
+            h->context = prof->context;
+            h->keep = prof->keep;
+            h->chunk_size = prof->chunk_size;
+            h->level = prof->level;
+            if (prof->kv_f16) h->flags |= LMZF_FLAG_KV_F16;
+            h->model_name_len = (uint8_t)strlen(prof->model_name);
+            memcpy(h->model_name, prof->model_name, h->model_name_len + 1u);
+            h->flags |= LMZF_FLAG_NAME;
+        } else {
+            if (second & ~LMZF_COMPACT_EXT_KV_F16)
+                return stop(p, err, LMZ_ERR_VERSION,
+                            "%sthe stream uses model flags 0x%02x that this build does not "
+                            "know; it may be damaged", prefix, second);
+            if (second & LMZF_COMPACT_EXT_KV_F16) h->flags |= LMZF_FLAG_KV_F16;
+            if ((st = read_varint32(p, b, &n, &h->context, where, "context", what, err)) ||
+                (st = read_varint32(p, b, &n, &h->keep, where, "keep", what, err)) ||
+                (st = read_exact(p, b + n, 2 * LMZF_ID_SIZE, NULL, what, err)))
+                return st;
+            memcpy(h->model_id, b + n, LMZF_ID_SIZE);
+            memcpy(h->tokenizer_id, b + n + LMZF_ID_SIZE, LMZF_ID_SIZE);
+            n += 2 * LMZF_ID_SIZE;
+        }
+        if (h->flags & LMZF_FLAG_ADAPTER) {
+            if ((st = read_exact(p, b + n, LMZF_ID_SIZE, NULL, what, err))) return st;
+            memcpy(h->adapter_id, b + n, LMZF_ID_SIZE);
+            n += LMZF_ID_SIZE;
+        }
+    } else if (d != LMZF_COMPACT_EMPTY) {
+        return stop(p, err, LMZ_ERR_VERSION,
+                    "%scompact stream kind 0x%02x is not supported by this build (a newer "
+                    "lmz wrote it, or the input is damaged)", prefix, tag);
+    }
+    char why[160];
+    if (d != LMZF_COMPACT_EMPTY) {
+        if ((st = read_varint32(p, b, &n, &c->raw_size, where, "raw size", what, err)))
+            return st;
+        c->payload_size = c->raw_size;
+        if (c->method != LMZF_METHOD_RAW &&
+            (st = read_varint32(p, b, &n, &c->payload_size, where, "payload size", what, err)))
+            return st;
+        /* The limits, before anyone allocates by these sizes. */
+        if (lmzf_compact_problem((lmzf_method)c->method, c->raw_size, c->payload_size,
+                                 h->chunk_size, why, sizeof why) ||
+            lmzf_header_problem(h, why, sizeof why))
+            return stop(p, err, LMZ_ERR_CORRUPT, "%s: %s", where, why);
+    }
+    XXH32_reset(&p->record, 0);
+    XXH32_update(&p->record, b, n);
+    if (d != LMZF_COMPACT_EMPTY) return LMZ_OK;
+    if ((st = read_exact(p, b, 4, NULL, what, err))) return st;
+    uint32_t stored = lmzf_get32(b), computed = XXH32("", 0, XXH32_digest(&p->record));
+    if (stored != computed)
+        return stop(p, err, LMZ_ERR_CORRUPT,
+                    "%scompact stream check mismatch (stored 0x%08x, computed 0x%08x)",
+                    prefix, stored, computed);
+    return LMZ_OK;
+}
+
 lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err)
 {
     int dummy;
@@ -249,8 +368,8 @@ lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err)
         return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_parser_next_stream called out of order");
     int first = p->phase == PH_START;
     uint64_t at = p->reader.offset;
-    int at_end = 0;
-    lmz_status st = read_magic(p, first, &at_end, err);
+    int at_end = 0, tag;
+    lmz_status st = read_magic(p, first, &at_end, &tag, err);
     if (st != LMZ_OK || at_end) return st;
 
     uint64_t stream = first ? 0 : p->stream + 1;
@@ -259,7 +378,13 @@ lmz_status lmzf_parser_next_stream(lmzf_parser *p, int *found, lmz_error *err)
     snprintf(what, sizeof what, "%sthe header (at byte %llu)", prefix,
              (unsigned long long)at);
     lmzf_header h;
-    if ((st = read_header(p, &h, prefix, what, err))) return st;
+    if (tag >= 0) snprintf(what, sizeof what, "%sthe compact stream (at byte %llu)", prefix,
+                           (unsigned long long)at);
+    if ((st = tag >= 0 ? read_compact(p, (unsigned)tag, &h, prefix, what, err)
+                       : read_header(p, &h, prefix, what, err)))
+        return st;
+    p->compact = tag >= 0;
+    p->compact_chunk = p->compact && tag != LMZF_COMPACT_TAG_MIN;
 
     p->header = h;
     p->stream = stream;
@@ -343,6 +468,27 @@ static lmz_status read_chunk_fields(lmzf_parser *p, lmzf_chunk *c, uint8_t *b, s
     return LMZ_OK;
 }
 
+/* A compact stream's records: its chunk, if it has one, then an End record that
+ * no byte stands for (its check covers the whole stream). */
+static lmz_status compact_record(lmzf_parser *p, lmzf_record *rec)
+{
+    rec->offset = p->stream_offset;
+    if (p->compact_chunk) {
+        p->compact_chunk = 0;
+        rec->chunk = p->compact_rec;
+        p->n_chunks = 1;
+        p->total_size = rec->chunk.raw_size;
+        p->phase = PH_PAYLOAD;
+        return LMZ_OK;
+    }
+    rec->is_end = 1;
+    rec->end.total_size = p->total_size;
+    rec->end.n_chunks = p->n_chunks;
+    p->end = rec->end;
+    p->phase = PH_ENDED;
+    return LMZ_OK;
+}
+
 lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err)
 {
     if (p->phase != PH_RECORDS)
@@ -352,6 +498,7 @@ lmz_status lmzf_parser_record(lmzf_parser *p, lmzf_record *rec, lmz_error *err)
     rec->offset = p->reader.offset;
     rec->stream = p->stream;
 
+    if (p->compact) return compact_record(p, rec);
     uint8_t b[LMZF_RECORD_MAX_SIZE];
     char where[128], what[160];
     lmzf_record_where(rec, where, sizeof where);
@@ -410,6 +557,37 @@ static lmz_status read_payload(lmzf_parser *p, uint8_t *dst, size_t n, XXH32_sta
     return LMZ_OK;
 }
 
+/* After a compact stream's payload: its check, and the seed it is computed with.
+ * Only a RAW payload is the content, so only its check can be verified here. */
+static lmz_status compact_check(lmzf_parser *p, lmzf_record *rec, const void *payload,
+                                const char *where, lmz_error *err)
+{
+    lmzf_chunk *c = &rec->chunk;
+    const lmzf_header *h = &p->header;
+    if (lmzf_method_is_lm(c->method))
+        lmzf_compact_bind(&p->record, h->model_id, h->tokenizer_id,
+                          h->flags & LMZF_FLAG_ADAPTER ? h->adapter_id : NULL);
+    uint8_t b[4];
+    char what[160];
+    snprintf(what, sizeof what, "the check of %s", where);
+    lmz_status st = read_exact(p, b, 4, NULL, what, err);
+    if (st) return st;
+    c->raw_seed = XXH32_digest(&p->record);
+    c->raw_check = lmzf_get32(b);
+    if (c->method == LMZF_METHOD_RAW && payload) {
+        uint32_t computed = XXH32(payload, c->raw_size, c->raw_seed);
+        if (computed != c->raw_check) {
+            char detail[96];
+            snprintf(detail, sizeof detail, "check mismatch (stored 0x%08x, computed 0x%08x)",
+                     c->raw_check, computed);
+            return corrupt(p, err, where, detail);
+        }
+    }
+    p->first_raw_check = c->raw_check;
+    p->phase = PH_RECORDS;
+    return LMZ_OK;
+}
+
 lmz_status lmzf_parser_payload(lmzf_parser *p, lmzf_record *rec, void *payload,
                                lmz_error *err)
 {
@@ -429,6 +607,7 @@ lmz_status lmzf_parser_payload(lmzf_parser *p, lmzf_record *rec, void *payload,
     lmz_status st = read_payload(p, payload, c->payload_size, &p->record,
                                  is_raw ? &raw : NULL, what, err);
     if (st) return st;
+    if (p->compact) return compact_check(p, rec, payload, where, err);
     uint32_t computed = XXH32_digest(&p->record);
     if (computed != c->record_check) {
         char detail[96];
@@ -452,6 +631,7 @@ lmz_status lmzf_parser_check_content(lmzf_parser *p, lmz_error *err)
 {
     if (p->phase != PH_ENDED)
         return lmz_error_setf(err, LMZ_ERR_ARG, "lmzf_parser_check_content before the End record");
+    if (p->compact) return LMZ_OK;    /* its chunk's check covered the content */
     uint32_t computed = XXH32_digest(&p->content);
     if (computed == p->end.content_check) return LMZ_OK;
     char prefix[48] = "";
@@ -471,7 +651,7 @@ lmz_status lmzf_check_raw(const lmzf_record *rec, const void *raw, size_t n,
         return lmz_error_setf(err, LMZ_ERR_CORRUPT, "%s: decoded %zu bytes, the record says %u",
                          lmzf_record_where(rec, where, sizeof where), n,
                          rec->chunk.raw_size);
-    uint32_t computed = XXH32(raw, n, 0);
+    uint32_t computed = XXH32(raw, n, rec->chunk.raw_seed);
     if (computed != rec->chunk.raw_check)
         return lmz_error_setf(err, LMZ_ERR_CORRUPT,
                          "%s: raw check mismatch after decoding (stored 0x%08x, computed "

@@ -131,33 +131,77 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
     return LMZ_OK;
 }
 
-static lmz_status begin_stream(lmz_ctx *ctx, lmzf_writer *w, lmz_write_fn write, void *user)
+/* The stream's header, from the context's model, level and adapter; mixing is set up
+ * when the stream will be mixed. */
+static lmz_status make_header(lmz_ctx *ctx, lmzf_header *h)
 {
     lmz_model_info info;
     lmz_model_get_info(ctx->model, &info);
-    lmzf_header h;
-    lmzf_header_init(&h, ctx->params.no_names ? NULL : info.name);
-    h.level = (uint8_t)ctx->params.level;
-    h.chunk_size = ctx->level.chunk_size;
-    h.context = ctx->level.context;
-    h.keep = ctx->level.keep;
-    if (ctx->level.kv_f16) h.flags |= LMZF_FLAG_KV_F16;
+    lmzf_header_init(h, ctx->params.no_names ? NULL : info.name);
+    h->level = (uint8_t)ctx->params.level;
+    h->chunk_size = ctx->level.chunk_size;
+    h->context = ctx->level.context;
+    h->keep = ctx->level.keep;
+    if (ctx->level.kv_f16) h->flags |= LMZF_FLAG_KV_F16;
     if (!ctx->params.no_mix) {
         lmz_status st = lmz__begin_mix(ctx);
         if (st != LMZ_OK) return st;
-        h.flags |= LMZF_FLAG_MIX;
+        h->flags |= LMZF_FLAG_MIX;
     }
-    memcpy(h.model_id, info.model_hash, LMZF_ID_SIZE);
-    memcpy(h.tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
+    memcpy(h->model_id, info.model_hash, LMZF_ID_SIZE);
+    memcpy(h->tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
     if (ctx->adapter) {
         lmz_adapter_info ai;
         lmz_adapter_get_info(ctx->adapter, &ai);
-        lmzf_header_set_adapter(&h, ai.adapter_hash, ctx->params.no_names ? NULL : ai.name);
+        lmzf_header_set_adapter(h, ai.adapter_hash, ctx->params.no_names ? NULL : ai.name);
     }
-    lmz_error err = { LMZ_OK, "" };
-    lmz_status st = lmzf_writer_begin(w, &h, write, user, &err);
-    if (st != LMZ_OK) return lmz__fail(ctx, st, "%s", err.message);
     return LMZ_OK;
+}
+
+/* A content of one chunk (or none) as a compact stream (doc/format.md 11): the
+ * smallest of the LM's stream and the fallback's. */
+static lmz_status write_compact(lmz_ctx *ctx, const lmzf_header *h, const chunk_slot *s,
+                                const lm_chunk *lm, uint8_t *zbuf, lmz_write_fn write,
+                                void *user)
+{
+    lmz_error err = { LMZ_OK, "" };
+    uint8_t *best = NULL, *other = NULL;
+    size_t best_size = 0, other_size = 0;
+    if (s) {
+        uint32_t fb_size = 0;
+        lmzf_method method;
+        if (lmzf_fallback_encode(s->data, (uint32_t)s->size,
+                                 lmzf_zstd_level(ctx->params.level), zbuf, s->size - 1,
+                                 &method, &fb_size) != LMZ_OK)
+            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory in zstd");
+        if (!ctx->params.lm_always || !lm->out)
+            best = lmzf_compact_encode(h, 0, method, s->data, (uint32_t)s->size,
+                                       method == LMZF_METHOD_ZSTD ? zbuf : NULL, fb_size,
+                                       &best_size, &err);
+        if (lm->out && err.status == LMZ_OK) {
+            other = lmzf_compact_encode(h, lmzf_profile_find(h),
+                                        lm->crlf ? LMZF_METHOD_LM_CRLF : LMZF_METHOD_LM,
+                                        s->data, (uint32_t)s->size, lm->out,
+                                        (uint32_t)lm->out_size, &other_size, &err);
+            if (other && (!best || other_size < best_size)) {
+                uint8_t *t = best; best = other; other = t;
+                size_t n = best_size; best_size = other_size; other_size = n;
+            }
+        }
+    } else {
+        best = lmzf_compact_encode(h, 0, LMZF_METHOD_RAW, NULL, 0, NULL, 0, &best_size, &err);
+    }
+    free(other);
+    if (!best) return lmz__fail(ctx, err.status, "%s", err.message);
+    lmz_status st = write(user, best, best_size) == 0 ? LMZ_OK
+                                                      : lmz__fail(ctx, LMZ_ERR_IO, "write error");
+    free(best);
+    ctx->progress_in = s ? s->size : 0;
+    ctx->progress_out = best_size;
+    if (st == LMZ_OK && ctx->params.progress &&
+        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
+        return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
+    return st;
 }
 
 lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
@@ -179,7 +223,8 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
     ctx->mixing = 0;               /* routing codes without the stream's models */
 
     lmzf_writer w;
-    int begun = 0;
+    lmzf_header h;
+    int begun = 0, compact = 0;
     input in = { read, read_user, malloc(chunk_size), 0, 0 };
     chunk_slot *slots = calloc(lanes, sizeof *slots);
     lm_chunk *lm = calloc(lanes, sizeof *lm);
@@ -201,13 +246,25 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
             if (slots[n].size == 0) break;
             n++;
         }
-        /* The header follows the first group: routing picks the adapter from it. */
+        /* The header follows the first group: routing picks the adapter from it, and a
+         * content of one chunk takes the compact layout. */
         if (!begun) {
             st = lmz__choose_adapter(ctx, slots[0].data, n ? slots[0].size : 0);
-            if (st == LMZ_OK) st = begin_stream(ctx, &w, write, write_user);
+            if (st == LMZ_OK) st = make_header(ctx, &h);
             if (st != LMZ_OK) goto out;
+            compact = !ctx->params.no_compact && n <= 1 && in.eof && in.carry_len == 0 &&
+                      (n == 0 || slots[0].size <= LMZF_COMPACT_RAW_MAX);
+            if (!compact) {
+                lmz_error err = { LMZ_OK, "" };
+                st = lmzf_writer_begin(&w, &h, write, write_user, &err);
+                if (st != LMZ_OK) {
+                    lmz__fail(ctx, st, "%s", err.message);
+                    goto out;
+                }
+            }
             begun = 1;
         }
+        if (n == 0 && compact) st = write_compact(ctx, &h, NULL, NULL, zbuf, write, write_user);
         if (n == 0) break;
         /* The LM codes the text chunks of the group together. */
         memset(lm, 0, lanes * sizeof *lm);
@@ -229,15 +286,18 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
             if (slots[i].texty || ctx->params.lm_always) lm[i] = lm[--k];
             else memset(&lm[i], 0, sizeof lm[i]);
         }
-        st = write_group(ctx, &w, slots, lm, n, zbuf);
+        st = compact ? write_compact(ctx, &h, &slots[0], &lm[0], zbuf, write, write_user)
+                     : write_group(ctx, &w, slots, lm, n, zbuf);
         for (size_t i = 0; i < n; i++) { free(lm[i].out); lm[i].out = NULL; }
         chunk_index += n;
-        if (st != LMZ_OK) goto out;
+        if (st != LMZ_OK || compact) goto out;
         if (in.eof && in.carry_len == 0) break;
     }
-    lmz_error err = { LMZ_OK, "" };
-    st = lmzf_writer_end(&w, &err);
-    if (st != LMZ_OK) lmz__fail(ctx, st, "%s", err.message);
+    if (!compact) {
+        lmz_error err = { LMZ_OK, "" };
+        st = lmzf_writer_end(&w, &err);
+        if (st != LMZ_OK) lmz__fail(ctx, st, "%s", err.message);
+    }
 out:
     ctx->mixing = 0;
     if (lm) for (size_t i = 0; i < lanes; i++) free(lm[i].out);

@@ -340,7 +340,7 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
         if (st != LMZ_OK) { fail_err(ctx, st, &err); break; }
         if (!found) break;
         d->index = 0;
-        st = check_model(d);
+        st = lmzf_parser_needs_model(&d->parser) ? check_model(d) : LMZ_OK;
         if (st == LMZ_OK) st = set_stream_lanes(d);
         if (st == LMZ_OK) st = decode_records(d);
         ctx->mixing = 0;

@@ -89,16 +89,21 @@ static void lane_decoded(lm_batch *b, lm_lane *ln, int32_t t)
 {
     ln->tok[ln->coded] = t;
     size_t len = 0;
-    tok_piece(b->tok, t, &len);
+    const uint8_t *piece = tok_piece(b->tok, t, &len);
     ln->decoded_bytes += len;
+    ln->spelled += len;
+    if (ln->chunk->crlf && piece)
+        for (size_t i = 0; i < len; i++) ln->spelled += piece[i] == '\n';
     ln->coded++;
     /* A corrupt payload can spell more text than the chunk holds, or need more bytes
      * than it has (the range decoder overran, which no valid payload does): stop early,
      * or a tiny hostile chunk claiming 2^30 bytes decodes for hours.  The chunk is
      * corrupt either way (rc_dec_finish fails on an overrun). */
-    if (ln->decoded_bytes > ln->chunk->raw_size || ln->dec.overrun) {
+    if (ln->spelled > ln->chunk->raw_size || ln->dec.overrun) {
         ln->coded = ln->total;
         ln->next_feed = n_feeds(b, ln);
+    } else if (ln->by_bytes && ln->spelled == ln->chunk->raw_size) {
+        ln->total = ln->coded;          /* the content is complete: no more tokens */
     }
 }
 
@@ -162,19 +167,18 @@ lmz_status lm_lane_begin(lm_batch *b, lm_lane *ln, uint32_t seq, lm_chunk *c)
             ln->coded = 1;
         }
     } else {
-        ln->total = c->n_tokens;
+        ln->by_bytes = c->n_tokens == 0;
+        ln->total = ln->by_bytes ? (size_t)c->raw_size + 1 : c->n_tokens;
         ln->tok = malloc((ln->total + 1) * sizeof *ln->tok);
         if (!ln->tok) return LMZ_ERR_NOMEM;
         rc_dec_init(&ln->dec, c->in, c->in_size);
         if (b->vocab) cm_lane_begin(b->cm, &ln->cm, (uint32_t)c->raw_size);
         if (b->bos < 0 && ln->total > 0) {
             uint32_t t = rc_dec_uniform(&ln->dec, b->n_vocab);
-            ln->tok[0] = (int32_t)t;
             size_t len = 0;
             const uint8_t *p = tok_piece(b->tok, (int32_t)t, &len);
             if (b->vocab) lm_mix_feed_forced(b->cm, &ln->cm, p, len);
-            ln->decoded_bytes = len;
-            ln->coded = 1;
+            lane_decoded(b, ln, (int32_t)t);
         }
     }
     return LMZ_OK;
@@ -222,8 +226,7 @@ void lm_lane_finish(lm_batch *b, lm_lane *ln)
             c->n_tokens = (uint32_t)ln->total;
             c->status = LMZ_OK;
         }
-    } else if (rc_dec_finish(&ln->dec) != 0 ||
-               (c->crlf ? ln->decoded_bytes > c->raw_size : ln->decoded_bytes != c->raw_size)) {
+    } else if (rc_dec_finish(&ln->dec) != 0 || ln->spelled != c->raw_size) {
         c->status = LMZ_ERR_CORRUPT;
     } else {
         c->status = decode_text(b, ln, c);

@@ -66,6 +66,9 @@ typedef struct lm_lane {
     size_t coded;             /* tokens coded so far */
     size_t next_feed;         /* index into F of the next token to feed */
     size_t decoded_bytes;     /* decode: bytes the decoded tokens spell */
+    size_t spelled;           /* decode: those bytes as content (LM_CRLF: LF counts 2) */
+    int by_bytes;             /* decode: the token count is not known; stop when the
+                               * content is complete (doc/format.md 11) */
     uint32_t cache_len;       /* tokens in this lane's KV cache */
     rc_encoder enc;
     rc_decoder dec;
