@@ -108,11 +108,23 @@ if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-
     check builtin-decodes-f32-kv-streams bash -c 'for l in 1 5 8; do
         "$0" -dc "$1.f32kv-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     check builtin-writes-fixture-streams bash -c 'for l in 1 5 8; do
-        "$0" -$l --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.mix-l$l.lmz" || exit 1
+        "$0" -$l --no-compact --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.mix-l$l.lmz" || exit 1
         "$0" -dc "$1.mix-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     check builtin-writes-fixture-streams-no-mix bash -c 'for l in 1 5 8; do
-        "$0" -$l --no-mix --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.l$l.lmz" || exit 1
+        "$0" -$l --no-compact --no-mix --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.l$l.lmz" || exit 1
         "$0" -dc "$1.l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
+    # Compact streams (doc/format.md 11): what lmz writes by default for a short text.
+    check builtin-writes-compact-fixtures bash -c 'for l in 1 5 8; do
+        "$0" -$l --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.compact-l$l.lmz" || exit 1
+        "$0" -$l --no-mix --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
+            cmp -s - "$1.compact-nomix-l$l.lmz" || exit 1
+        "$0" -dc "$1.compact-l$l.lmz" | cmp -s - "$1.txt" || exit 1
+        "$0" -dc "$1.compact-nomix-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
+    # The container of a short text coded by a built-in level: the full layout's 64 bytes
+    # (41-byte header with the name, 15-byte record, 8-byte End) become 11 (tag, profile,
+    # model check, two 2-byte sizes, check) around the same payload.
+    check builtin-compact-container-bytes bash -c '[ "$(head -c 3 "$1.compact-l5.lmz" | xxd -p)" = ab0590 ] &&
+        [ $(( $(stat -c %s "$1.mix-l5.lmz") - $(stat -c %s "$1.compact-l5.lmz") )) -eq 53 ]' "$LMZ" "$FX"
     # A stream of another model: a clear error naming both, exit 1, nothing written.
     lmz --lm-always -c "$D/t" >"$D/other.lmz"
     check_exit builtin-foreign-stream-fails 1 quiet "$LMZ" -d -o "$D/other.out" "$D/other.lmz"
@@ -134,13 +146,19 @@ check train-deterministic eval 'train --name a "$D/train.txt" -o "$D/b.lora.gguf
 check_exit train-keeps-existing-output 1 quiet train "$D/train.txt" -o "$D/a.lora.gguf"
 check train-seed-changes-adapter eval 'train --name a --seed 9 -f "$D/train.txt" -o "$D/b.lora.gguf" &&
     ! cmp -s "$D/a.lora.gguf" "$D/b.lora.gguf"'
-check adapter-round-trip eval 'lmz -A "$D/a.lora.gguf" -c "$D/train.txt" >"$D/x.lmz" &&
+check adapter-round-trip eval 'lmz --no-compact -A "$D/a.lora.gguf" -c "$D/train.txt" >"$D/x.lmz" &&
     lmz -A "$D/a.lora.gguf" -dc "$D/x.lmz" | cmp -s - "$D/train.txt" &&
     lmz -lv "$D/x.lmz" | grep -q "adapter id [0-9a-f]* (a)"'
 check_exit adapter-missing-fails 1 quiet lmz -d -o "$D/x.out" "$D/x.lmz"
 check adapter-missing-message eval '[ ! -e "$D/x.out" ] && [ -f "$D/x.lmz" ] &&
     ! lmz -dc "$D/x.lmz" 2>"$D/err" >/dev/null &&
     grep -q "compressed with the adapter .a. (adapter id [0-9a-f]*), which was not given" "$D/err"'
+# A compact stream stores the adapter's id, not its name: the message gives the id.
+check adapter-compact-round-trip eval 'lmz -A "$D/a.lora.gguf" -c "$D/train.txt" >"$D/xc.lmz" &&
+    [ $(stat -c %s "$D/xc.lmz") -lt $(stat -c %s "$D/x.lmz") ] &&
+    lmz -A "$D/a.lora.gguf" -dc "$D/xc.lmz" | cmp -s - "$D/train.txt" &&
+    ! lmz -dc "$D/xc.lmz" 2>"$D/err" >/dev/null &&
+    grep -q "adapter .(name not stored). (adapter id [0-9a-f]*), which was not given" "$D/err"'
 mkdir -p "$D/dir" && cp "$D/a.lora.gguf" "$D/b.lora.gguf" "$D/dir/"
 check adapter-directory eval 'lmz -A "$D/dir" -c "$D/train.txt" >"$D/y.lmz" &&
     lmz -A "$D/dir" -dc "$D/y.lmz" | cmp -s - "$D/train.txt" &&
@@ -153,7 +171,7 @@ check train-bad-jsonl eval '! train "$D/bad.jsonl" -o "$D/c.lora.gguf" 2>"$D/err
     grep -q "bad.jsonl, line 2" "$D/err" && [ ! -e "$D/c.lora.gguf" ]'
 check_exit adapter-not-an-adapter 1 quiet lmz -A "$MODEL" -c "$D/train.txt"
 # -n: no names stored, the same payload, still decodable and still required
-check no-name-drops-names eval 'lmz -n -A "$D/a.lora.gguf" -c "$D/train.txt" >"$D/n.lmz" &&
+check no-name-drops-names eval 'lmz --no-compact -n -A "$D/a.lora.gguf" -c "$D/train.txt" >"$D/n.lmz" &&
     [ $(( $(stat -c %s "$D/x.lmz") - $(stat -c %s "$D/n.lmz") )) -eq \
       $(( 1 + $(lmz -lv "$D/x.lmz" | awk "NR == 2 {print length(\$7)}") + 1 + 1 )) ] &&
     lmz -A "$D/a.lora.gguf" -dc "$D/n.lmz" | cmp -s - "$D/train.txt" &&
@@ -273,7 +291,7 @@ check missing-model-env eval '[ $rc -eq 1 ] && grep -q "nope2.gguf" "$D/err" && 
 check model-from-env eval 'LMZ_MODEL="$MODEL" "$LMZ" -c "$D/a" | lmz -dc | cmp -s - "$TEXT"'
 OTHER=$(ls tests/fixtures/ref/*.gguf 2>/dev/null | grep -v "$(basename "$MODEL")" | head -1)
 if [ -n "$OTHER" ]; then
-    lmz -k "$D/a"
+    lmz -k --lm-always "$D/a"
     check_exit wrong-model 1 quiet "$LMZ" -m "$OTHER" -d -o "$D/w" "$D/a.lmz"
 fi
 check_exit help 0 quiet "$LMZ" --help

@@ -85,7 +85,8 @@ uint8_t *lmzf_compact_encode(const lmzf_header *h, unsigned profile, lmzf_method
     char why[160];
     if (raw_size > LMZF_COMPACT_RAW_MAX || (profile && !prof) ||
         (raw_size && !lmzf_method_known(method)) || (lm && lmzf_header_problem(h, why, sizeof why)))
-        return lmz_error_setf(err, LMZ_ERR_ARG, "no compact stream for these fields"), NULL;
+        return lmz_error_setf(err, LMZ_ERR_ARG, "no compact stream for these fields%s%s",
+                              lm ? ": " : "", lm ? why : ""), NULL;
     if (method == LMZF_METHOD_RAW) {
         payload = raw;
         payload_size = raw_size;
@@ -109,6 +110,9 @@ uint8_t *lmzf_compact_encode(const lmzf_header *h, unsigned profile, lmzf_method
             memcpy(head + n, h->model_id, LMZF_ID_SIZE);
             memcpy(head + n + LMZF_ID_SIZE, h->tokenizer_id, LMZF_ID_SIZE);
             n += 2 * LMZF_ID_SIZE;
+            head[n++] = h->model_name_len;
+            memcpy(head + n, h->model_name, h->model_name_len);
+            n += h->model_name_len;
         }
         if (h->flags & LMZF_FLAG_ADAPTER) {
             memcpy(head + n, h->adapter_id, LMZF_ID_SIZE);

@@ -170,7 +170,7 @@ void lmzf_printable_adapter_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 
 #define LMZF_COMPACT_LM_ADAPTER 0x04u
 #define LMZF_COMPACT_RAW_MAX    (1u << 22)
 #define LMZF_COMPACT_EXT_KV_F16 0x01u
-#define LMZF_COMPACT_HEAD_MAX   48      /* tag .. payload_size, the largest */
+#define LMZF_COMPACT_HEAD_MAX   (48 + 1 + LMZF_NAME_MAX) /* tag .. payload_size, the largest */
 
 static inline int lmzf_is_compact_tag(unsigned byte)
 {

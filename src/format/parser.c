@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format/bytes.h"
@@ -322,6 +323,17 @@ static lmz_status read_compact(lmzf_parser *p, unsigned tag, lmzf_header *h,
             memcpy(h->model_id, b + n, LMZF_ID_SIZE);
             memcpy(h->tokenizer_id, b + n + LMZF_ID_SIZE, LMZF_ID_SIZE);
             n += 2 * LMZF_ID_SIZE;
+            if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
+            unsigned k = b[n++];
+            if (k > LMZF_NAME_MAX)
+                return stop(p, err, LMZ_ERR_CORRUPT, "%s: model name length %u above %u",
+                            where, k, LMZF_NAME_MAX);
+            if ((st = read_exact(p, b + n, k, NULL, what, err))) return st;
+            memcpy(h->model_name, b + n, k);
+            h->model_name[k] = '\0';
+            h->model_name_len = (uint8_t)k;
+            if (k) h->flags |= LMZF_FLAG_NAME;
+            n += k;
         }
         if (h->flags & LMZF_FLAG_ADAPTER) {
             if ((st = read_exact(p, b + n, LMZF_ID_SIZE, NULL, what, err))) return st;
@@ -604,10 +616,18 @@ lmz_status lmzf_parser_payload(lmzf_parser *p, lmzf_record *rec, void *payload,
     XXH32_state_t raw;
     XXH32_reset(&raw, 0);
     int is_raw = c->method == LMZF_METHOD_RAW;
+    /* A compact RAW stream's check is seeded by a hash of the payload itself, so a
+     * listing that keeps no payload needs it for a moment (at most 4 MiB). */
+    void *temp = NULL;
+    if (p->compact && is_raw && !payload) {
+        if (!(payload = temp = malloc(c->payload_size)))
+            return stop(p, err, LMZ_ERR_NOMEM, "out of memory");
+    }
     lmz_status st = read_payload(p, payload, c->payload_size, &p->record,
                                  is_raw ? &raw : NULL, what, err);
-    if (st) return st;
-    if (p->compact) return compact_check(p, rec, payload, where, err);
+    if (st == LMZ_OK && p->compact) st = compact_check(p, rec, payload, where, err);
+    free(temp);
+    if (st || p->compact) return st;
     uint32_t computed = XXH32_digest(&p->record);
     if (computed != c->record_check) {
         char detail[96];
