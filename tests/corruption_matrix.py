@@ -327,6 +327,53 @@ def trunc_cases(data, streams, contents, label, start=0):
     return cases
 
 
+def compact_payload(b):
+    """(payload start, payload end, the ids of the check's seed) of a compact stream
+    written by lmz -n with an external model (profile 0) or without a model."""
+    d = b[0] - 0xA0
+    p, ids = 1, b""
+    if d >= 8:
+        assert b[1] == 0, "compact lm: external model"
+        p = 3
+        _, p = varint(b, p)
+        _, p = varint(b, p)
+        ids = bytes(b[p:p + 16])
+        p += 16
+        p += 1 + b[p]
+    if d == 0:
+        return p, p, ids
+    raw, p = varint(b, p)
+    payload = raw
+    if d != 1:
+        payload, p = varint(b, p)
+    return p, p + payload, ids
+
+
+def compact_cases(samples):
+    cases = []
+    for label, data, content in samples:
+        assert 0xA0 <= data[0] <= 0xBF, "%s: not compact" % label
+        start, end, ids = compact_payload(data)
+        assert end + 4 == len(data), "%s: layout" % label
+        for off in range(len(data)):
+            for bit in range(8):
+                b = bytearray(data)
+                b[off] ^= 1 << bit
+                cases.append({"label": "%s byte %d bit %d" % (label, off, bit),
+                              "data": bytes(b), "expect_ok": False, "expected_out": content})
+        for n in range(len(data)):
+            cases.append({"label": "%s cut at %d" % (label, n), "data": data[:n],
+                          "expect_ok": False, "expected_out": b""})
+        for off in range(start, end):
+            b = bytearray(data)
+            b[off] ^= 1 << (off % 8)
+            seed = xxh32(bytes(b[:end]) + ids)
+            struct.pack_into("<I", b, end, xxh32(content, seed))
+            cases.append({"label": "%s repaired byte %d" % (label, off), "data": bytes(b),
+                          "expect_ok": False, "may_succeed": True, "expected_out": content})
+    return cases
+
+
 def repair_record(b, rec):
     """Recompute a record's record_check after its payload was changed."""
     at = rec["header_end"] - 4
@@ -411,6 +458,14 @@ def main():
                                      "expected_out": content,
                                      "name_check": chunk_name(streams.index(s), r["index"])})
     m.group("matrix-repaired-payload-damage", repaired)
+
+    # Compact streams (doc/format.md 11): every bit of an LM, a ZSTD, a RAW and an empty
+    # stream, every truncation, and payload damage with the check repaired (seeded by the
+    # damaged bytes, over the right content), which the decoders must then refuse, or
+    # decode to the right content.
+    m.group("matrix-compact-streams", compact_cases(
+        (("compact lm", rd("lm.c.lmz"), lm_txt), ("compact zstd", rd("zstd.c.lmz"), zs_txt),
+         ("compact raw", rd("raw.c.lmz"), raw_bin), ("compact empty", rd("empty.c.lmz"), b""))))
 
     # Garbage, other versions, other models, an adapter.
     rng = random.Random(6)

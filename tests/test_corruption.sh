@@ -30,9 +30,14 @@ printf 'The quick brown fox jumps.\n' >"$W/lm.txt"
 { head -c 32 /dev/zero | tr "\0" a; tail -c 32 "$MODEL"; head -c 20 /dev/zero | tr "\0" c; } >"$W/mixed.bin"
 for i in $(seq 30); do printf 'abc'; done >"$W/zstd.txt"
 tail -c 12 "$MODEL" >"$W/raw.bin"
-lmz --lm-always -c "$W/lm.txt" >"$W/lm.lmz" &&
+# --no-compact: the full layout (doc/format.md 3-5); the .c.lmz streams below are the
+# same contents in the compact layout (section 11), the one without a name (-n).
+lmz --no-compact --lm-always -c "$W/lm.txt" >"$W/lm.lmz" &&
     lmz --no-mix --chunk-size=32 -c "$W/mixed.bin" >"$W/mixed.lmz" &&
-    lmz --no-mix -c "$W/zstd.txt" >"$W/zstd.lmz" && lmz --no-mix -c "$W/raw.bin" >"$W/raw.lmz"
+    lmz --no-compact --no-mix -c "$W/zstd.txt" >"$W/zstd.lmz" &&
+    lmz --no-compact --no-mix -c "$W/raw.bin" >"$W/raw.lmz" &&
+    lmz -n --lm-always -c "$W/lm.txt" >"$W/lm.c.lmz" && lmz -c "$W/zstd.txt" >"$W/zstd.c.lmz" &&
+    lmz -c "$W/raw.bin" >"$W/raw.c.lmz" && lmz -c </dev/null >"$W/empty.c.lmz"
 check corruption-sample-streams [ $? -eq 0 ]
 
 # The sanitizer build starts ~8x slower: there, every 4th case of the large groups.
