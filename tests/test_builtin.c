@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lmz.h"
+#include "format/container.h"   /* the compact layout's profiles */
 #include "lib/internal.h"   /* the lanes a context decodes with */
 #include "shared_data.h"
 
@@ -154,12 +155,63 @@ static void test_foreign_stream(void **state)
     lmz_model_close(other);
 }
 
+/* doc/format.md 11's profiles are the built-in levels as this build has them: the
+ * model's ids, context, keep, KV precision and chunk size.  A change to a level or a
+ * model must add a profile, never edit one (old compact streams name them), so this
+ * fails until the table says so.  And a level's stream is compact, names its profile,
+ * and costs 11 bytes of container around a payload under 16 KiB. */
+static void test_profiles_are_the_levels(void **state)
+{
+    (void)state;
+    for (int level = LMZ_LEVEL_MIN; level <= LMZ_LEVEL_MAX; level++) {
+        const lmzf_profile *pr = lmzf_profile_get((unsigned)level);
+        assert_non_null(pr);
+        lmz_error err = { LMZ_OK, "" };
+        lmz_model *m = lmz_model_builtin(lmz_builtin_model_name(lmz_level_builtin(level)), &err);
+        if (!m) fail_msg("%s", err.message);
+        lmz_model_info info;
+        lmz_model_get_info(m, &info);
+        lmz_level_settings set;
+        lmz_level_get_builtin(level, info.n_ctx_train, &set);
+        assert_string_equal(pr->model_name, info.name);
+        assert_memory_equal(pr->model_id, info.model_hash, LMZF_ID_SIZE);
+        assert_memory_equal(pr->tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
+        assert_int_equal(pr->context, set.context);
+        assert_int_equal(pr->keep, set.keep);
+        assert_int_equal(pr->kv_f16, set.kv_f16);
+        assert_int_equal(pr->chunk_size, set.chunk_size);
+        assert_int_equal(pr->level, level);
+        lmz_model_close(m);
+    }
+    assert_null(lmzf_profile_get(LMZ_LEVEL_MAX + 1));
+    assert_null(lmzf_profile_get(0));
+
+    lmz_ctx *ctx = builtin_ctx(5);
+    blob b = compress(ctx, TEXT, sizeof TEXT - 1);
+    const uint8_t *p = b.p;
+    assert_true(lmzf_is_compact_tag(p[0]) && (p[0] - LMZF_COMPACT_TAG_MIN) >= LMZF_COMPACT_LM);
+    assert_int_equal(p[1], 5);
+    assert_int_equal(p[2], lmzf_profile_get(5)->model_id[0]);
+    /* tag, profile, model check, raw_size and payload_size (both under 16 KiB: at most
+     * 2 bytes each), payload, check */
+    size_t raw_len = (p[3] & 0x80) ? 2 : 1, at = 3 + raw_len;
+    size_t payload_len = (p[at] & 0x80) ? 2 : 1;
+    uint32_t payload = p[at] & 0x7Fu;
+    if (payload_len == 2) payload |= (uint32_t)p[at + 1] << 7;
+    assert_int_equal(b.n, 3 + raw_len + payload_len + payload + 4);
+    assert_true(b.n - payload <= 11);
+    assert_decodes_to(ctx, b, TEXT, sizeof TEXT - 1);
+    free(b.p);
+    lmz_ctx_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_default),
         cmocka_unit_test(test_level_picks_model_and_switches),
         cmocka_unit_test(test_foreign_stream),
+        cmocka_unit_test(test_profiles_are_the_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
