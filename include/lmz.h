@@ -136,8 +136,12 @@ typedef enum lmz_simd {
 
 /* Progress callback: bytes of input consumed and output produced so far.  Return
  * non-zero to interrupt (the call then returns LMZ_ERR_INTERRUPTED).  It is called only
- * from the thread that called the library. */
+ * from the thread that called the library.  Neither count goes down within a call.
+ * Compressing, out_bytes includes an estimate for the chunks being coded (what the
+ * model alone would spend), so it can run a little ahead of the bytes written. */
 typedef int (*lmz_progress_fn)(void *user, uint64_t in_bytes, uint64_t out_bytes);
+
+#define LMZ_THREADS_MAX 256   /* lmz_params.threads at most */
 
 typedef struct lmz_params {
     int level;             /* 1..9; 0 = default */
@@ -188,9 +192,35 @@ LMZ_API lmz_status lmz_ctx_set_adapters(lmz_ctx *ctx, const lmz_adapter *const *
 /* The message of the last failed call on this context ("" if none). */
 LMZ_API const char *lmz_ctx_error(const lmz_ctx *ctx);
 
+/* After a decompression that failed with LMZ_ERR_CORRUPT only because the input goes on
+ * after its last complete stream with bytes that do not start another one (every
+ * stream before them decoded, checked and written): the input offset of those bytes
+ * plus 1.  0 otherwise.  gzip decodes such files with a warning; lmz -d does too. */
+LMZ_API uint64_t lmz_ctx_trailing_data(const lmz_ctx *ctx);
+
 /* The SIMD path this context actually uses. */
 LMZ_API lmz_simd lmz_ctx_simd(const lmz_ctx *ctx);
 LMZ_API const char *lmz_simd_name(lmz_simd simd);
+
+/* ---------------------------------------------------------------- many short texts */
+
+/* Compress n independent texts, each into its own stream (out[i], malloc'd, of
+ * out_size[i] bytes), byte for byte what lmz_compress_buffer gives for that text alone.
+ * Texts of one chunk are coded side by side, as lanes of one forward pass, which is
+ * what makes many short texts (a row per message) fast; longer ones one after another.
+ * With routing among several adapters (lmz_ctx_set_adapters, route) the texts are
+ * coded one by one, each with its own choice.  On failure every out[i] is NULL and the
+ * message (lmz_ctx_error) names the text. */
+LMZ_API lmz_status lmz_compress_many(lmz_ctx *ctx, size_t n, const void *const *src,
+                                     const size_t *src_size, void **out, size_t *out_size);
+
+/* Decompress n independent streams (each a whole .lmz stream, or several concatenated)
+ * into out[i] (malloc'd, out_size[i] bytes).  status, when not NULL, gets each one's
+ * result, and out[i] is NULL for one that failed; the call returns LMZ_OK when all
+ * decoded, else the first failure's status (its message names the stream). */
+LMZ_API lmz_status lmz_decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
+                                       const size_t *src_size, void **out, size_t *out_size,
+                                       lmz_status *status);
 
 /* ---------------------------------------------------------------- streams */
 

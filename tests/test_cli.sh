@@ -299,6 +299,48 @@ check_exit version 0 quiet "$LMZ" --version
 check_exit bad-option 1 quiet "$LMZ" --no-such-option
 check_exit bad-simd 1 quiet "$LMZ" --simd=sse9
 
+# ---------------------------------------------------------------- the CLI as a new user meets it
+# (issue 15) --help's model list comes from the level table; zstd's -19 and --fast=N are
+# refused with the range; -T's limit is the library's, in one message.
+check help-level-models eval '"$LMZ" --help | grep -q "built-in models: -1 lmz-t1, -2\.\.-7 lmz-s2, -8\.\.-9 lmz-m1"'
+D=$(fresh newuser); cp "$TEXT" "$D/a"
+check level-19-refused eval '! "$LMZ" -19 -c "$D/a" 2>"$D/err" >"$D/out" && [ ! -s "$D/out" ] &&
+    grep -q "invalid level .-19.: levels are -1 (fastest) .. -9 (smallest)" "$D/err"'
+check level-22-refused eval '! "$LMZ" -k -22 "$D/a" 2>"$D/err" && [ ! -e "$D/a.lmz" ] &&
+    grep -q "invalid level .-22." "$D/err"'
+check fast-value-refused eval '! "$LMZ" --fast=3 -c "$D/a" 2>"$D/err" >/dev/null &&
+    grep -q "option .--fast=3. takes no value" "$D/err"'
+check threads-limit-one-message eval '! "$LMZ" -T -1 -c "$D/a" 2>"$D/e1" >/dev/null &&
+    ! "$LMZ" -T 1000 -c "$D/a" 2>"$D/e2" >/dev/null &&
+    grep -q "(0\.\.256; 0 = one per CPU)" "$D/e1" && grep -q "(0\.\.256; 0 = one per CPU)" "$D/e2"'
+# Tiny chunks with two threads: a group of chunks no longer waits out a 20 ms poll (the
+# timeout only guards against the old minutes-long runs; speed lives in make bench).
+head -c 3000 "$TEXT" >"$D/small"
+check tiny-chunks-threads eval 'timeout 120 "$LMZ" -m "$MODEL" -T 2 --chunk-size=16 -c "$D/small" >"$D/small.lmz" &&
+    "$LMZ" -m "$MODEL" -dc "$D/small.lmz" | cmp -s - "$D/small"'
+# The progress line (-v) shows the output size, bpb and time left while compressing.
+head -c 400000 "$TEXT" >"$D/big"
+check progress-shows-output eval 'lmz -v -T 1 -c "$D/big" 2>"$D/err" >/dev/null &&
+    tr "\r" "\n" <"$D/err" | grep -q "%.* -> [1-9][0-9.]* [KM]*i*B, [0-9.]* bpb"'
+# Trailing bytes that start no stream: decoded, a warning, exit 2 (gzip's behaviour).
+check trailing-data-warns eval 'lmz -c "$D/a" >"$D/t.lmz" && printf garbage >>"$D/t.lmz" &&
+    { lmz -dc "$D/t.lmz" >"$D/t.out" 2>"$D/err"; [ $? -eq 2 ]; } && cmp -s "$D/t.out" "$D/a" &&
+    grep -q "trailing data at byte [0-9]* ignored" "$D/err"'
+check trailing-data-d-keeps-output eval 'rm -f "$D/t" && { lmz -d -k "$D/t.lmz" 2>/dev/null; [ $? -eq 2 ]; } &&
+    cmp -s "$D/t" "$D/a"'
+# -r: every file under a directory, links not followed; -dr undoes it.
+mkdir -p "$D/tree/sub" && cp "$D/a" "$D/tree/one" && cp "$D/small" "$D/tree/sub/two" &&
+    ln -s "$D/a" "$D/tree/link"
+check recursive-compress eval 'lmz -r "$D/tree" && [ -f "$D/tree/one.lmz" ] && [ -f "$D/tree/sub/two.lmz" ] &&
+    [ ! -e "$D/tree/one" ] && [ -L "$D/tree/link" ] && [ ! -e "$D/tree/link.lmz" ]'
+check recursive-decompress eval 'lmz -dr "$D/tree" && cmp -s "$D/tree/one" "$D/a" &&
+    cmp -s "$D/tree/sub/two" "$D/small" && [ -z "$(find "$D/tree" -name "*.lmz")" ]'
+# Short inputs: the compact layout (doc/format.md 11).
+check empty-input-5-bytes eval '[ $(lmz -c </dev/null | wc -c) -eq 5 ] &&
+    [ -z "$(lmz -c </dev/null | lmz -dc | head -c 1)" ]'
+check one-byte-input-7-bytes eval '[ $(printf x | lmz -c | wc -c) -eq 7 ] &&
+    [ "$(printf x | lmz -c | lmz -dc)" = x ]'
+
 # ---------------------------------------------------------------- failures stay safe
 # A file size limit: the write fails with EFBIG (lmz ignores SIGXFSZ) after part of the
 # output went to the temporary file.

@@ -496,6 +496,89 @@ static void test_bad_arguments(void **state)
     lmz_model_close(m);
 }
 
+/* lmz_compress_many: each stream byte for byte what lmz_compress_buffer writes for that
+ * text alone, whatever the batch and thread count, mixed or not, for empty, one-byte,
+ * CR LF, binary and multi-chunk texts among short ones; lmz_decompress_many gives them
+ * back, and names a damaged one in its status without losing the others. */
+static void many_case(lmz_model *m, int threads, int no_mix)
+{
+    enum { N = 11 };
+    static uint8_t bin[300], big[3000];
+    for (size_t i = 0; i < sizeof bin; i++) bin[i] = (uint8_t)(i * 131 + 7);
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)"the quick brown fox\n"[i % 20];
+    const char *texts[N] = {
+        "", "x", "Short answer.", "Line one\r\nline two\r\n", NULL, NULL,
+        "The range coder spends -log2 p bits on each token.",
+        "Another, slightly longer text: the model predicts each next token, and a range "
+        "coder spends -log2 p bits on the one that comes.",
+        "a", "zz\n", "The end.\n",
+    };
+    const void *src[N];
+    size_t size[N];
+    for (int i = 0; i < N; i++) {
+        src[i] = texts[i];
+        size[i] = texts[i] ? strlen(texts[i]) : 0;
+    }
+    src[4] = bin; size[4] = sizeof bin;
+    src[5] = big; size[5] = sizeof big;        /* two chunks of 2048: the full layout */
+    lmz_params p = test_params(LMZ_SIMD_AUTO, threads, 2048, 0);
+    p.no_mix = no_mix;
+    p.lm_always = 0;        /* the fallbacks compete, as by default */
+    lmz_error err;
+    lmz_ctx *c = lmz_ctx_new(m, &p, &err);
+    if (!c) fail_msg("%s", err.message);
+    void *out[N];
+    size_t out_size[N];
+    if (lmz_compress_many(c, N, src, size, out, out_size) != LMZ_OK)
+        fail_msg("compress_many: %s", lmz_ctx_error(c));
+    for (int i = 0; i < N; i++) {
+        void *alone = NULL;
+        size_t alone_n = 0;
+        assert_int_equal(lmz_compress_buffer(c, src[i], size[i], &alone, &alone_n), LMZ_OK);
+        if (alone_n != out_size[i] || memcmp(alone, out[i], alone_n) != 0)
+            fail_msg("text %d (threads %d, no_mix %d): %zu bytes alone, %zu in the batch", i,
+                     threads, no_mix, alone_n, out_size[i]);
+        free(alone);
+    }
+    assert_true(((uint8_t *)out[0])[0] == 0xA0 && out_size[0] == 5);
+    assert_true(((uint8_t *)out[5])[0] == 0x89);            /* two chunks */
+
+    ((uint8_t *)out[7])[out_size[7] - 1] ^= 1;             /* damage one */
+    void *back[N];
+    size_t back_size[N];
+    lmz_status status[N];
+    assert_int_equal(lmz_decompress_many(c, N, (const void *const *)out, out_size, back,
+                                         back_size, status), LMZ_ERR_CORRUPT);
+    assert_non_null(strstr(lmz_ctx_error(c), "stream 7: "));
+    for (int i = 0; i < N; i++) {
+        if (i == 7) {
+            assert_int_equal(status[i], LMZ_ERR_CORRUPT);
+            assert_null(back[i]);
+            continue;
+        }
+        assert_int_equal(status[i], LMZ_OK);
+        assert_int_equal(back_size[i], size[i]);
+        if (size[i]) assert_memory_equal(back[i], src[i], size[i]);
+        free(back[i]);
+    }
+    /* without a status array, all or nothing */
+    assert_int_equal(lmz_decompress_many(c, N, (const void *const *)out, out_size, back,
+                                         back_size, NULL), LMZ_ERR_CORRUPT);
+    for (int i = 0; i < N; i++) assert_null(back[i]);
+    for (int i = 0; i < N; i++) free(out[i]);
+    lmz_ctx_free(c);
+}
+
+static void test_compress_many(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    many_case(m, 1, 0);
+    many_case(m, 2, 0);
+    many_case(m, 2, 1);
+    lmz_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_expansion_bound),
         cmocka_unit_test(test_concatenated_streams),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_compress_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,7 @@ struct cli_options {
     bool to_stdout;         /* -c, or -o - */
     const char *output;     /* -o OUT (a file name, never "-") */
     bool keep;              /* -k */
+    bool recursive;         /* -r */
     bool force;             /* -f */
     int verbosity;          /* -1 quiet, 0 normal, 1 verbose */
     int level;              /* 1..9, 0 = library default */
@@ -72,6 +73,11 @@ void cli_print_help(void);
 
 /* Compress, decompress or test one FILE operand ("-" = standard input). */
 void cli_process(struct cli *cli, const char *name);
+
+/* -r: the operands with each directory replaced by the files under it that the mode
+ * takes (recurse.c); NULL after a message.  Free with cli_free_expanded. */
+char **cli_expand_recursive(struct cli *cli, char **operands, int n, int *n_out);
+void cli_free_expanded(char **files, int n);
 
 /* -l: one row per file, the header before the first row, a total after several. */
 struct list_totals {

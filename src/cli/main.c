@@ -138,10 +138,22 @@ int main(int argc, char **argv)
     static char *stdin_only[] = { "-", NULL };
     char **files = cli.opt.n_files ? cli.opt.files : stdin_only;
     int n_files = cli.opt.n_files ? cli.opt.n_files : 1;
+    char **expanded = NULL;
+    if (cli.opt.recursive && cli.opt.mode != MODE_LIST) {
+        if (!(expanded = cli_expand_recursive(&cli, files, n_files, &n_files)))
+            return EXIT_ERROR;
+        files = expanded;
+        if (cli.opt.output && n_files > 1) {
+            cli_error(&cli, NULL, "-o OUT takes a single input file");
+            cli_free_expanded(expanded, n_files);
+            return EXIT_ERROR;
+        }
+    }
 
     if (compresses_to_stdout(&cli.opt, files, n_files) && isatty(STDOUT_FILENO) &&
         !cli.opt.force) {
         cli_error(&cli, NULL, "compressed data not written to a terminal (use -f to force)");
+        if (expanded) cli_free_expanded(expanded, n_files);
         return EXIT_ERROR;
     }
     cli.progress.enabled = cli.opt.verbosity > 0 ||
@@ -158,12 +170,14 @@ int main(int argc, char **argv)
         if (load_model(&cli) != 0 || !(cli.ctx = make_context(&cli)) ||
             cli_load_adapters(&cli) != 0) {
             cleanup(&cli);
+            if (expanded) cli_free_expanded(expanded, n_files);
             return EXIT_ERROR;
         }
         for (int i = 0; i < n_files && !signals_pending(); i++)
             cli_process(&cli, files[i]);
     }
     cleanup(&cli);
+    if (expanded) cli_free_expanded(expanded, n_files);
     if (signals_pending())
         signals_die();
     return cli.status;

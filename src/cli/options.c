@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "lib/internal.h"   /* the level table, for --help */
 
 enum {
     OPT_SIMD = 256,
@@ -31,6 +32,7 @@ static const struct option long_options[] = {
     { "to-stdout", no_argument, NULL, 'c' },
     { "output", required_argument, NULL, 'o' },
     { "keep", no_argument, NULL, 'k' },
+    { "recursive", no_argument, NULL, 'r' },
     { "force", no_argument, NULL, 'f' },
     { "verbose", no_argument, NULL, 'v' },
     { "quiet", no_argument, NULL, 'q' },
@@ -51,6 +53,21 @@ static const struct option long_options[] = {
     { NULL, 0, NULL, 0 },
 };
 
+/* "built-in models: -1 lmz-t1, -2..-7 lmz-s2, -8..-9 lmz-m1", from the level table. */
+static void print_level_models(void)
+{
+    fputs("                      built-in models:", stdout);
+    for (int lo = LMZ_LEVEL_MIN; lo <= LMZ_LEVEL_MAX;) {
+        lmz_builtin m = lmz_level_builtin(lo);
+        int hi = lo;
+        while (hi < LMZ_LEVEL_MAX && lmz_level_builtin(hi + 1) == m) hi++;
+        if (hi > lo) printf(" -%d..-%d %s%s", lo, hi, lmz_builtin_model_name(m),
+                            hi < LMZ_LEVEL_MAX ? "," : "\n");
+        else printf(" -%d %s%s", lo, lmz_builtin_model_name(m), hi < LMZ_LEVEL_MAX ? "," : "\n");
+        lo = hi + 1;
+    }
+}
+
 void cli_print_help(void)
 {
     fputs(
@@ -65,12 +82,17 @@ void cli_print_help(void)
         "  -c, --stdout        write to standard output, keep the input files\n"
         "  -o, --output=OUT    write to OUT (a single input only; - is standard output)\n"
         "  -k, --keep          keep the input files\n"
+        "  -r, --recursive     FILE may be a directory: every file under it (links not\n"
+        "                      followed; .lmz files skipped compressing, others\n"
+        "                      decompressing)\n"
         "  -f, --force         overwrite outputs; read/write compressed data on a terminal;\n"
         "                      compress files already ending in .lmz, symlinks, hard links\n"
         "  -v, --verbose       per-file summary and a progress line\n"
         "  -q, --quiet         no warnings, no progress line\n"
-        "  -1 .. -9            level: faster .. smaller (--fast = -1, --best = -9); with the\n"
-        "                      built-in models, -1..-7 use lmz-s2 and -8, -9 lmz-m1\n"
+        "  -1 .. -9            level: faster .. smaller (--fast = -1, --best = -9); with the\n",
+        stdout);
+    print_level_models();
+    fputs(
         "  -T, --threads=N     worker threads; 0 (the default) = one per online CPU\n"
         "  -m, --model=FILE    GGUF model (default: $LMZ_MODEL, else the built-in models);\n"
         "                      decompress with the model that compressed (the built-in\n"
@@ -108,6 +130,23 @@ static void usage_error(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputs("\nTry 'lmz --help' for more information.\n", stderr);
+}
+
+/* zstd users type -19 and -22; getopt would read them as -1 -9 and -2 -2. */
+static int refuse_long_levels(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) return 0;
+        if (a[0] != '-' || a[1] < '0' || a[1] > '9') continue;
+        size_t n = strspn(a + 1, "0123456789");
+        if (a[1 + n] == '\0' && (n > 1 || a[1] == '0')) {
+            usage_error("invalid level '%s': levels are -%d (fastest) .. -%d (smallest)", a,
+                        LMZ_LEVEL_MIN, LMZ_LEVEL_MAX);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int parse_simd(const char *s, lmz_simd *out)
@@ -148,7 +187,8 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
     int c;
     uint64_t v;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":dztlco:kfvqnT:m:A:hV123456789", long_options, NULL)) != -1) {
+    if (refuse_long_levels(argc, argv) != 0) return -1;
+    while ((c = getopt_long(argc, argv, ":dztlco:kfrvqnT:m:A:hV123456789", long_options, NULL)) != -1) {
         switch (c) {
         case 'd': opt->mode = MODE_DECOMPRESS; break;
         case 'z': opt->mode = MODE_COMPRESS; break;
@@ -168,12 +208,14 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
             }
             break;
         case 'k': opt->keep = true; break;
+        case 'r': opt->recursive = true; break;
         case 'f': opt->force = true; break;
         case 'v': opt->verbosity = 1; break;
         case 'q': opt->verbosity = -1; break;
         case 'T':
-            if (arg_parse_u64(optarg, 0, 4096, ARG_NO_SUFFIX, &v) != 0) {
-                usage_error("invalid thread count '%s' (0..4096)", optarg);
+            if (arg_parse_u64(optarg, 0, LMZ_THREADS_MAX, ARG_NO_SUFFIX, &v) != 0) {
+                usage_error("invalid thread count '%s' (0..%d; 0 = one per CPU)", optarg,
+                            LMZ_THREADS_MAX);
                 return -1;
             }
             opt->threads = (int)v;
@@ -212,7 +254,9 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
             usage_error("option '%s' needs an argument", argv[optind - 1]);
             return -1;
         case '?':
-            if (optopt)
+            if (optopt >= 256 || (!optopt && strchr(argv[optind - 1], '=')))
+                fprintf(stderr, "lmz: option '%s' takes no value\n", argv[optind - 1]);
+            else if (optopt)
                 fprintf(stderr, "lmz: invalid option -- '%c'\n", optopt);
             else
                 fprintf(stderr, "lmz: unrecognized option '%s'\n", argv[optind - 1]);

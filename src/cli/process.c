@@ -232,9 +232,16 @@ static int run_codec(struct cli *cli, const struct job *job, int out_fd,
             streams++;
         } while (st == LMZ_OK && fd_reader_peek(r) == 1);
     }
+    /* Bytes after the last stream that start no other one: gzip's behaviour, decode and
+     * warn (everything before them was checked and written). */
+    uint64_t trailing = st == LMZ_ERR_CORRUPT ? lmz_ctx_trailing_data(cli->ctx) : 0;
+    if (trailing) st = LMZ_OK;
     if (st == LMZ_OK && out_fd >= 0)
         fd_writer_flush(w);
     progress_end(&cli->progress);
+    if (trailing && !r->error && !w->error)
+        cli_warning(cli, job->name, "trailing data at byte %llu ignored: %s",
+                    (unsigned long long)(trailing - 1), "not an lmz stream");
 
     if (signals_pending())
         return -1;

@@ -268,6 +268,7 @@ typedef struct lmzf_parser {
     XXH32_state_t content;     /* fed by lmzf_parser_content */
     XXH32_state_t record;      /* private: record_check of the chunk being read */
     int phase;                 /* private: what may be read next */
+    uint64_t trailing_at;      /* after a "trailing data" error: its offset + 1, else 0 */
     int compact;               /* the current stream is compact (doc/format.md 11) */
     int compact_chunk;         /* private: its chunk is still to be returned */
     lmzf_chunk compact_rec;    /* private: that chunk, as read from its head */

@@ -35,6 +35,7 @@ void lmzf_parser_init(lmzf_parser *p, lmz_read_fn read, void *user)
     XXH32_reset(&p->record, 0);
     p->phase = PH_START;
     p->compact = p->compact_chunk = 0;
+    p->trailing_at = 0;
 }
 
 const char *lmzf_record_where(const lmzf_record *rec, char *buf, size_t cap)
@@ -169,6 +170,7 @@ static lmz_status read_magic(lmzf_parser *p, int first, int *at_end, int *tag,
     if (first)
         return stop(p, err, LMZ_ERR_NOT_LMZ, "not an lmz stream (bad magic number)");
 trailing:
+    p->trailing_at = at + 1;
     return stop(p, err, LMZ_ERR_CORRUPT,
                 "trailing data at byte %llu after the end of stream %llu is not another "
                 "lmz stream", (unsigned long long)at, (unsigned long long)p->stream);

@@ -60,6 +60,13 @@ static size_t cut_point(const uint8_t *buf, size_t n)
     return n;
 }
 
+/* Whether the LM should code a chunk (the rest goes to zstd or stays raw): mixed, a
+ * chunk that is mostly text, for the adaptive models to take the rest. */
+static int is_texty(const lmz_ctx *ctx, const uint8_t *data, size_t n)
+{
+    return ctx->params.no_mix ? looks_like_text(data, n) : mostly_text(data, n);
+}
+
 /* Fill slot with the next chunk (size 0 at the end of input). */
 static lmz_status next_chunk(lmz_ctx *ctx, input *in, chunk_slot *slot, size_t chunk_size)
 {
@@ -74,9 +81,20 @@ static lmz_status next_chunk(lmz_ctx *ctx, input *in, chunk_slot *slot, size_t c
     in->carry_len = have - cut;
     memcpy(in->carry, slot->data + cut, in->carry_len);
     slot->size = cut;
-    slot->texty = ctx->params.no_mix ? looks_like_text(slot->data, cut)
-                                     : mostly_text(slot->data, cut);
+    slot->texty = is_texty(ctx, slot->data, cut);
     return LMZ_OK;
+}
+
+/* Set up the LM's view of a text chunk: its bytes, with CR LF as LF when that is
+ * invertible (slot->lf_text holds them then). */
+static void prepare_lm(chunk_slot *s, lm_chunk *lm, uint32_t gen)
+{
+    s->lf_size = crlf_normalize(s->data, s->size, s->lf_text);
+    lm->crlf = s->lf_size > 0;
+    lm->in = s->lf_size ? s->lf_text : s->data;
+    lm->in_size = s->lf_size ? s->lf_size : s->size;
+    lm->raw_size = s->size;
+    lm->gen = gen;
 }
 
 /* Bytes a chunk costs in the stream: its record header plus its payload. */
@@ -125,8 +143,7 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
         ctx->progress_in += s->size;
         ctx->progress_out = w->bytes_out;
     }
-    if (ctx->params.progress &&
-        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
+    if (lmz__progress(ctx, ctx->progress_in, ctx->progress_out))
         return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
     return LMZ_OK;
 }
@@ -198,8 +215,7 @@ static lmz_status write_compact(lmz_ctx *ctx, const lmzf_header *h, const chunk_
     free(best);
     ctx->progress_in = s ? s->size : 0;
     ctx->progress_out = best_size;
-    if (st == LMZ_OK && ctx->params.progress &&
-        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
+    if (st == LMZ_OK && lmz__progress(ctx, ctx->progress_in, ctx->progress_out))
         return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
     return st;
 }
@@ -209,7 +225,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
 {
     if (!ctx || !read || !write) return LMZ_ERR_ARG;
     ctx->error[0] = '\0';
-    ctx->progress_in = ctx->progress_out = 0;
+    ctx->progress_in = ctx->progress_out = ctx->progress_shown = 0;
     size_t chunk_size = ctx->level.chunk_size;
     /* In built-in mode a decompression may have switched to another stream's model. */
     lmz_status st = ctx->builtins
@@ -269,17 +285,10 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
         /* The LM codes the text chunks of the group together. */
         memset(lm, 0, lanes * sizeof *lm);
         for (size_t i = 0; i < n; i++) {
-            chunk_slot *s = &slots[i];
-            if (!s->texty && !ctx->params.lm_always) continue;
-            s->lf_size = crlf_normalize(s->data, s->size, s->lf_text);
-            lm[n_lm].crlf = s->lf_size > 0;
-            lm[n_lm].in = s->lf_size ? s->lf_text : s->data;
-            lm[n_lm].in_size = s->lf_size ? s->lf_size : s->size;
-            lm[n_lm].raw_size = s->size;
-            lm[n_lm].gen = (uint32_t)((chunk_index + i) / LM_MIX_GENERATION);
-            n_lm++;
+            if (!slots[i].texty && !ctx->params.lm_always) continue;
+            prepare_lm(&slots[i], &lm[n_lm++], (uint32_t)((chunk_index + i) / LM_MIX_GENERATION));
         }
-        st = lm_encode_chunks(ctx, &ctx->level, lm, n_lm);
+        st = lm_encode_chunks(ctx, &ctx->level, lm, n_lm, 0);
         if (st != LMZ_OK) goto out;
         /* Spread the LM results back to their slots' positions. */
         for (size_t i = n, k = n_lm; i-- > 0;) {
@@ -310,5 +319,66 @@ out:
     free(lm);
     free(in.carry);
     free(zbuf);
+    return st;
+}
+
+/* ---- Many short texts side by side (lmz_compress_many) ---- */
+
+typedef struct captured { uint8_t *buf; size_t n; } captured;
+
+static int capture(void *user, const void *buf, size_t n)
+{
+    captured *c = user;
+    if (c->buf || !(c->buf = malloc(n ? n : 1))) return -1;   /* one write per stream */
+    memcpy(c->buf, buf, n);
+    c->n = n;
+    return 0;
+}
+
+lmz_status lmz__compress_compact_batch(lmz_ctx *ctx, size_t n, const uint8_t *const *src,
+                                       const size_t *size, uint8_t **out, size_t *out_size)
+{
+    lmz_status st = ctx->builtins ? lmz__use_builtin(ctx, lmz_level_builtin(ctx->params.level))
+                                  : LMZ_OK;
+    if (st != LMZ_OK) return st;
+    ctx->mixing = 0;
+    lmzf_header h;
+    chunk_slot *slots = calloc(n, sizeof *slots);
+    lm_chunk *lm = calloc(n, sizeof *lm);
+    size_t *of = calloc(n, sizeof *of);        /* lm index of text i, or n: none */
+    uint8_t *zbuf = malloc(ctx->level.chunk_size);
+    st = slots && lm && of && zbuf ? LMZ_OK : lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    /* The same adapter for all (lmz_compress_many routes none), so one header. */
+    if (st == LMZ_OK) st = lmz__choose_adapter(ctx, n ? src[0] : NULL, n ? size[0] : 0);
+    if (st == LMZ_OK) st = make_header(ctx, &h);
+    size_t n_lm = 0;
+    for (size_t i = 0; st == LMZ_OK && i < n; i++) {
+        chunk_slot *s = &slots[i];
+        s->data = (uint8_t *)src[i];            /* only read */
+        s->size = size[i];
+        of[i] = n;
+        if (!size[i]) continue;
+        s->texty = is_texty(ctx, s->data, s->size);
+        if (!s->texty && !ctx->params.lm_always) continue;
+        if (!(s->lf_text = malloc(s->size))) {
+            st = lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+            break;
+        }
+        of[i] = n_lm;
+        prepare_lm(s, &lm[n_lm++], 0);
+    }
+    if (st == LMZ_OK) st = lm_encode_chunks(ctx, &ctx->level, lm, n_lm, 1);
+    static const lm_chunk none;
+    for (size_t i = 0; st == LMZ_OK && i < n; i++) {
+        captured c = { NULL, 0 };
+        st = write_compact(ctx, &h, size[i] ? &slots[i] : NULL, of[i] < n ? &lm[of[i]] : &none,
+                           zbuf, capture, &c);
+        out[i] = c.buf;
+        out_size[i] = c.n;
+    }
+    ctx->mixing = 0;
+    for (size_t i = 0; lm && i < n_lm; i++) free(lm[i].out);
+    for (size_t i = 0; slots && i < n; i++) free(slots[i].lf_text);
+    free(slots); free(lm); free(of); free(zbuf);
     return st;
 }

@@ -50,8 +50,9 @@ lmz_ctx *lmz__ctx_new(const lmz_model *model, const lmz_builtin_set *builtins,
         return NULL;
     }
     if (p.threads <= 0) p.threads = 1;
-    if (p.threads > 256) {
-        lmz_error_setf(err, LMZ_ERR_ARG, "%d threads is too many (256 at most)", p.threads);
+    if (p.threads > LMZ_THREADS_MAX) {
+        lmz_error_setf(err, LMZ_ERR_ARG, "%d threads is too many (%d at most)", p.threads,
+                       LMZ_THREADS_MAX);
         return NULL;
     }
     lmz_ctx *ctx = calloc(1, sizeof *ctx);
@@ -165,6 +166,19 @@ lmz_status lmz_ctx_set_adapters(lmz_ctx *ctx, const lmz_adapter *const *adapters
     ctx->route = route && n > 0;
     ctx->adapter = NULL;
     return LMZ_OK;
+}
+
+int lmz__progress(lmz_ctx *ctx, uint64_t in, uint64_t out)
+{
+    if (!ctx->params.progress) return 0;
+    if (out < ctx->progress_shown) out = ctx->progress_shown;
+    ctx->progress_shown = out;
+    return ctx->params.progress(ctx->params.progress_user, in, out);
+}
+
+uint64_t lmz_ctx_trailing_data(const lmz_ctx *ctx)
+{
+    return ctx ? ctx->trailing_at : 0;
 }
 
 const char *lmz_ctx_error(const lmz_ctx *ctx)

@@ -45,8 +45,7 @@ static lmz_status fail_err(lmz_ctx *ctx, lmz_status st, const lmz_error *err)
 /* Tell the progress callback the stream totals. */
 static lmz_status report(lmz_ctx *ctx)
 {
-    if (ctx->params.progress &&
-        ctx->params.progress(ctx->params.progress_user, ctx->progress_in, ctx->progress_out))
+    if (lmz__progress(ctx, ctx->progress_in, ctx->progress_out))
         return lmz__fail(ctx, LMZ_ERR_INTERRUPTED, "interrupted");
     return LMZ_OK;
 }
@@ -320,7 +319,8 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
 {
     if (!ctx || !read) return LMZ_ERR_ARG;
     ctx->error[0] = '\0';
-    ctx->progress_in = ctx->progress_out = 0;
+    ctx->trailing_at = 0;
+    ctx->progress_in = ctx->progress_out = ctx->progress_shown = 0;
     dstate *d = calloc(1, sizeof *d);
     if (!d) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
     d->ctx = ctx;
@@ -337,7 +337,11 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
         int found = 0;
         lmz_error err = { LMZ_OK, "" };
         st = lmzf_parser_next_stream(&d->parser, &found, &err);
-        if (st != LMZ_OK) { fail_err(ctx, st, &err); break; }
+        if (st != LMZ_OK) {
+            ctx->trailing_at = d->parser.trailing_at;
+            fail_err(ctx, st, &err);
+            break;
+        }
         if (!found) break;
         d->index = 0;
         st = lmzf_parser_needs_model(&d->parser) ? check_model(d) : LMZ_OK;

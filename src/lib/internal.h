@@ -61,6 +61,7 @@ struct lmz_ctx {
     lmz_level_settings level;   /* from params.level, overridden by explicit params */
     lmz_simd simd;              /* resolved path */
     char error[512];
+    uint64_t trailing_at;       /* lmz_ctx_trailing_data */
     /* LoRA adapters (lmz_ctx_set_adapters; the caller's), and the one in use for the
      * current stream (NULL: none). */
     const lmz_adapter **adapters;
@@ -73,6 +74,7 @@ struct lmz_ctx {
     uint32_t n_fwd;
     /* Stream totals so far, for the progress callback. */
     uint64_t progress_in, progress_out;
+    uint64_t progress_shown;    /* the largest out_bytes reported this call */
     /* Measurement hook for benchmarks: when non-NULL, the LM coder adds the model's
      * cross-entropy of every coded token (in bits, computed in double) here. */
     double *stats_entropy_bits;
@@ -102,6 +104,13 @@ lmz_status lmz__use_builtin(lmz_ctx *ctx, int index);
  * `head` (route.c). */
 lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n);
 
+/* compress.c: n texts of one chunk each (at most the level's chunk size and the compact
+ * layout's limit), coded side by side, each into its own compact stream (malloc'd
+ * out[i]), byte for byte what lmz_compress_stream writes for it alone.  The caller
+ * frees out[i] on failure too. */
+lmz_status lmz__compress_compact_batch(lmz_ctx *ctx, size_t n, const uint8_t *const *src,
+                                       const size_t *size, uint8_t **out, size_t *out_size);
+
 /* Chunks read and coded as one group with `lanes` per thread: four times the lanes of
  * all threads, so that a run that finishes its chunks early takes others rather than
  * waiting for the group's slowest.  Memory is bounded by this many chunks. */
@@ -111,6 +120,11 @@ size_t lmz__group_chunks(const lmz_ctx *ctx, uint32_t lanes);
  * those its compressor used when the level's built-in model is that model, else the
  * level's generic row. */
 uint32_t lmz__stream_lanes(const lmz_ctx *ctx, int level);
+
+/* Call the progress callback (if any) with in and out, out never below what it was
+ * told before in this call (compressing, out is partly an estimate: lm_coder.c).
+ * Returns its answer: non-zero to stop. */
+int lmz__progress(lmz_ctx *ctx, uint64_t in, uint64_t out);
 
 /* Record an error on the context and return its status. */
 lmz_status lmz__fail(lmz_ctx *ctx, lmz_status status, const char *fmt, ...)

@@ -47,6 +47,9 @@ typedef struct lm_shared {
     pthread_barrier_t barrier;
     atomic_int go;                /* the barrier is ready: started threads may use it */
     int all_done;                 /* written by the caller's thread between barriers */
+    /* Run 0 waits on this for the other runs to finish (run_thread signals it). */
+    pthread_mutex_t lock;
+    pthread_cond_t run_finished;
 } lm_shared;
 
 typedef struct lm_run {
@@ -59,6 +62,8 @@ typedef struct lm_run {
     float *logits;            /* max_batch x n_vocab */
     uint64_t finished_bytes;  /* input (encode) or output (decode) bytes of done chunks */
     _Atomic uint64_t done;    /* those plus the coded share of active lanes: progress */
+    double finished_out;      /* encode: output bytes of done chunks, or their estimate */
+    _Atomic uint64_t out;     /* those plus the active lanes': the progress line's size */
     atomic_int finished;      /* run_loop has returned */
     int orphan;               /* mixed decoding: its thread did not start, the caller's
                                * thread evaluates its batches */
@@ -79,11 +84,19 @@ static lmz_status run_fail(lm_run *r, lmz_status st, const char *fmt, ...)
     return st;
 }
 
+/* Encoding: the output a lane's chunk has so far, in bytes; mixed, what the LM alone
+ * would have spent (the mixing pass comes later).  For the progress line only. */
+static double lane_out(const lm_lane *ln)
+{
+    return ln->rec.n ? ln->rec.bits / 8 : (double)ln->enc.len;
+}
+
 /* A lane whose tokens are all coded: its chunk's output, and the run's tally. */
 static void lane_finish(lm_run *r, lm_lane *ln)
 {
     lm_chunk *c = ln->chunk;
     r->finished_bytes += r->b.decoding ? c->raw_size : c->in_size;
+    if (!r->b.decoding) r->finished_out += lane_out(ln);
     lm_lane_finish(&r->b, ln);
     /* Out of memory fails the call (lm_coder.h), not just the chunk. */
     if (c->status == LMZ_ERR_NOMEM)
@@ -94,14 +107,16 @@ static void lane_finish(lm_run *r, lm_lane *ln)
  * of their tokens coded. */
 static void publish_progress(lm_run *r)
 {
-    double done = (double)r->finished_bytes;
+    double done = (double)r->finished_bytes, out = r->finished_out;
     for (uint32_t i = 0; i < r->lanes; i++) {
         const lm_lane *ln = &r->lane[i];
         if (!ln->chunk || ln->total == 0) continue;
         double size = (double)(r->b.decoding ? ln->chunk->raw_size : ln->chunk->in_size);
         done += size * (double)ln->coded / (double)ln->total;
+        if (!r->b.decoding) out += lane_out(ln);
     }
     atomic_store_explicit(&r->done, (uint64_t)done, memory_order_relaxed);
+    atomic_store_explicit(&r->out, (uint64_t)out, memory_order_relaxed);
 }
 
 /* Run 0: tell the progress callback how far the whole stream is.  Returns non-zero to
@@ -110,12 +125,15 @@ static int report_progress(const lm_run *r)
 {
     lmz_ctx *ctx = r->ctx;
     if (!ctx->params.progress) return 0;
-    uint64_t done = 0;
-    for (uint32_t i = 0; i < r->sh->n_runs; i++)
+    uint64_t done = 0, coded = 0;
+    for (uint32_t i = 0; i < r->sh->n_runs; i++) {
         done += atomic_load_explicit(&r->sh->runs[i].done, memory_order_relaxed);
+        coded += atomic_load_explicit(&r->sh->runs[i].out, memory_order_relaxed);
+    }
     uint64_t in = ctx->progress_in, out = ctx->progress_out;
-    if (r->b.decoding) out += done; else in += done;
-    return ctx->params.progress(ctx->params.progress_user, in, out);
+    if (r->b.decoding) out += done;
+    else in += done, out += coded;
+    return lmz__progress(ctx, in, out);
 }
 
 static void run_free(lm_run *r)
@@ -139,6 +157,7 @@ static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t l
     r->index = index;
     r->lanes = lanes;
     atomic_init(&r->done, 0);
+    atomic_init(&r->out, 0);
     atomic_init(&r->finished, 0);
     lm_batch *b = &r->b;
     b->decoding = sh->decoding;
@@ -255,27 +274,52 @@ static void run_loop(lm_run *r)
     }
 }
 
+static void mark_finished(lm_run *r)
+{
+    pthread_mutex_lock(&r->sh->lock);
+    atomic_store(&r->finished, 1);
+    pthread_cond_signal(&r->sh->run_finished);
+    pthread_mutex_unlock(&r->sh->lock);
+}
+
 static void *run_thread(void *arg)
 {
     lm_run *r = arg;
     run_loop(r);
-    atomic_store(&r->finished, 1);
+    mark_finished(r);
     return NULL;
 }
 
+static uint32_t runs_busy(lm_shared *sh)
+{
+    uint32_t busy = 0;
+    for (uint32_t i = 1; i < sh->n_runs; i++) busy += !atomic_load(&sh->runs[i].finished);
+    return busy;
+}
+
 /* Run 0, out of chunks while other runs still code theirs: keep the progress line
- * moving and the interruption checked until they are done. */
+ * moving and the interruption checked until they are done.  It wakes as soon as the
+ * last one finishes (a 20 ms poll cost each group of tiny chunks 20 ms). */
 static void wait_for_runs(lm_run *r0)
 {
     lm_shared *sh = r0->sh;
-    for (;;) {
-        uint32_t busy = 0;
-        for (uint32_t i = 1; i < sh->n_runs; i++) busy += !atomic_load(&sh->runs[i].finished);
-        if (!busy) return;
+    pthread_mutex_lock(&sh->lock);
+    while (runs_busy(sh)) {
+        pthread_mutex_unlock(&sh->lock);
         if (r0->status == LMZ_OK && !atomic_load(&sh->stop) && report_progress(r0))
             run_fail(r0, LMZ_ERR_INTERRUPTED, "interrupted");
-        nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        pthread_mutex_lock(&sh->lock);
+        if (!runs_busy(sh)) break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 20 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&sh->run_finished, &sh->lock, &until);
     }
+    pthread_mutex_unlock(&sh->lock);
 }
 
 /* ---- Mixed decoding: one step at a time, coding in chunk order ---- */
@@ -429,6 +473,8 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
                      .chunks = chunks, .n = n };
     atomic_init(&sh.next_chunk, 0);
     atomic_init(&sh.stop, 0);
+    pthread_mutex_init(&sh.lock, NULL);
+    pthread_cond_init(&sh.run_finished, NULL);
     /* params.threads is >= 1 (lmz__ctx_new). */
     uint32_t total_threads = (uint32_t)ctx->params.threads;
     lmz_model_info info;
@@ -475,7 +521,7 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
         for (uint32_t i = 1; i < sh.n_runs; i++)
             started[i] = pthread_create(&threads[i], NULL, run_thread, &sh.runs[i]) == 0;
         for (uint32_t i = 1; i < sh.n_runs; i++)
-            if (!started[i]) atomic_store(&sh.runs[i].finished, 1);
+            if (!started[i]) mark_finished(&sh.runs[i]);
         run_loop(&sh.runs[0]);
         wait_for_runs(&sh.runs[0]);
         for (uint32_t i = 1; i < sh.n_runs; i++)
@@ -493,6 +539,8 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     }
     for (uint32_t i = 0; i < set_up; i++) run_free(&sh.runs[i]);
     free(sh.runs); free(threads); free(started);
+    pthread_cond_destroy(&sh.run_finished);
+    pthread_mutex_destroy(&sh.lock);
     return st;
 }
 
@@ -503,17 +551,19 @@ lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
 }
 
 lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
-                            size_t n)
+                            size_t n, int own_streams)
 {
     lmz_status st = run_chunks(ctx, 0, w, chunks, n);
     if (ctx->mixing) {
         for (size_t i = 0; st == LMZ_OK && i < n; i++)
             if (chunks[i].status != LMZ_OK)
                 st = lmz__fail(ctx, chunks[i].status, "the LM pass failed on a chunk");
-        if (st == LMZ_OK &&
-            (st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks, n,
-                                NULL, NULL)) != LMZ_OK)
-            lmz__fail(ctx, st, "the mixing pass failed");
+        for (size_t i = 0; st == LMZ_OK && i < n; i += own_streams ? 1 : n) {
+            if (own_streams && i > 0) cm_reset(ctx->mix_cm);
+            st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks + i,
+                               own_streams ? 1 : n, NULL, NULL);
+            if (st != LMZ_OK) lmz__fail(ctx, st, "the mixing pass failed");
+        }
         /* What the LM pass handed to the mixing pass, on every path. */
         for (size_t i = 0; i < n; i++) {
             free(chunks[i].tokens); chunks[i].tokens = NULL;

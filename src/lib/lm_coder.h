@@ -41,9 +41,11 @@ typedef struct lm_chunk {
 /* Code n chunks (n may exceed the lane count: they are taken in turn) with the window
  * of `w` (context, keep: from the stream header when decoding) and w->lanes per thread.
  * Returns LMZ_OK or the first failure that is not a per-chunk one (out of memory,
- * interruption); per-chunk failures (corrupt payload) are in chunks[i].status. */
+ * interruption); per-chunk failures (corrupt payload) are in chunks[i].status.
+ * Mixed, with own_streams each chunk is the only one of its stream (lmz_compress_many):
+ * the adaptive models start afresh for each. */
 lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
-                            size_t n);
+                            size_t n, int own_streams);
 /* Mixed streams: the LM pass alone (the chunks' tokens and mixrec, for lm_mix_encode);
  * tools replay the mixing from it. */
 lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,

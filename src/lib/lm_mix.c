@@ -2,6 +2,7 @@
  * lm_mix.c -- a token as binary decisions over the byte-sorted vocabulary, and the
  * mixed coding of those decisions (lm_mix.h; doc/format.md 6.5).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,6 +245,7 @@ int mix_record_decision(void *user, const walk_step *st)
         r->cap = cap;
     }
     r->p[r->n++] = (uint16_t)st->p_lm;
+    r->bits += 16.0 - log2((double)(st->outcome ? st->p_lm : 65536 - st->p_lm));
     return st->outcome;
 }
 

@@ -97,6 +97,7 @@ int mix_code_decision(void *user, const walk_step *st);
 typedef struct mix_record {
     uint16_t *p;
     size_t n, cap;
+    double bits;            /* what the LM alone would spend on them: progress only */
 } mix_record;
 int mix_record_decision(void *user, const walk_step *st);
 

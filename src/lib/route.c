@@ -41,7 +41,7 @@ static lmz_status code_bits(lmz_ctx *ctx, const uint8_t *head, size_t n, double 
     double *kept = ctx->stats_entropy_bits;
     ctx->stats_entropy_bits = bits;
     lm_chunk c = { .in = head, .in_size = n };
-    lmz_status st = lm_encode_chunks(ctx, &ctx->level, &c, 1);
+    lmz_status st = lm_encode_chunks(ctx, &ctx->level, &c, 1, 0);
     ctx->stats_entropy_bits = kept;
     free(c.out);
     return st;
