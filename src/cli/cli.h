@@ -74,6 +74,12 @@ void cli_print_help(void);
 /* Compress, decompress or test one FILE operand ("-" = standard input). */
 void cli_process(struct cli *cli, const char *name);
 
+/* Compressing to files: the operands' regular files of at most max_size bytes coded
+ * side by side (lmz_compress_many), each then written as cli_process writes it; the
+ * other operands through cli_process. */
+int cli_batchable(const struct cli *cli);
+int cli_process_batch(struct cli *cli, char **operands, int n, uint64_t max_size);
+
 /* -r: the operands with each directory replaced by the files under it that the mode
  * takes (recurse.c); NULL after a message.  Free with cli_free_expanded. */
 char **cli_expand_recursive(struct cli *cli, char **operands, int n, int *n_out);

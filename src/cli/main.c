@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/signals.h"
+#include "lib/internal.h"   /* the level's chunk size: which files to batch */
 
 /* -m, else $LMZ_MODEL, else none: the context then uses the built-in models.  -1 after
  * a message. */
@@ -114,6 +115,9 @@ static void cleanup(struct cli *cli)
     cli->model = NULL;
 }
 
+/* Files coded side by side at most: their bytes are all in memory at once. */
+#define BATCH_FILES 256
+
 int main(int argc, char **argv)
 {
     int status;
@@ -173,8 +177,17 @@ int main(int argc, char **argv)
             if (expanded) cli_free_expanded(expanded, n_files);
             return EXIT_ERROR;
         }
-        for (int i = 0; i < n_files && !signals_pending(); i++)
-            cli_process(&cli, files[i]);
+        /* Many small files: side by side, a window at a time (memory: the window's
+         * files).  A file of one chunk is coded alone exactly as in a batch. */
+        uint64_t small = cli.ctx ? lmz__level_chunk_size(cli.ctx) : 0;
+        if (n_files > 1 && cli_batchable(&cli) && small) {
+            for (int i = 0; i < n_files && !signals_pending(); i += BATCH_FILES)
+                cli_process_batch(&cli, files + i,
+                                  n_files - i < BATCH_FILES ? n_files - i : BATCH_FILES, small);
+        } else {
+            for (int i = 0; i < n_files && !signals_pending(); i++)
+                cli_process(&cli, files[i]);
+        }
     }
     cleanup(&cli);
     if (expanded) cli_free_expanded(expanded, n_files);

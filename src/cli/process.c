@@ -17,6 +17,7 @@
 #include "cli/fdio.h"
 #include "cli/outfile.h"
 #include "cli/signals.h"
+#include <time.h>
 
 /* One operand, resolved. */
 struct job {
@@ -376,4 +377,135 @@ done:
     if (job.in_fd >= 0 && !job.from_stdin)
         close(job.in_fd);
     free(job.out_owned);
+}
+
+/* ---- Many small files at once ---- */
+
+/* The whole of a regular file already opened, or NULL after a message. */
+static uint8_t *slurp(struct cli *cli, const struct job *job, size_t *n)
+{
+    size_t size = (size_t)job->in_st.st_size, got = 0;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        cli_error(cli, job->name, "out of memory");
+        return NULL;
+    }
+    while (got < size) {
+        ssize_t r = read(job->in_fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            cli_error(cli, job->name, "read error: %s", r < 0 ? strerror(errno) : "file shrank");
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    *n = got;
+    return buf;
+}
+
+/* Write one coded file as cli_process would: temporary file, synced, read back, renamed,
+ * the input removed after. */
+static void write_coded(struct cli *cli, struct job *job, const void *z, size_t zn,
+                        size_t in_n, double seconds)
+{
+    struct outfile of = { .fd = -1 };
+    struct fd_writer w = { .fd = -1 };
+    if (check_output_free(cli, job) != 0) goto done;
+    if (outfile_create(&of, job->out_path) != 0) {
+        cli_error(cli, job->out_path, "cannot create a temporary file beside it: %s",
+                  strerror(errno));
+        goto done;
+    }
+    if (fd_writer_init(&w, of.fd, true) != 0) {
+        cli_error(cli, job->name, "out of memory");
+        goto done;
+    }
+    if (fd_writer_write(&w, z, zn) != 0 || fd_writer_flush(&w) != 0) {
+        cli_error(cli, job->out_path, "write error: %s", strerror(w.error ? w.error : EIO));
+        goto done;
+    }
+    if (finish_output(cli, job, &of, &w, in_n) != 0) goto done;
+    if (job->remove_input && unlink(job->name) != 0)
+        cli_warning(cli, job->name, "cannot remove the input: %s", strerror(errno));
+    print_summary(cli, job, in_n, zn, seconds);
+done:
+    outfile_discard(&of);
+    fd_writer_free(&w);
+}
+
+int cli_batchable(const struct cli *cli)
+{
+    const struct cli_options *opt = &cli->opt;
+    return opt->mode == MODE_COMPRESS && !opt->to_stdout && !opt->output;
+}
+
+int cli_process_batch(struct cli *cli, char **operands, int n, uint64_t max_size)
+{
+    struct job *jobs = calloc((size_t)n, sizeof *jobs);
+    const void **src = calloc((size_t)n, sizeof *src);
+    size_t *size = calloc((size_t)n, sizeof *size), k = 0;
+    int *taken = calloc((size_t)n, sizeof *taken);
+    void **out = calloc((size_t)n, sizeof *out);
+    size_t *out_size = calloc((size_t)n, sizeof *out_size);
+    int done = 0;
+    if (!jobs || !src || !size || !taken || !out || !out_size) goto out;
+    /* Take the small regular files; the rest (and any that fail to open) go the usual
+     * way, one by one, with its messages. */
+    for (int i = 0; i < n && !signals_pending(); i++) {
+        struct job *job = &jobs[k];
+        job->name = operands[i];
+        job->in_fd = -1;
+        if (strcmp(operands[i], "-") == 0) continue;
+        struct stat st;
+        if (lstat(operands[i], &st) != 0 || !S_ISREG(st.st_mode) ||
+            (uint64_t)st.st_size > max_size)
+            continue;
+        if (open_named_input(cli, job, operands[i]) != 0) {
+            taken[i] = 1;                   /* refused, with its message */
+            if (job->in_fd >= 0) close(job->in_fd);
+            free(job->out_owned);
+            memset(job, 0, sizeof *job);
+            continue;
+        }
+        uint8_t *buf = slurp(cli, job, &size[k]);
+        close(job->in_fd);
+        job->in_fd = -1;
+        taken[i] = 1;
+        if (!buf) {
+            free(job->out_owned);
+            memset(job, 0, sizeof *job);
+            continue;
+        }
+        src[k++] = buf;
+    }
+    uint64_t total = 0;
+    for (size_t j = 0; j < k; j++) total += size[j];
+    if (k && !signals_pending()) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (lmz_compress_many(cli->ctx, k, src, size, out, out_size) != LMZ_OK) {
+            const char *m = lmz_ctx_error(cli->ctx);
+            cli_error(cli, NULL, "%s", m && m[0] ? m : "compression failed");
+        } else {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double seconds = (double)(t1.tv_sec - t0.tv_sec) +
+                             (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+            for (size_t j = 0; j < k && !signals_pending(); j++)
+                write_coded(cli, &jobs[j], out[j], out_size[j], size[j],
+                            total ? seconds * (double)size[j] / (double)total : 0.0);
+        }
+    }
+    done = 1;
+out:
+    for (size_t j = 0; jobs && j < k; j++) {
+        free((void *)src[j]);
+        free(out[j]);
+        free(jobs[j].out_owned);
+    }
+    /* The rest, one by one. */
+    for (int i = 0; i < n && !signals_pending(); i++)
+        if (!done || !taken[i]) cli_process(cli, operands[i]);
+    free(jobs); free(src); free(size); free(taken); free(out); free(out_size);
+    return 0;
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/container.h"
 #include "lib/internal.h"
 #include "lib/lm_mix.h"
 #include "kernels/kernels.h"
@@ -166,6 +167,12 @@ lmz_status lmz_ctx_set_adapters(lmz_ctx *ctx, const lmz_adapter *const *adapters
     ctx->route = route && n > 0;
     ctx->adapter = NULL;
     return LMZ_OK;
+}
+
+uint64_t lmz__level_chunk_size(const lmz_ctx *ctx)
+{
+    uint64_t n = ctx->level.chunk_size;
+    return n < LMZF_COMPACT_RAW_MAX ? n : LMZF_COMPACT_RAW_MAX;
 }
 
 int lmz__progress(lmz_ctx *ctx, uint64_t in, uint64_t out)

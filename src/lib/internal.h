@@ -121,6 +121,10 @@ size_t lmz__group_chunks(const lmz_ctx *ctx, uint32_t lanes);
  * level's generic row. */
 uint32_t lmz__stream_lanes(const lmz_ctx *ctx, int level);
 
+/* The largest content the context codes as one chunk in a compact stream (the CLI
+ * batches files up to this size with lmz_compress_many). */
+uint64_t lmz__level_chunk_size(const lmz_ctx *ctx);
+
 /* Call the progress callback (if any) with in and out, out never below what it was
  * told before in this call (compressing, out is partly an estimate: lm_coder.c).
  * Returns its answer: non-zero to stop. */
