@@ -6,6 +6,7 @@
 #   FILES='a.txt b.txt' bash bench/bench.sh
 #   TABLES=whole|per|real bash bench/bench.sh  only one of the tables (default: all)
 #   MIX=0 bash bench/bench.sh            the LM alone (--no-mix), for comparison
+#   DECODE=0 bash bench/bench.sh         sizes and compression speed only (no decoding)
 #
 # Prints three tables (whole file; each .jsonl response on its own; the files of
 # ../shared/data/real, against ../shared/bench/baselines-dev-real.md), each row with the
@@ -20,6 +21,7 @@ LEVEL=${LEVEL:-5}
 THREADS=${THREADS:-2}
 args=(-l "$LEVEL" -T "$THREADS")
 if [ "${MIX:-1}" = 0 ]; then args+=(--no-mix); fi
+if [ "${DECODE:-1}" = 0 ]; then args+=(--no-decode); fi
 if [ -n "${MODEL:-}" ]; then
     args+=(-m "$MODEL")
 elif ./lmz -V 2>/dev/null | grep -q "built-in model: lmz-s2 is not built in"; then
@@ -74,9 +76,37 @@ B=$SHARED/bench/baselines-dev.md
 if [ "$TABLES" = all ] || [ "$TABLES" = whole ]; then
     run_table "Whole file" "## Whole-file (corpus) setting, bits per byte" "$B" "${whole[@]}"
 fi
+brotli_bytes() {  # file -> brotli -q 11's per-response bytes from the baselines
+    awk -v f="$1" '
+        /^Per-response compressed bytes/ { on = 1; next }
+        on && /^## / { on = 0 }
+        on && /^\| file/ { for (i = 1; i <= NF; i++) if ($i == "brotli") col = i; next }
+        on && index($0, "| " f " ") == 1 { split($0, c, "|"); print c[col] + 0; exit }
+    ' FS='|' "$B" | tr -d ' '
+}
+
+# Per response, beside brotli -q 11 (../shared/bench) and zstd -19 with a dictionary
+# trained on the other responses (bench/zstd_dict.py): the coded bytes in total.
+per_response_summary() {  # the per-response table's lines on stdin
+    echo
+    echo "| file | responses' bytes | lmz | container/response | brotli -q 11 | zstd -19 -D (2-fold) | lmz/brotli |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    local tl=0 tb=0 tz=0
+    while read -r f bytes _ _ _ _ _ coded cont _; do
+        local br zd
+        br=$(brotli_bytes "$f")
+        zd=$(python3 bench/zstd_dict.py "$SHARED/data/$f" | awk '{print $3}')
+        echo "| $f | $bytes | $coded | $cont | $br | $zd | $(awk -v a="$coded" -v b="$br" 'BEGIN { printf "%.3f", a / b }') |"
+        tl=$((tl + coded)); tb=$((tb + br)); tz=$((tz + zd))
+    done
+    echo "| total | | $tl | | $tb | $tz | $(awk -v a="$tl" -v b="$tb" 'BEGIN { printf "%.3f", a / b }') |"
+}
+
 if [ ${#per[@]} -gt 0 ] && { [ "$TABLES" = all ] || [ "$TABLES" = per ]; }; then
     run_table "Each response on its own (.jsonl lines)" "## Per-response setting" "$B" \
-        --per-response "${per[@]}"
+        --per-response "${per[@]}" | tee "${TMPDIR:-/tmp}/lmz-per-response.$$"
+    grep -v '^#\|^file\|^$\|^##' "${TMPDIR:-/tmp}/lmz-per-response.$$" | per_response_summary
+    rm -f "${TMPDIR:-/tmp}/lmz-per-response.$$"
 fi
 if [ ${#real[@]} -gt 0 ] && { [ "$TABLES" = all ] || [ "$TABLES" = real ]; }; then
     run_table "Real files (../shared/data/real)" "## Whole-file (corpus) setting, bits per byte" \

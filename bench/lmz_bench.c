@@ -5,12 +5,16 @@
  * measured on the run.
  *
  *   lmz_bench [-m MODEL.gguf] [-l LEVEL] [-T THREADS] [--lm-always] [--no-mix] [--per-response]
- *             [--no-ce] FILE...
+ *             [--no-ce] [--no-decode] FILE...
  *
  * A .jsonl file (one {"text": ...} object a line, as in ../shared/data) is measured on
  * its "text" fields: by default joined with "\n\n" plus a final "\n" (the layout of the
  * matching .txt files), with --per-response each text compressed on its own (the
- * paper's setting; sizes summed over the responses).
+ * paper's setting; sizes summed over the responses), all of a file's responses through
+ * one lmz_compress_many call (side by side, as `lmz *.txt` codes many small files) and
+ * decoded one by one.  The per-response table adds the container's bytes per response
+ * (stream bytes less payload bytes).  --no-decode skips decoding (sizes are exact
+ * either way; the decode speed column then shows "-").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "format/container.h"
 #include "lib/internal.h"
 #include "lmz.h"
 #include "train/samples.h"
@@ -43,9 +48,30 @@ static uint8_t *slurp(const char *path, size_t *n)
 }
 
 typedef struct totals {
-    double raw, coded, entropy_bits, t_comp, t_decomp;
+    double raw, coded, entropy_bits, t_comp, t_decomp, container, items;
     int ok;
 } totals;
+
+static int want_decode = 1;
+
+/* Bytes of a stream that are not payload: headers, records, checks. */
+static double container_bytes(const void *z, size_t zn)
+{
+    lmzf_memsrc src = { z, zn, 0 };
+    lmzf_parser *p = malloc(sizeof *p);
+    double payload = 0;
+    int found = 0;
+    lmzf_parser_init(p, lmzf_mem_read, &src);
+    while (lmzf_parser_next_stream(p, &found, NULL) == LMZ_OK && found) {
+        lmzf_record rec;
+        while (lmzf_parser_record(p, &rec, NULL) == LMZ_OK && !rec.is_end) {
+            payload += rec.chunk.payload_size;
+            if (lmzf_parser_payload(p, &rec, NULL, NULL) != LMZ_OK) break;
+        }
+    }
+    free(p);
+    return (double)zn - payload;
+}
 
 /* Measure the model's cross-entropy while compressing (ce_bpb)?  It costs an exp per
  * vocabulary entry and token, timed with the compression: --no-ce leaves it out, for
@@ -67,7 +93,8 @@ static void measure(lmz_ctx *c, const uint8_t *p, size_t n, totals *t)
     }
     double t1 = now();
     c->stats_entropy_bits = NULL;
-    if (lmz_decompress_buffer(c, z, zn, &d, &dn) != LMZ_OK || dn != n || memcmp(d, p, n)) {
+    if (want_decode &&
+        (lmz_decompress_buffer(c, z, zn, &d, &dn) != LMZ_OK || dn != n || memcmp(d, p, n))) {
         fprintf(stderr, "decompress failed or differs: %s\n", lmz_ctx_error(c));
         t->ok = 0;
     }
@@ -79,6 +106,43 @@ static void measure(lmz_ctx *c, const uint8_t *p, size_t n, totals *t)
     t->t_decomp += t2 - t1;
     free(z);
     free(d);
+}
+
+/* Each text its own stream, all through one lmz_compress_many, decoded one by one. */
+static void measure_many(lmz_ctx *c, const tr_samples *s, totals *t)
+{
+    void **z = calloc(s->n, sizeof *z);
+    size_t *zn = calloc(s->n, sizeof *zn);
+    double e = 0;
+    c->stats_entropy_bits = want_ce ? &e : NULL;
+    double t0 = now();
+    if (lmz_compress_many(c, s->n, (const void *const *)s->text, s->len, z, zn) != LMZ_OK) {
+        fprintf(stderr, "compress_many: %s\n", lmz_ctx_error(c));
+        t->ok = 0;
+    }
+    double t1 = now();
+    c->stats_entropy_bits = NULL;
+    for (size_t i = 0; t->ok && i < s->n; i++) {
+        void *d = NULL;
+        size_t dn = 0;
+        if (want_decode && (lmz_decompress_buffer(c, z[i], zn[i], &d, &dn) != LMZ_OK ||
+                            dn != s->len[i] || memcmp(d, s->text[i], dn))) {
+            fprintf(stderr, "response %zu: decompress failed or differs: %s\n", i,
+                    lmz_ctx_error(c));
+            t->ok = 0;
+        }
+        free(d);
+        t->raw += (double)s->len[i];
+        t->coded += (double)zn[i];
+        t->container += container_bytes(z[i], zn[i]);
+        t->items += 1;
+    }
+    t->t_comp += t1 - t0;
+    t->t_decomp += now() - t1;
+    t->entropy_bits += e;
+    for (size_t i = 0; i < s->n; i++) free(z[i]);
+    free(z);
+    free(zn);
 }
 
 /* The "text" of every line (src/train/samples.c reads them): each measured alone
@@ -93,11 +157,8 @@ static int jsonl_texts(const char *path, lmz_ctx *c, int per_response, totals *t
     }
     uint8_t *joined = per_response ? NULL : malloc(s.bytes + 2 * s.n + 1);
     size_t jn = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        if (per_response) {
-            measure(c, (const uint8_t *)s.text[i], s.len[i], t);
-            continue;
-        }
+    if (per_response) measure_many(c, &s, t);
+    for (size_t i = 0; i < s.n && !per_response; i++) {
         if (jn) { joined[jn++] = '\n'; joined[jn++] = '\n'; }
         memcpy(joined + jn, s.text[i], s.len[i]);
         jn += s.len[i];
@@ -125,11 +186,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--no-mix")) params.no_mix = 1;
         else if (!strcmp(argv[i], "--per-response")) per_response = 1;
         else if (!strcmp(argv[i], "--no-ce")) want_ce = 0;
+        else if (!strcmp(argv[i], "--no-decode")) want_decode = 0;
         else { first_file = i; break; }
     }
     if (first_file >= argc) {
         fprintf(stderr, "usage: lmz_bench [-m MODEL] [-l LEVEL] [-T N] [--lm-always] [--no-mix] "
-                        "[--per-response] [--no-ce] FILE...\n");
+                        "[--per-response] [--no-ce] [--no-decode] FILE...\n");
         return 2;
     }
     /* Without -m, the built-in models, as `lmz` uses them (the level picks the model). */
@@ -151,8 +213,8 @@ int main(int argc, char **argv)
            params.level, params.threads, lmz_simd_name(lmz_ctx_simd(c)),
            params.lm_always ? ", every chunk coded by the model" : "",
            per_response ? ", each .jsonl response on its own" : "");
-    printf("%-52s %10s %8s %8s %9s %9s %9s\n", "file", "bytes", "ce_bpb", "bpb",
-           "overhead", "comp_KB/s", "dec_KB/s");
+    printf("%-52s %10s %8s %8s %9s %9s %9s%s\n", "file", "bytes", "ce_bpb", "bpb",
+           "overhead", "comp_KB/s", "dec_KB/s", per_response ? "     coded  cont/resp" : "");
     int status = 0;
     for (int i = first_file; i < argc; i++) {
         size_t n;
@@ -162,7 +224,7 @@ int main(int argc, char **argv)
             status = 1;
             continue;
         }
-        totals t = { 0, 0, 0, 0, 0, 1 };
+        totals t = { 0, 0, 0, 0, 0, 0, 0, 1 };
         size_t len = strlen(argv[i]);
         if (len > 6 && !strcmp(argv[i] + len - 6, ".jsonl")) {
             if (jsonl_texts(argv[i], c, per_response, &t) != 0) status = 1;
@@ -183,8 +245,12 @@ int main(int argc, char **argv)
             snprintf(ce_s, sizeof ce_s, "%.4f", ce);
             snprintf(over_s, sizeof over_s, "%.3f%%", 100.0 * (bpb - ce) / ce);
         }
-        printf("%-52s %10.0f %8s %8.4f %9s %9.1f %9.1f%s\n", name, t.raw, ce_s, bpb, over_s,
-               t.raw / 1024 / t.t_comp, t.raw / 1024 / t.t_decomp, t.ok ? "" : "  FAILED");
+        char dec_s[16] = "-", items_s[40] = "";
+        if (want_decode) snprintf(dec_s, sizeof dec_s, "%.1f", t.raw / 1024 / t.t_decomp);
+        if (t.items) snprintf(items_s, sizeof items_s, " %9.0f %10.2f", t.coded,
+                              t.container / t.items);
+        printf("%-52s %10.0f %8s %8.4f %9s %9.1f %9s%s%s\n", name, t.raw, ce_s, bpb, over_s,
+               t.raw / 1024 / t.t_comp, dec_s, items_s, t.ok ? "" : "  FAILED");
         fflush(stdout);
         free(p);
     }

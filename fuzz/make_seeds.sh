@@ -30,17 +30,25 @@ cat "$TMP/text" "$TMP/binary" "$TMP/repeat" >"$TMP/mixed"
 z() { "$LMZ" -q -c "$@"; }
 # LM chunks; --context 16 makes the window slide inside a chunk
 z -m "$BPE" --no-mix --lm-always --chunk-size=40 --context=16 "$TMP/text" >"$OUT/lm-bpe-3chunks.lmz"
-z -m "$BPE" --no-mix --lm-always "$TMP/utf8" >"$OUT/lm-bpe-1chunk.lmz"
+z -m "$BPE" --no-compact --no-mix --lm-always "$TMP/utf8" >"$OUT/lm-bpe-1chunk.lmz"
 z -m "$SPM" --no-mix --lm-always --chunk-size=48 --context=12 "$TMP/text" >"$OUT/lm-spm-2chunks.lmz"
-z -m "$SPM" --no-mix --lm-always "$TMP/utf8" >"$OUT/lm-spm-1chunk.lmz"
+z -m "$SPM" --no-compact --no-mix --lm-always "$TMP/utf8" >"$OUT/lm-spm-1chunk.lmz"
 # mixed streams (doc/format.md 6.5): shared adaptive models across chunks
 z -m "$BPE" --lm-always --chunk-size=40 --context=16 "$TMP/text" >"$OUT/lm-bpe-3chunks-mix.lmz"
 z -m "$SPM" --lm-always --chunk-size=48 --context=12 "$TMP/mixed" >"$OUT/lm-spm-mix.lmz"
 # the fallback methods
-z -m "$BPE" -9 "$TMP/repeat" >"$OUT/zstd-1chunk.lmz"
-z -m "$BPE" -1 "$TMP/binary" >"$OUT/raw-1chunk.lmz"
+z -m "$BPE" --no-compact -9 "$TMP/repeat" >"$OUT/zstd-1chunk.lmz"
+z -m "$BPE" --no-compact -1 "$TMP/binary" >"$OUT/raw-1chunk.lmz"
 z -m "$BPE" --chunk-size=64 "$TMP/mixed" >"$OUT/mixed-chunks.lmz"
-z -m "$BPE" "$TMP/empty" >"$OUT/empty.lmz"
+z -m "$BPE" --no-compact "$TMP/empty" >"$OUT/empty.lmz"
+# compact streams (doc/format.md 11): LM (mixed and not, CR LF), ZSTD, RAW, empty
+z -m "$BPE" --lm-always "$TMP/utf8" >"$OUT/compact-lm-bpe.lmz"
+z -m "$SPM" --no-mix --lm-always "$TMP/text" >"$OUT/compact-lm-spm.lmz"
+printf 'one\r\ntwo\r\n' | z -m "$BPE" --lm-always >"$OUT/compact-lm-crlf.lmz"
+z -m "$BPE" -9 "$TMP/repeat" >"$OUT/compact-zstd.lmz"
+z -m "$BPE" "$TMP/binary" >"$OUT/compact-raw.lmz"
+z -m "$BPE" "$TMP/empty" >"$OUT/compact-empty.lmz"
+cat "$OUT/compact-lm-bpe.lmz" "$OUT/zstd-1chunk.lmz" "$OUT/compact-empty.lmz" >"$OUT/streams-compact.lmz"
 # several streams, like concatenated gzip members (the last one of the other model)
 cat "$OUT/lm-bpe-3chunks.lmz" "$OUT/zstd-1chunk.lmz" "$OUT/empty.lmz" >"$OUT/streams-3.lmz"
 cat "$OUT/raw-1chunk.lmz" "$OUT/lm-spm-1chunk.lmz" >"$OUT/streams-2-models.lmz"
