@@ -80,9 +80,13 @@ brotli_bytes() {  # file -> brotli -q 11's per-response bytes from the baselines
     awk -v f="$1" '
         /^Per-response compressed bytes/ { on = 1; next }
         on && /^## / { on = 0 }
-        on && /^\| file/ { for (i = 1; i <= NF; i++) if ($i == "brotli") col = i; next }
-        on && index($0, "| " f " ") == 1 { split($0, c, "|"); print c[col] + 0; exit }
-    ' FS='|' "$B" | tr -d ' '
+        on && /^\| file/ {
+            n = split($0, h, "|")
+            for (i = 1; i <= n; i++) { gsub(/ /, "", h[i]); if (h[i] == "brotli") col = i }
+            next
+        }
+        on && col && index($0, "| " f " ") == 1 { split($0, c, "|"); print c[col] + 0; exit }
+    ' "$B"
 }
 
 # Per response, beside brotli -q 11 (../shared/bench) and zstd -19 with a dictionary

@@ -579,6 +579,75 @@ static void test_compress_many(void **state)
     lmz_model_close(m);
 }
 
+/* Decompression streams: a chunk is written as soon as it and those before it are
+ * decoded, not when its whole group is.  20 chunks, 8 lanes: the first write comes while
+ * the decoder has done about the first round, far from the whole content.  (Mixed
+ * streams decode a generation of 8 chunks in lockstep and stream a generation at a
+ * time.) */
+typedef struct stream_watch {
+    uint64_t progress_out, at_first_write;
+    size_t writes, bytes;
+} stream_watch;
+
+static int watch_progress(void *user, uint64_t in, uint64_t out)
+{
+    (void)in;
+    ((stream_watch *)user)->progress_out = out;
+    return 0;
+}
+
+static int watch_write(void *user, const void *buf, size_t n)
+{
+    (void)buf;
+    stream_watch *w = user;
+    if (w->writes++ == 0) w->at_first_write = w->progress_out;
+    w->bytes += n;
+    return 0;
+}
+
+typedef struct mem_src { const uint8_t *p; size_t left; } mem_src;
+
+static long long mem_src_read(void *user, void *buf, size_t n)
+{
+    mem_src *m = user;
+    if (n > m->left) n = m->left;
+    memcpy(buf, m->p, n);
+    m->p += n;
+    m->left -= n;
+    return (long long)n;
+}
+
+static void test_decompression_streams(void **state)
+{
+    (void)state;
+    lmz_model *m = open_model(MODEL_A);
+    size_t n;
+    uint8_t *text = shared_data("llm-gpt-4o-2024-05-13.txt", 6000, &n);
+    lmz_params p = test_params(LMZ_SIMD_AUTO, 1, 300, 0);
+    p.no_mix = 1;
+    stream_watch w = { 0, 0, 0, 0 };
+    p.progress = watch_progress;
+    p.progress_user = &w;
+    lmz_error err;
+    lmz_ctx *c = lmz_ctx_new(m, &p, &err);
+    assert_non_null(c);
+    void *z = NULL;
+    size_t zn = 0;
+    assert_int_equal(lmz_compress_buffer(c, text, n, &z, &zn), LMZ_OK);
+    w = (stream_watch){ 0, 0, 0, 0 };
+    mem_src src = { z, zn };
+    assert_int_equal(lmz_decompress_stream(c, mem_src_read, &src, watch_write, &w), LMZ_OK);
+    assert_int_equal(w.bytes, n);
+    assert_true(w.writes >= 20);
+    if (w.at_first_write * 2 > n)
+        fail_msg("first write after %llu of %zu bytes were decoded",
+                 (unsigned long long)w.at_first_write, n);
+    free(z);
+    free(text);
+    lmz_ctx_free(c);
+    lmz_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -595,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_concatenated_streams),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_compress_many),
+        cmocka_unit_test(test_decompression_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

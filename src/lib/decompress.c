@@ -35,6 +35,11 @@ typedef struct dstate {
     size_t n, cap;
     uint32_t lanes;          /* per thread, for the current stream: its level's */
     uint64_t index;          /* of the next chunk in the stream */
+    /* Streaming out a group as it decodes: group[0, emitted) are written, and LM chunks
+     * [0, lm_ready) decoded; the first failure is kept in emit_status. */
+    size_t emitted, lm_ready, lm_emitted;
+    lmz_status emit_status;
+    char emit_msg[512];
 } dstate;
 
 static lmz_status fail_err(lmz_ctx *ctx, lmz_status st, const lmz_error *err)
@@ -94,7 +99,50 @@ static lmz_status expand_crlf(lm_chunk *c)
     return LMZ_OK;
 }
 
-/* Decode the pending LM chunks and emit the pending chunks in order. */
+/* Write the group's chunks that are ready, in order: fallback chunks (already decoded)
+ * and LM chunks that lm_decode_chunks has finished.  Stops at the first failure. */
+static lmz_status emit_ready(dstate *d)
+{
+    while (d->emit_status == LMZ_OK && d->emitted < d->n) {
+        pending *p = &d->group[d->emitted];
+        const lmzf_record *rec = &p->rec;
+        if (p->raw) {
+            d->emit_status = emit(d, rec, p->raw, rec->chunk.raw_size);
+        } else {
+            if (d->lm_emitted >= d->lm_ready) break;
+            lm_chunk *c = &d->lm[d->lm_emitted++];
+            if (c->status == LMZ_OK && c->crlf) c->status = expand_crlf(c);
+            if (c->status != LMZ_OK) {
+                char where[96];
+                d->emit_status = lmz__fail(d->ctx, c->status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM
+                                                                              : LMZ_ERR_CORRUPT,
+                                           "%s: LM payload does not decode to the recorded %u "
+                                           "bytes", lmzf_record_where(rec, where, sizeof where),
+                                           rec->chunk.raw_size);
+                break;
+            }
+            d->emit_status = emit(d, rec, c->out, c->out_size);
+            free(c->out);           /* written: no need to hold it */
+            c->out = NULL;
+        }
+        d->emitted++;
+    }
+    if (d->emit_status != LMZ_OK)
+        snprintf(d->emit_msg, sizeof d->emit_msg, "%s", lmz_ctx_error(d->ctx));
+    return d->emit_status;
+}
+
+/* lm_decode_chunks' ready callback: LM chunk `index` of the group and all before it are
+ * decoded. */
+static int lm_ready(void *user, size_t index)
+{
+    dstate *d = user;
+    d->lm_ready = index + 1;
+    return emit_ready(d) != LMZ_OK;
+}
+
+/* Decode the pending LM chunks and emit the pending chunks in order, each as soon as it
+ * and those before it are done. */
 static lmz_status flush_group(dstate *d)
 {
     if (d->n == 0) return LMZ_OK;
@@ -113,24 +161,17 @@ static lmz_status flush_group(dstate *d)
     lmz_level_settings w = { .chunk_size = h->chunk_size, .context = h->context,
                              .keep = h->keep, .lanes = d->lanes,
                              .kv_f16 = (h->flags & LMZF_FLAG_KV_F16) != 0 };
-    lmz_status st = lm_decode_chunks(d->ctx, &w, d->lm, k);
-    for (size_t i = 0, j = 0; st == LMZ_OK && i < d->n; i++) {
-        const lmzf_record *rec = &d->group[i].rec;
-        if (d->group[i].raw) {
-            st = emit(d, rec, d->group[i].raw, rec->chunk.raw_size);
-            continue;
-        }
-        lm_chunk *c = &d->lm[j++];
-        if (c->status == LMZ_OK && c->crlf) c->status = expand_crlf(c);
-        if (c->status != LMZ_OK) {
-            char where[96];
-            st = lmz__fail(d->ctx, c->status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM
-                                                              : LMZ_ERR_CORRUPT,
-                           "%s: LM payload does not decode to the recorded %u bytes",
-                           lmzf_record_where(rec, where, sizeof where), rec->chunk.raw_size);
-            break;
-        }
-        st = emit(d, rec, c->out, c->out_size);
+    d->emitted = d->lm_ready = d->lm_emitted = 0;
+    d->emit_status = LMZ_OK;
+    emit_ready(d);                              /* fallback chunks that lead the group */
+    lmz_status st = d->emit_status != LMZ_OK ? d->emit_status
+                                              : lm_decode_chunks(d->ctx, &w, d->lm, k,
+                                                                 lm_ready, d);
+    if (d->emit_status != LMZ_OK) {             /* the reason, not "output failed" */
+        st = lmz__fail(d->ctx, d->emit_status, "%s", d->emit_msg);
+    } else if (st == LMZ_OK) {
+        d->lm_ready = k;
+        st = emit_ready(d);
     }
     clear_group(d);
     return st == LMZ_OK ? report(d->ctx) : st;

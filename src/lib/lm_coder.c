@@ -47,6 +47,11 @@ typedef struct lm_shared {
     pthread_barrier_t barrier;
     atomic_int go;                /* the barrier is ready: started threads may use it */
     int all_done;                 /* written by the caller's thread between barriers */
+    /* Decoding: chunks [0, next_ready) were handed to ready (caller's thread only). */
+    lm_ready_fn ready;
+    void *ready_user;
+    size_t next_ready;
+    uint64_t base_out;            /* the context's progress_out when the call began */
     /* Run 0 waits on this for the other runs to finish (run_thread signals it). */
     pthread_mutex_t lock;
     pthread_cond_t run_finished;
@@ -98,6 +103,7 @@ static void lane_finish(lm_run *r, lm_lane *ln)
     r->finished_bytes += r->b.decoding ? c->raw_size : c->in_size;
     if (!r->b.decoding) r->finished_out += lane_out(ln);
     lm_lane_finish(&r->b, ln);
+    atomic_store_explicit(&c->done, 1, memory_order_release);
     /* Out of memory fails the call (lm_coder.h), not just the chunk. */
     if (c->status == LMZ_ERR_NOMEM)
         run_fail(r, LMZ_ERR_NOMEM, "out of memory for a chunk's output");
@@ -131,7 +137,9 @@ static int report_progress(const lm_run *r)
         coded += atomic_load_explicit(&r->sh->runs[i].out, memory_order_relaxed);
     }
     uint64_t in = ctx->progress_in, out = ctx->progress_out;
-    if (r->b.decoding) out += done;
+    /* Decoding, the chunks written so far (progress_out, as the ready callback writes
+     * them) are part of `done`. */
+    if (r->b.decoding) out = r->sh->base_out + done > out ? r->sh->base_out + done : out;
     else in += done, out += coded;
     return lmz__progress(ctx, in, out);
 }
@@ -204,6 +212,19 @@ static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t l
     return LMZ_OK;
 }
 
+/* Caller's thread: hand the chunks that are done, in order, to the ready callback. */
+static void pass_ready(lm_run *r0)
+{
+    lm_shared *sh = r0->sh;
+    while (sh->ready && sh->next_ready < sh->n && !atomic_load(&sh->stop) &&
+           atomic_load_explicit(&sh->chunks[sh->next_ready].done, memory_order_acquire)) {
+        if (sh->ready(sh->ready_user, sh->next_ready++) != 0) {
+            run_fail(r0, LMZ_ERR_IO, "output failed");
+            return;
+        }
+    }
+}
+
 /* The next chunk for an idle lane, or NULL when none is left. */
 static lm_chunk *take_chunk(lm_shared *sh)
 {
@@ -271,6 +292,7 @@ static void run_loop(lm_run *r)
             run_fail(r, LMZ_ERR_INTERRUPTED, "interrupted");
             return;
         }
+        if (r->index == 0) pass_ready(r);
     }
 }
 
@@ -308,6 +330,7 @@ static void wait_for_runs(lm_run *r0)
         pthread_mutex_unlock(&sh->lock);
         if (r0->status == LMZ_OK && !atomic_load(&sh->stop) && report_progress(r0))
             run_fail(r0, LMZ_ERR_INTERRUPTED, "interrupted");
+        pass_ready(r0);
         pthread_mutex_lock(&sh->lock);
         if (!runs_busy(sh)) break;
         struct timespec until;
@@ -370,6 +393,7 @@ static int stepped_code(lm_shared *sh)
         return 1;
     }
     if (report_progress(&sh->runs[0])) run_fail(&sh->runs[0], LMZ_ERR_INTERRUPTED, "interrupted");
+    pass_ready(&sh->runs[0]);
     return done;
 }
 
@@ -461,7 +485,7 @@ static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context, in
 }
 
 static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_settings *w,
-                             lm_chunk *chunks, size_t n)
+                             lm_chunk *chunks, size_t n, lm_ready_fn ready, void *ready_user)
 {
     if (n == 0) return LMZ_OK;
     uint32_t context = w->context, keep = w->keep;
@@ -470,7 +494,9 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
                          context, keep);
     lm_shared sh = { .ctx = ctx, .decoding = decoding, .context = context, .keep = keep,
                      .kv_f16 = w->kv_f16,
-                     .chunks = chunks, .n = n };
+                     .chunks = chunks, .n = n, .ready = ready, .ready_user = ready_user,
+                     .base_out = ctx->progress_out };
+    for (size_t i = 0; i < n; i++) atomic_init(&chunks[i].done, 0);
     atomic_init(&sh.next_chunk, 0);
     atomic_init(&sh.stop, 0);
     pthread_mutex_init(&sh.lock, NULL);
@@ -524,6 +550,7 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
             if (!started[i]) mark_finished(&sh.runs[i]);
         run_loop(&sh.runs[0]);
         wait_for_runs(&sh.runs[0]);
+        pass_ready(&sh.runs[0]);
         for (uint32_t i = 1; i < sh.n_runs; i++)
             if (started[i]) pthread_join(threads[i], NULL);
         for (uint32_t i = 0; i < sh.n_runs; i++) {
@@ -547,13 +574,13 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
 lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n)
 {
-    return run_chunks(ctx, 0, w, chunks, n);
+    return run_chunks(ctx, 0, w, chunks, n, NULL, NULL);
 }
 
 lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n, int own_streams)
 {
-    lmz_status st = run_chunks(ctx, 0, w, chunks, n);
+    lmz_status st = run_chunks(ctx, 0, w, chunks, n, NULL, NULL);
     if (ctx->mixing) {
         for (size_t i = 0; st == LMZ_OK && i < n; i++)
             if (chunks[i].status != LMZ_OK)
@@ -574,7 +601,7 @@ lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
 }
 
 lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
-                            size_t n)
+                            size_t n, lm_ready_fn ready, void *ready_user)
 {
-    return run_chunks(ctx, 1, w, chunks, n);
+    return run_chunks(ctx, 1, w, chunks, n, ready, ready_user);
 }

@@ -12,6 +12,7 @@
 #ifndef LMZ_LM_CODER_H
 #define LMZ_LM_CODER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/internal.h"
@@ -29,6 +30,7 @@ typedef struct lm_chunk {
                             * (compress.c transforms `in`, decompress.c expands `out`);
                             * decoding then checks only that out fits in raw_size */
     lmz_status status;     /* per chunk: LMZ_OK or why it failed */
+    _Atomic int done;      /* set (last) when out and status are final */
     /* Mixed streams (lm_mix.h).  gen: the chunk's generation, its stream index / 8.
      * Encoding, between the LM pass and the mixing pass: the tokens, and the LM's
      * probability of each coded decision (owned by the chunk). */
@@ -50,7 +52,11 @@ lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
  * tools replay the mixing from it. */
 lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n);
+/* Decoding: called on the caller's thread, in chunk order, for each chunk as soon as it
+ * and every chunk before it are done (so output can stream); non-zero stops the call
+ * (which then fails with LMZ_ERR_IO: the callback keeps its own reason). */
+typedef int (*lm_ready_fn)(void *user, size_t index);
 lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
-                            size_t n);
+                            size_t n, lm_ready_fn ready, void *ready_user);
 
 #endif
