@@ -118,11 +118,12 @@ static void test_walk_spends_the_lm_probability(void **state)
     vocab_drop(tv);
 }
 
-/* Code `n` tokens mixed, each under logits_for(i); returns the payload (malloc'd). */
-static uint8_t *encode_tokens(const vocab_order *v, const uint32_t *ranks, size_t n,
-                              size_t *size)
+/* Code `n` tokens mixed, each under logits_for(i), with the state cm (NULL: a new one);
+ * returns the payload (malloc'd). */
+static uint8_t *encode_tokens_with(cm_state *given, const vocab_order *v,
+                                   const uint32_t *ranks, size_t n, size_t *size)
 {
-    cm_state *cm = cm_new();
+    cm_state *cm = given ? given : cm_new();
     assert_non_null(cm);
     cm_lane lane;
     cm_lane_begin(cm, &lane, 1u << 20);
@@ -143,8 +144,14 @@ static uint8_t *encode_tokens(const vocab_order *v, const uint32_t *ranks, size_
     enc.buf = NULL;
     rc_enc_free(&enc);
     free(row); free(cum);
-    cm_free(cm);
+    if (!given) cm_free(cm);
     return out;
+}
+
+static uint8_t *encode_tokens(const vocab_order *v, const uint32_t *ranks, size_t n,
+                              size_t *size)
+{
+    return encode_tokens_with(NULL, v, ranks, n, size);
 }
 
 static void decode_tokens(const vocab_order *v, const uint8_t *buf, size_t size,
@@ -228,6 +235,40 @@ static void test_known_answers(void **state)
     vocab_drop(tv);
 }
 
+/* cm_reset after a short stream undoes just what the stream changed, after a long one
+ * it clears everything: either way the state is a new state's, and a stream coded after
+ * it comes out byte for byte as from a new state. */
+static void test_reset_is_fresh(void **state)
+{
+    (void)state;
+    test_vocab *tv = vocab_make();
+    const vocab_order *v = tv->order;
+    cm_state *fresh = cm_new(), *used = cm_new();
+    assert_non_null(fresh);
+    assert_non_null(used);
+    uint64_t want = cm_state_digest(fresh);
+    size_t half = 3000;         /* 6000 tokens: past every table's dirty list */
+    uint32_t *ranks = repeated_tokens(v, half);
+    for (int pass = 0; pass < 3; pass++) {
+        size_t n = pass == 1 ? 2 * half : 150;
+        size_t a_size, b_size;
+        uint8_t *a = encode_tokens_with(used, v, ranks, n, &a_size);
+        assert_true(cm_state_digest(used) != want);
+        cm_reset(used);
+        if (cm_state_digest(used) != want)
+            fail_msg("pass %d (%zu tokens): the reset state differs from a new one", pass, n);
+        uint8_t *b = encode_tokens(v, ranks, n, &b_size);
+        assert_int_equal(a_size, b_size);
+        assert_memory_equal(a, b, a_size);
+        free(a);
+        free(b);
+    }
+    free(ranks);
+    cm_free(fresh);
+    cm_free(used);
+    vocab_drop(tv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_models_learn_repeats),
         cmocka_unit_test(test_known_answers),
+        cmocka_unit_test(test_reset_is_fresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "coder/cm.h"
 #include "kernels/detmath.h"
@@ -137,12 +138,29 @@ static inline uint32_t counter_update(uint32_t c, int bit)
 
 /* ---- The state ---- */
 
+/* What a stream changed in a large table, so that cm_reset can undo just that: a short
+ * stream (one chat answer) touches a few thousand of the 53 MiB, and clearing them all
+ * cost 13 ms a stream.  Past DIRTY_MAX entries the table is cleared whole. */
+#define DIRTY_MAX (1u << 16)
+typedef struct dirty {
+    uint32_t *at;
+    uint32_t n;             /* DIRTY_MAX + 1: overflowed */
+} dirty;
+
+static inline void dirty_add(dirty *d, uint32_t i)
+{
+    if (d->n < DIRTY_MAX) d->at[d->n] = i;
+    if (d->n <= DIRTY_MAX) d->n++;
+}
+
 /* An APM (adaptive probability map): per context, APM_BINS probabilities over the
  * stretch domain, interpolated; the bin nearer the input learns. */
 typedef struct apm {
     uint16_t *t;
     uint32_t contexts;
     uint32_t idx, w;        /* the last lookup */
+    uint8_t *touched;       /* per context: updated since the last reset */
+    dirty rows;
 } apm;
 
 typedef struct mixer {
@@ -161,6 +179,8 @@ struct cm_state {
     uint32_t end_sm[64 * 2];
     mixer bits, bits2, ends;     /* bits2: a second mixer, its weights chosen by c0 */
     uint32_t next_base;     /* next ring position to reserve */
+    dirty dirty_bucket, dirty_match, dirty_end;   /* entries changed since the reset */
+    int fresh;              /* every table is in its reset state (cm_new's first reset) */
 
     /* The decision in progress. */
     uint32_t *slot[CM_ORDERS];
@@ -176,11 +196,20 @@ struct cm_state {
     int is_end;
 };
 
-static void apm_reset(apm *a)
+static void apm_reset_row(apm *a, uint32_t c)
 {
-    for (uint32_t c = 0; c < a->contexts; c++)
-        for (int j = 0; j < APM_BINS; j++)
-            a->t[c * APM_BINS + j] = (uint16_t)squash((j - 24) * 128);
+    for (int j = 0; j < APM_BINS; j++) a->t[c * APM_BINS + j] = (uint16_t)squash((j - 24) * 128);
+    a->touched[c] = 0;
+}
+
+static void apm_reset(apm *a, int whole)
+{
+    if (whole || a->rows.n > DIRTY_MAX) {
+        for (uint32_t c = 0; c < a->contexts; c++) apm_reset_row(a, c);
+    } else {
+        for (uint32_t i = 0; i < a->rows.n; i++) apm_reset_row(a, a->rows.at[i]);
+    }
+    a->rows.n = 0;
 }
 
 static uint32_t apm_p(apm *a, uint32_t ctx, int32_t x)
@@ -193,6 +222,11 @@ static uint32_t apm_p(apm *a, uint32_t ctx, int32_t x)
 
 static void apm_update(apm *a, int bit)
 {
+    uint32_t row = a->idx / APM_BINS;
+    if (!a->touched[row]) {
+        a->touched[row] = 1;
+        dirty_add(&a->rows, row);
+    }
     uint16_t *t = &a->t[a->idx + (a->w >> 6)];
     int32_t target = bit ? 65535 : 0;
     *t = (uint16_t)(*t + ((target - *t) >> APM_RATE));
@@ -205,15 +239,37 @@ static void mixer_init(mixer *m, int sets, int n_inputs)
         for (int i = 0; i < n_inputs; i++) m->w[s * n_inputs + i] = i == 1 ? 65536 : 0;
 }
 
+/* Every table back to its reset state: whole, or (after a short stream) just what the
+ * stream changed.  Both give the same state, which tests/test_mix.c checks. */
 void cm_reset(cm_state *s)
 {
-    memset(s->bucket, 0, ((size_t)16 << BUCKET_BITS) * sizeof *s->bucket);
-    memset(s->ring, 0xFF, ((size_t)1 << RING_BITS) * sizeof *s->ring);
-    memset(s->match, 0, ((size_t)1 << MATCH_BITS) * sizeof *s->match);
-    for (size_t i = 0; i < ((size_t)1 << END_BITS); i++) s->end[i] = COUNTER_NEW;
-    apm_reset(&s->sse1);
-    apm_reset(&s->sse2);
-    apm_reset(&s->lm_sse);
+    int whole = !s->fresh;
+    if (whole || s->dirty_bucket.n > DIRTY_MAX)
+        memset(s->bucket, 0, ((size_t)16 << BUCKET_BITS) * sizeof *s->bucket);
+    else    /* a bucket with check 0 is empty: its counters are set when it is taken */
+        for (uint32_t i = 0; i < s->dirty_bucket.n; i++) s->bucket[(size_t)s->dirty_bucket.at[i] << 4] = 0;
+    /* The ring: the positions reserved, one past them (a match can read there) and the
+     * 64 below 0 (a match verified backwards from a position near 0 wraps there). */
+    size_t ring = (size_t)1 << RING_BITS;
+    if (whole || (size_t)s->next_base + 64 >= ring - 64) {
+        memset(s->ring, 0xFF, ring * sizeof *s->ring);
+    } else {
+        memset(s->ring, 0xFF, ((size_t)s->next_base + 64) * sizeof *s->ring);
+        memset(s->ring + ring - 64, 0xFF, 64 * sizeof *s->ring);
+    }
+    if (whole || s->dirty_match.n > DIRTY_MAX)
+        memset(s->match, 0, ((size_t)1 << MATCH_BITS) * sizeof *s->match);
+    else
+        for (uint32_t i = 0; i < s->dirty_match.n; i++) s->match[s->dirty_match.at[i]] = 0;
+    if (whole || s->dirty_end.n > DIRTY_MAX)
+        for (size_t i = 0; i < ((size_t)1 << END_BITS); i++) s->end[i] = COUNTER_NEW;
+    else
+        for (uint32_t i = 0; i < s->dirty_end.n; i++) s->end[s->dirty_end.at[i]] = COUNTER_NEW;
+    s->dirty_bucket.n = s->dirty_match.n = s->dirty_end.n = 0;
+    apm_reset(&s->sse1, whole);
+    apm_reset(&s->sse2, whole);
+    apm_reset(&s->lm_sse, 1);
+    s->fresh = 1;
     for (int i = 0; i < 128; i++) s->match_sm[i] = s->end_sm[i] = COUNTER_NEW;
     mixer_init(&s->bits, BIT_SETS, CM_BIT_INPUTS);
     mixer_init(&s->bits2, 256, CM_BIT_INPUTS);
@@ -235,12 +291,22 @@ cm_state *cm_new(void)
     s->sse1.t = malloc((size_t)s->sse1.contexts * APM_BINS * sizeof *s->sse1.t);
     s->sse2.t = malloc((size_t)s->sse2.contexts * APM_BINS * sizeof *s->sse2.t);
     s->lm_sse.t = malloc((size_t)s->lm_sse.contexts * APM_BINS * sizeof *s->lm_sse.t);
+    s->lm_sse.touched = calloc(s->lm_sse.contexts, 1);
+    s->sse1.touched = calloc(s->sse1.contexts, 1);
+    s->sse2.touched = calloc(s->sse2.contexts, 1);
+    s->lm_sse.rows.at = malloc(DIRTY_MAX * sizeof(uint32_t));
+    s->sse1.rows.at = malloc(DIRTY_MAX * sizeof(uint32_t));
+    s->sse2.rows.at = malloc(DIRTY_MAX * sizeof(uint32_t));
+    s->dirty_bucket.at = malloc(DIRTY_MAX * sizeof(uint32_t));
+    s->dirty_match.at = malloc(DIRTY_MAX * sizeof(uint32_t));
+    s->dirty_end.at = malloc(DIRTY_MAX * sizeof(uint32_t));
     s->bits.w = malloc((size_t)BIT_SETS * CM_BIT_INPUTS * sizeof *s->bits.w);
     s->bits2.w = malloc((size_t)256 * CM_BIT_INPUTS * sizeof *s->bits2.w);
     s->ends.w = malloc((size_t)END_SETS * CM_END_INPUTS * sizeof *s->ends.w);
     if (!s->bucket || !s->ring || !s->match || !s->end || !s->sse1.t || !s->sse2.t ||
-        !s->lm_sse.t || !s->bits.w ||
-        !s->bits2.w || !s->ends.w) {
+        !s->lm_sse.t || !s->bits.w || !s->bits2.w || !s->ends.w || !s->lm_sse.touched ||
+        !s->sse1.touched || !s->sse2.touched || !s->lm_sse.rows.at || !s->sse1.rows.at ||
+        !s->sse2.rows.at || !s->dirty_bucket.at || !s->dirty_match.at || !s->dirty_end.at) {
         cm_free(s);
         return NULL;
     }
@@ -254,6 +320,9 @@ void cm_free(cm_state *s)
     free(s->bucket); free(s->ring); free(s->match); free(s->end);
     free(s->sse1.t); free(s->sse2.t); free(s->lm_sse.t);
     free(s->bits.w); free(s->bits2.w); free(s->ends.w);
+    free(s->lm_sse.touched); free(s->sse1.touched); free(s->sse2.touched);
+    free(s->lm_sse.rows.at); free(s->sse1.rows.at); free(s->sse2.rows.at);
+    free(s->dirty_bucket.at); free(s->dirty_match.at); free(s->dirty_end.at);
     free(s);
 }
 
@@ -306,6 +375,7 @@ static void match_next(cm_state *s, cm_lane *l)
             l->match_ptr = cand;
         }
     }
+    if (!s->match[key]) dirty_add(&s->dirty_match, key);    /* here >= MATCH_MIN > 0 */
     s->match[key] = here;
     if (l->match_len) {
         uint16_t c = ring_at(s, l->match_ptr);
@@ -428,6 +498,7 @@ static void select_slots(cm_state *s, cm_lane *l, int j)
             uint32_t *b = s->bucket + ((size_t)(x >> (32 - BUCKET_BITS)) << 4);
             uint32_t chk = x | 1;
             if (b[0] != chk) {
+                if (!b[0]) dirty_add(&s->dirty_bucket, (uint32_t)(b - s->bucket) >> 4);
                 b[0] = chk;
                 for (int k = 1; k < 16; k++) b[k] = COUNTER_NEW;
             }
@@ -551,7 +622,11 @@ uint32_t cm_dup_p(cm_state *s, cm_lane *l, uint32_t p_lm, uint32_t rank)
 void cm_end_update(cm_state *s, cm_lane *l, int end)
 {
     (void)l;
-    for (int i = 0; i < 2; i++) *s->end_slot[i] = counter_update(*s->end_slot[i], end);
+    for (int i = 0; i < 2; i++) {
+        if (*s->end_slot[i] == COUNTER_NEW)
+            dirty_add(&s->dirty_end, (uint32_t)(s->end_slot[i] - s->end));
+        *s->end_slot[i] = counter_update(*s->end_slot[i], end);
+    }
     if (s->match_bit >= 0)
         s->end_sm[s->match_idx] = counter_update(s->end_sm[s->match_idx], end);
     mix_update(s, end);
@@ -565,4 +640,30 @@ void cm_last_trace(const cm_state *s, cm_trace *t)
     t->p_final = s->p_final;
     t->n_inputs = s->n_x;
     for (int i = 0; i < s->n_x; i++) t->input[i] = s->x[i];
+}
+
+uint64_t cm_state_digest(const cm_state *s)
+{
+    XXH64_state_t *h = XXH64_createState();
+    if (!h) return 0;
+    XXH64_reset(h, 0);
+    for (size_t b = 0; b < ((size_t)1 << BUCKET_BITS); b++) {
+        const uint32_t *bk = s->bucket + (b << 4);
+        XXH64_update(h, bk, bk[0] ? 16 * sizeof *bk : sizeof *bk);
+    }
+    XXH64_update(h, s->ring, ((size_t)1 << RING_BITS) * sizeof *s->ring);
+    XXH64_update(h, s->match, ((size_t)1 << MATCH_BITS) * sizeof *s->match);
+    XXH64_update(h, s->end, ((size_t)1 << END_BITS) * sizeof *s->end);
+    const apm *apms[3] = { &s->sse1, &s->sse2, &s->lm_sse };
+    for (int i = 0; i < 3; i++)
+        XXH64_update(h, apms[i]->t, (size_t)apms[i]->contexts * APM_BINS * sizeof *apms[i]->t);
+    XXH64_update(h, s->match_sm, sizeof s->match_sm);
+    XXH64_update(h, s->end_sm, sizeof s->end_sm);
+    XXH64_update(h, s->bits.w, (size_t)BIT_SETS * CM_BIT_INPUTS * sizeof *s->bits.w);
+    XXH64_update(h, s->bits2.w, (size_t)256 * CM_BIT_INPUTS * sizeof *s->bits2.w);
+    XXH64_update(h, s->ends.w, (size_t)END_SETS * CM_END_INPUTS * sizeof *s->ends.w);
+    XXH64_update(h, &s->next_base, sizeof s->next_base);
+    uint64_t d = XXH64_digest(h);
+    XXH64_freeState(h);
+    return d;
 }

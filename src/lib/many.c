@@ -45,7 +45,9 @@ lmz_status lmz_compress_many(lmz_ctx *ctx, size_t n, const void *const *src,
     ctx->error[0] = '\0';
     /* Routing picks an adapter per text: those cannot share a forward pass. */
     int one_by_one = ctx->route && ctx->n_adapters > 1;
-    size_t group = lmz__group_chunks(ctx, ctx->level.lanes);
+    /* Four groups' worth at a time: the lanes idle only at a batch's end, while its
+     * longest texts finish, and short texts hold little memory. */
+    size_t group = 4 * lmz__group_chunks(ctx, ctx->level.lanes);
     const uint8_t **batch = malloc((group ? group : 1) * sizeof *batch);
     size_t *batch_size = malloc((group ? group : 1) * sizeof *batch_size);
     size_t *index = malloc((group ? group : 1) * sizeof *index);
