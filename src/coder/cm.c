@@ -59,6 +59,7 @@ static const unsigned order_of[N_ORDERS] = { 1, 2, 3, 4, 6 };   /* then word, co
 static uint16_t squash_tab[2 * SQ_LIM + 1];
 static int16_t stretch_tab[4096];
 static uint32_t rate_tab[COUNTER_LIMIT + 1];
+static uint16_t apm_fresh_row[APM_BINS];     /* every APM context's initial bins */
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 /* 65536 / (1 + e^(-x/256)) rounded, from lmz_expf (basic IEEE operations only), made
@@ -86,6 +87,11 @@ static void tables_init(void)
         stretch_tab[i] = (int16_t)x;
     }
     for (uint32_t n = 0; n <= COUNTER_LIMIT; n++) rate_tab[n] = 131072u / (2 * n + 3);
+    for (int j = 0; j < APM_BINS; j++) {      /* squash((j - 24) * 128), clamped as squash does */
+        int v = (j - 24) * 128;
+        v = v > SQ_LIM ? SQ_LIM : v < -SQ_LIM ? -SQ_LIM : v;
+        apm_fresh_row[j] = squash_tab[v + SQ_LIM];
+    }
 }
 
 static inline uint32_t squash(int32_t x)
@@ -198,7 +204,7 @@ struct cm_state {
 
 static void apm_reset_row(apm *a, uint32_t c)
 {
-    for (int j = 0; j < APM_BINS; j++) a->t[c * APM_BINS + j] = (uint16_t)squash((j - 24) * 128);
+    memcpy(&a->t[c * APM_BINS], apm_fresh_row, sizeof apm_fresh_row);
     a->touched[c] = 0;
 }
 
