@@ -605,18 +605,6 @@ static int watch_write(void *user, const void *buf, size_t n)
     return 0;
 }
 
-typedef struct mem_src { const uint8_t *p; size_t left; } mem_src;
-
-static long long mem_src_read(void *user, void *buf, size_t n)
-{
-    mem_src *m = user;
-    if (n > m->left) n = m->left;
-    memcpy(buf, m->p, n);
-    m->p += n;
-    m->left -= n;
-    return (long long)n;
-}
-
 static void test_decompression_streams(void **state)
 {
     (void)state;
@@ -635,8 +623,8 @@ static void test_decompression_streams(void **state)
     size_t zn = 0;
     assert_int_equal(lmz_compress_buffer(c, text, n, &z, &zn), LMZ_OK);
     w = (stream_watch){ 0, 0, 0, 0 };
-    mem_src src = { z, zn };
-    assert_int_equal(lmz_decompress_stream(c, mem_src_read, &src, watch_write, &w), LMZ_OK);
+    lmzf_memsrc src = { z, zn, 0 };
+    assert_int_equal(lmz_decompress_stream(c, lmzf_mem_read, &src, watch_write, &w), LMZ_OK);
     assert_int_equal(w.bytes, n);
     assert_true(w.writes >= 20);
     if (w.at_first_write * 2 > n)

@@ -176,18 +176,18 @@ trailing:
                 "lmz stream", (unsigned long long)at, (unsigned long long)p->stream);
 }
 
-/* A name field at b + *n (its length byte, 1..LMZF_NAME_MAX, then the bytes) into
+/* A name field at b + *n (its length byte, min..LMZF_NAME_MAX, then the bytes) into
  * dst, NUL-terminated; *n moves past it. */
-static lmz_status read_name(lmzf_parser *p, uint8_t *b, size_t *n, char *dst, uint8_t *len,
-                            const char *label, const char *where, const char *what,
-                            lmz_error *err)
+static lmz_status read_name(lmzf_parser *p, uint8_t *b, size_t *n, unsigned min, char *dst,
+                            uint8_t *len, const char *label, const char *where,
+                            const char *what, lmz_error *err)
 {
     lmz_status st = read_exact(p, b + *n, 1, NULL, what, err);
     if (st) return st;
     unsigned k = b[(*n)++];
-    if (k < 1 || k > LMZF_NAME_MAX)
-        return stop(p, err, LMZ_ERR_CORRUPT, "%s: %s name length %u outside 1..%u", where,
-                    label, k, LMZF_NAME_MAX);
+    if (k < min || k > LMZF_NAME_MAX)
+        return stop(p, err, LMZ_ERR_CORRUPT, "%s: %s name length %u outside %u..%u", where,
+                    label, k, min, LMZF_NAME_MAX);
     if ((st = read_exact(p, b + *n, k, NULL, what, err))) return st;
     memcpy(dst, b + *n, k);
     dst[k] = '\0';
@@ -237,13 +237,14 @@ static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix
         memcpy(h->adapter_id, b + n + 2 * LMZF_ID_SIZE, LMZF_ID_SIZE);
     n += ids;
     if ((h->flags & LMZF_FLAG_NAME) &&
-        (st = read_name(p, b, &n, h->model_name, &h->model_name_len, "model", where, what, err)))
+        (st = read_name(p, b, &n, 1, h->model_name, &h->model_name_len, "model", where, what,
+                        err)))
         return st;
     if (h->flags & LMZF_FLAG_ADAPTER_NAME) {
         if (!(h->flags & LMZF_FLAG_ADAPTER))
             return stop(p, err, LMZ_ERR_CORRUPT, "%s: adapter name flag without an adapter",
                         where);
-        if ((st = read_name(p, b, &n, h->adapter_name, &h->adapter_name_len, "adapter", where,
+        if ((st = read_name(p, b, &n, 1, h->adapter_name, &h->adapter_name_len, "adapter", where,
                             what, err)))
             return st;
     }
@@ -325,17 +326,11 @@ static lmz_status read_compact(lmzf_parser *p, unsigned tag, lmzf_header *h,
             memcpy(h->model_id, b + n, LMZF_ID_SIZE);
             memcpy(h->tokenizer_id, b + n + LMZF_ID_SIZE, LMZF_ID_SIZE);
             n += 2 * LMZF_ID_SIZE;
-            if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
-            unsigned k = b[n++];
-            if (k > LMZF_NAME_MAX)
-                return stop(p, err, LMZ_ERR_CORRUPT, "%s: model name length %u above %u",
-                            where, k, LMZF_NAME_MAX);
-            if ((st = read_exact(p, b + n, k, NULL, what, err))) return st;
-            memcpy(h->model_name, b + n, k);
-            h->model_name[k] = '\0';
-            h->model_name_len = (uint8_t)k;
-            if (k) h->flags |= LMZF_FLAG_NAME;
-            n += k;
+            /* the name is optional here: length 0 stores none */
+            if ((st = read_name(p, b, &n, 0, h->model_name, &h->model_name_len, "model", where,
+                                what, err)))
+                return st;
+            if (h->model_name_len) h->flags |= LMZF_FLAG_NAME;
         }
         if (h->flags & LMZF_FLAG_ADAPTER) {
             if ((st = read_exact(p, b + n, LMZF_ID_SIZE, NULL, what, err))) return st;

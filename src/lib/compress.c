@@ -106,6 +106,16 @@ static size_t record_cost(lmzf_method method, size_t raw_size, size_t payload_si
     return lmzf_chunk_record_size(&c) + payload_size;
 }
 
+/* The chunk as zstd's frame in zbuf (*method ZSTD) or, when that saves nothing, RAW. */
+static lmz_status encode_fallback(lmz_ctx *ctx, const chunk_slot *s, uint8_t *zbuf,
+                                  lmzf_method *method, uint32_t *size)
+{
+    if (lmzf_fallback_encode(s->data, (uint32_t)s->size, lmzf_zstd_level(ctx->params.level),
+                             zbuf, s->size - 1, method, size) != LMZ_OK)
+        return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory in zstd");
+    return LMZ_OK;
+}
+
 /* Write the group's chunks in order, each with the cheapest method: the LM's payload
  * if it has one and it is smaller than the fallback's ZSTD or RAW.  The fallback is
  * computed for every chunk: a weak model can lose to zstd even on text, and zstd -19
@@ -118,10 +128,7 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
         const chunk_slot *s = &slots[i];
         uint32_t fb_size = 0;
         lmzf_method method;
-        if (lmzf_fallback_encode(s->data, (uint32_t)s->size,
-                                 lmzf_zstd_level(ctx->params.level), zbuf, s->size - 1,
-                                 &method, &fb_size) != LMZ_OK)
-            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory in zstd");
+        if (encode_fallback(ctx, s, zbuf, &method, &fb_size) != LMZ_OK) return LMZ_ERR_NOMEM;
         const void *payload = method == LMZF_METHOD_ZSTD ? zbuf : NULL;
         size_t payload_size = fb_size;
         uint32_t n_tokens = 0;
@@ -187,10 +194,7 @@ static lmz_status write_compact(lmz_ctx *ctx, const lmzf_header *h, const chunk_
     if (s) {
         uint32_t fb_size = 0;
         lmzf_method method;
-        if (lmzf_fallback_encode(s->data, (uint32_t)s->size,
-                                 lmzf_zstd_level(ctx->params.level), zbuf, s->size - 1,
-                                 &method, &fb_size) != LMZ_OK)
-            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory in zstd");
+        if (encode_fallback(ctx, s, zbuf, &method, &fb_size) != LMZ_OK) return LMZ_ERR_NOMEM;
         if (!ctx->params.lm_always || !lm->out)
             best = lmzf_compact_encode(h, 0, method, s->data, (uint32_t)s->size,
                                        method == LMZF_METHOD_ZSTD ? zbuf : NULL, fb_size,
