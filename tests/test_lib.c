@@ -500,7 +500,7 @@ static void test_bad_arguments(void **state)
  * text alone, whatever the batch and thread count, mixed or not, for empty, one-byte,
  * CR LF, binary and multi-chunk texts among short ones; lmz_decompress_many gives them
  * back, and names a damaged one in its status without losing the others. */
-static void many_case(lmz_model *m, int threads, int no_mix)
+static void many_case(lmz_model *m, int threads, int no_mix, int lm_always)
 {
     enum { N = 11 };
     static uint8_t bin[300], big[3000];
@@ -523,7 +523,8 @@ static void many_case(lmz_model *m, int threads, int no_mix)
     src[5] = big; size[5] = sizeof big;        /* two chunks of 2048: the full layout */
     lmz_params p = test_params(LMZ_SIMD_AUTO, threads, 2048, 0);
     p.no_mix = no_mix;
-    p.lm_always = 0;        /* the fallbacks compete, as by default */
+    p.lm_always = lm_always;  /* 0: the fallbacks compete, as by default (this tiny test
+                               * model loses to them); 1: every stream is the LM's */
     lmz_error err;
     lmz_ctx *c = lmz_ctx_new(m, &p, &err);
     if (!c) fail_msg("%s", err.message);
@@ -544,27 +545,70 @@ static void many_case(lmz_model *m, int threads, int no_mix)
     assert_true(((uint8_t *)out[5])[0] == 0x89);            /* two chunks */
 
     ((uint8_t *)out[7])[out_size[7] - 1] ^= 1;             /* damage one */
-    void *back[N];
-    size_t back_size[N];
-    lmz_status status[N];
-    assert_int_equal(lmz_decompress_many(c, N, (const void *const *)out, out_size, back,
-                                         back_size, status), LMZ_ERR_CORRUPT);
-    assert_non_null(strstr(lmz_ctx_error(c), "stream 7: "));
-    for (int i = 0; i < N; i++) {
-        if (i == 7) {
-            assert_int_equal(status[i], LMZ_ERR_CORRUPT);
-            assert_null(back[i]);
-            continue;
-        }
-        assert_int_equal(status[i], LMZ_OK);
-        assert_int_equal(back_size[i], size[i]);
-        if (size[i]) assert_memory_equal(back[i], src[i], size[i]);
-        free(back[i]);
+    /* Among them: a stream of another context (the batch decoding side by side must
+     * break there), and one with a byte of trailing data. */
+    enum { M = N + 2 };
+    const void *in[M];
+    size_t in_size[M];
+    void *extra[2];
+    size_t extra_size[2];
+    lmz_params p2 = p;
+    p2.context = 64;
+    lmz_ctx *c2 = lmz_ctx_new(m, &p2, &err);
+    if (!c2) fail_msg("%s", err.message);
+    assert_int_equal(lmz_compress_buffer(c2, src[6], size[6], &extra[0], &extra_size[0]),
+                     LMZ_OK);
+    lmz_ctx_free(c2);
+    extra_size[1] = out_size[2] + 1;
+    extra[1] = malloc(extra_size[1]);
+    memcpy(extra[1], out[2], out_size[2]);
+    ((uint8_t *)extra[1])[out_size[2]] = 0xA5;
+    const size_t from[M] = { 0, 1, 2, N, 3, 4, 5, 6, 7, 8, 9, 10, N + 1 };
+    for (int j = 0; j < M; j++) {
+        in[j] = from[j] < N ? out[from[j]] : extra[from[j] - N];
+        in_size[j] = from[j] < N ? out_size[from[j]] : extra_size[from[j] - N];
     }
+    void *back[M];
+    size_t back_size[M];
+    lmz_status status[M];
+    lmz_status first = lmz_decompress_many(c, M, in, in_size, back, back_size, status);
+    char first_msg[600];
+    snprintf(first_msg, sizeof first_msg, "%s", lmz_ctx_error(c));
+    /* Stream by stream, what lmz_decompress_buffer says of it alone. */
+    int fails = 0;
+    for (int j = 0; j < M; j++) {
+        void *alone = NULL;
+        size_t alone_n = 0;
+        lmz_status st = lmz_decompress_buffer(c, in[j], in_size[j], &alone, &alone_n);
+        if (status[j] != st)
+            fail_msg("stream %d (threads %d, no_mix %d): %s in the batch, %s alone", j, threads,
+                     no_mix, lmz_status_string(status[j]), lmz_status_string(st));
+        if (st != LMZ_OK && fails++ == 0) {
+            char want[600];
+            snprintf(want, sizeof want, "stream %d: %s", j, lmz_ctx_error(c));
+            assert_string_equal(first_msg, want);
+            assert_int_equal(first, st);
+        }
+        if (st == LMZ_OK) {
+            assert_int_equal(back_size[j], alone_n);
+            assert_memory_equal(back[j], alone, alone_n);
+            size_t t = from[j] < N ? from[j] : 6;
+            assert_int_equal(back_size[j], size[t]);
+            if (size[t]) assert_memory_equal(back[j], src[t], size[t]);
+        } else {
+            assert_null(back[j]);
+        }
+        free(alone);
+        free(back[j]);
+    }
+    assert_int_equal(fails, 2);                     /* the damaged one, the trailing byte */
+    assert_int_equal(status[8], LMZ_ERR_CORRUPT);
     /* without a status array, all or nothing */
-    assert_int_equal(lmz_decompress_many(c, N, (const void *const *)out, out_size, back,
-                                         back_size, NULL), LMZ_ERR_CORRUPT);
-    for (int i = 0; i < N; i++) assert_null(back[i]);
+    assert_int_equal(lmz_decompress_many(c, M, in, in_size, back, back_size, NULL),
+                     LMZ_ERR_CORRUPT);
+    for (int j = 0; j < M; j++) assert_null(back[j]);
+    free(extra[0]);
+    free(extra[1]);
     for (int i = 0; i < N; i++) free(out[i]);
     lmz_ctx_free(c);
 }
@@ -573,9 +617,12 @@ static void test_compress_many(void **state)
 {
     (void)state;
     lmz_model *m = open_model(MODEL_A);
-    many_case(m, 1, 0);
-    many_case(m, 2, 0);
-    many_case(m, 2, 1);
+    many_case(m, 1, 0, 0);
+    many_case(m, 2, 0, 0);
+    many_case(m, 2, 1, 0);
+    many_case(m, 1, 0, 1);
+    many_case(m, 2, 0, 1);
+    many_case(m, 2, 1, 1);
     lmz_model_close(m);
 }
 
@@ -654,5 +701,7 @@ int main(void)
         cmocka_unit_test(test_compress_many),
         cmocka_unit_test(test_decompression_streams),
     };
+    /* TEST_FILTER=test_compress_many runs one (a pattern, as cmocka takes it). */
+    if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -320,6 +320,15 @@ cm_state *cm_new(void)
     return s;
 }
 
+size_t cm_state_bytes(void)
+{
+    size_t apm_rows = 65536 * 2 + 256 * 3;
+    return ((size_t)16 << BUCKET_BITS) * sizeof(uint32_t) + ((size_t)1 << RING_BITS) * 2 +
+           ((size_t)1 << MATCH_BITS) * 4 + ((size_t)1 << END_BITS) * 4 +
+           apm_rows * (APM_BINS * 2 + 1) + 6 * (size_t)DIRTY_MAX * 4 +
+           ((size_t)BIT_SETS + 256) * CM_BIT_INPUTS * 4 + (size_t)END_SETS * CM_END_INPUTS * 4;
+}
+
 void cm_free(cm_state *s)
 {
     if (!s) return;

@@ -63,6 +63,9 @@ cm_state *cm_new(void);
 void cm_reset(cm_state *s);
 void cm_free(cm_state *s);
 
+/* The memory one state holds, in bytes (all of it is written by cm_new). */
+size_t cm_state_bytes(void);
+
 /* Start a chunk of `reserve` bytes in lane l: reserves its ring positions. */
 void cm_lane_begin(cm_state *s, cm_lane *l, uint32_t reserve);
 

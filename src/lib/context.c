@@ -113,6 +113,8 @@ void lmz_ctx_free(lmz_ctx *ctx)
     for (uint32_t i = 0; i < ctx->n_fwd; i++) fwd_free(ctx->fwd[i].fwd);
     free(ctx->fwd);
     cm_free(ctx->mix_cm);
+    for (uint32_t i = 0; i < ctx->n_lane_cm; i++) cm_free(ctx->lane_cm[i]);
+    free(ctx->lane_cm);
     vocab_order_free(ctx->mix_vocab);
     free_builtins(ctx);
     free(ctx->adapters);
@@ -259,5 +261,19 @@ lmz_status lmz__begin_mix(lmz_ctx *ctx)
     else if (!(ctx->mix_cm = cm_new()))
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
     ctx->mixing = 1;
+    return LMZ_OK;
+}
+
+lmz_status lmz__lane_models(lmz_ctx *ctx, uint32_t n)
+{
+    if (n <= ctx->n_lane_cm) return LMZ_OK;
+    cm_state **more = realloc(ctx->lane_cm, n * sizeof *more);
+    if (!more) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
+    ctx->lane_cm = more;
+    while (ctx->n_lane_cm < n) {
+        if (!(more[ctx->n_lane_cm] = cm_new()))
+            return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
+        ctx->n_lane_cm++;
+    }
     return LMZ_OK;
 }

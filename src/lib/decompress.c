@@ -99,6 +99,19 @@ static lmz_status expand_crlf(lm_chunk *c)
     return LMZ_OK;
 }
 
+/* A decoded LM chunk: its CRs restored, checked, and written. */
+static lmz_status check_lm(dstate *d, const lmzf_record *rec, lm_chunk *c)
+{
+    if (c->status == LMZ_OK && c->crlf) c->status = expand_crlf(c);
+    if (c->status != LMZ_OK) {
+        char where[96];
+        return lmz__fail(d->ctx, c->status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM : LMZ_ERR_CORRUPT,
+                         "%s: LM payload does not decode to the recorded %u bytes",
+                         lmzf_record_where(rec, where, sizeof where), rec->chunk.raw_size);
+    }
+    return emit(d, rec, c->out, c->out_size);
+}
+
 /* Write the group's chunks that are ready, in order: fallback chunks (already decoded)
  * and LM chunks that lm_decode_chunks has finished.  Stops at the first failure. */
 static lmz_status emit_ready(dstate *d)
@@ -111,17 +124,8 @@ static lmz_status emit_ready(dstate *d)
         } else {
             if (d->lm_emitted >= d->lm_ready) break;
             lm_chunk *c = &d->lm[d->lm_emitted++];
-            if (c->status == LMZ_OK && c->crlf) c->status = expand_crlf(c);
-            if (c->status != LMZ_OK) {
-                char where[96];
-                d->emit_status = lmz__fail(d->ctx, c->status == LMZ_ERR_NOMEM ? LMZ_ERR_NOMEM
-                                                                              : LMZ_ERR_CORRUPT,
-                                           "%s: LM payload does not decode to the recorded %u "
-                                           "bytes", lmzf_record_where(rec, where, sizeof where),
-                                           rec->chunk.raw_size);
-                break;
-            }
-            d->emit_status = emit(d, rec, c->out, c->out_size);
+            d->emit_status = check_lm(d, rec, c);
+            if (d->emit_status != LMZ_OK) break;
             free(c->out);           /* written: no need to hold it */
             c->out = NULL;
         }
@@ -165,7 +169,7 @@ static lmz_status flush_group(dstate *d)
     d->emit_status = LMZ_OK;
     emit_ready(d);                              /* fallback chunks that lead the group */
     lmz_status st = d->emit_status != LMZ_OK ? d->emit_status
-                                              : lm_decode_chunks(d->ctx, &w, d->lm, k,
+                                              : lm_decode_chunks(d->ctx, &w, d->lm, k, 0,
                                                                  lm_ready, d);
     if (d->emit_status != LMZ_OK) {             /* the reason, not "output failed" */
         st = lmz__fail(d->ctx, d->emit_status, "%s", d->emit_msg);
@@ -396,4 +400,169 @@ lmz_status lmz_decompress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user
     free(d->lm);
     free(d);
     return st;
+}
+
+/* ---- Many one-chunk streams side by side (lmz_decompress_many) ---- */
+
+/* A stream of a batch, read up to its End record, its chunk's payload in hand. */
+typedef struct many_item {
+    dstate d;                /* its parser; write NULL: the content stays in lm_chunk.out */
+    lmzf_memsrc src;
+    lmzf_record rec;
+    uint8_t *payload;
+    size_t index;            /* in the caller's arrays */
+} many_item;
+
+typedef struct many_job {
+    lmz_ctx *ctx;
+    void **out;
+    size_t *out_size;
+    lmz_status *status;
+    size_t fail_at;          /* the first failed stream's index (n: none yet) */
+    char fail_msg[sizeof ((lmz_ctx *)0)->error + 32];
+} many_job;
+
+static void many_done(many_job *m, size_t i, lmz_status st)
+{
+    m->status[i] = st;
+    if (st == LMZ_OK || i >= m->fail_at) return;
+    m->fail_at = i;
+    snprintf(m->fail_msg, sizeof m->fail_msg, "stream %zu: %s", i,
+             m->ctx->error[0] ? m->ctx->error : lmz_status_string(st));
+}
+
+/* Read stream src[i] for a batch: 1 when it is a compact LM stream (one chunk) with
+ * nothing after it; 0 for anything else, which is then decoded alone, so that its
+ * message is the one lmz_decompress_buffer gives.  Nothing here touches the context. */
+static int many_take(many_item *it, lmz_ctx *ctx, const void *src, size_t n, size_t i)
+{
+    memset(it, 0, sizeof *it);
+    it->d.ctx = ctx;
+    it->src = (lmzf_memsrc){ src, n, 0 };
+    it->index = i;
+    lmzf_parser_init(&it->d.parser, lmzf_mem_read, &it->src);
+    lmzf_parser *p = &it->d.parser;
+    lmzf_record end;
+    int found = 0;
+    if (lmzf_parser_next_stream(p, &found, NULL) != LMZ_OK || !found || !p->compact ||
+        !lmzf_parser_needs_model(p) || lmzf_parser_record(p, &it->rec, NULL) != LMZ_OK ||
+        it->rec.is_end)
+        return 0;
+    it->payload = malloc(it->rec.chunk.payload_size ? it->rec.chunk.payload_size : 1);
+    if (it->payload && lmzf_parser_payload(p, &it->rec, it->payload, NULL) == LMZ_OK &&
+        lmzf_parser_record(p, &end, NULL) == LMZ_OK && end.is_end &&
+        lmzf_parser_next_stream(p, &found, NULL) == LMZ_OK && !found)
+        return 1;
+    free(it->payload);
+    it->payload = NULL;
+    return 0;
+}
+
+/* Whether two streams decode with the same model, adapter and LM settings. */
+static int many_same(const lmzf_header *a, const lmzf_header *b)
+{
+    const uint8_t f = LMZF_FLAG_ADAPTER | LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX;
+    return a->level == b->level && a->context == b->context && a->keep == b->keep &&
+           (a->flags & f) == (b->flags & f) &&
+           memcmp(a->model_id, b->model_id, LMZF_ID_SIZE) == 0 &&
+           memcmp(a->tokenizer_id, b->tokenizer_id, LMZF_ID_SIZE) == 0 &&
+           memcmp(a->adapter_id, b->adapter_id, LMZF_ID_SIZE) == 0 &&
+           strcmp(a->model_name, b->model_name) == 0;
+}
+
+/* Decode the batch's k streams side by side (the first one's model is checked and in
+ * place), check each, and hand out their contents. */
+static void many_flush(many_job *m, many_item *items, size_t k)
+{
+    lmz_ctx *ctx = m->ctx;
+    lm_chunk *lm = k ? calloc(k, sizeof *lm) : NULL;
+    lmz_status st = k == 0 || lm ? LMZ_OK : lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; st == LMZ_OK && j < k; j++) {
+        const lmzf_chunk *c = &items[j].rec.chunk;
+        lm[j] = (lm_chunk){ .in = items[j].payload, .in_size = c->payload_size,
+                            .n_tokens = c->n_tokens, .raw_size = c->raw_size,
+                            .crlf = c->method == LMZF_METHOD_LM_CRLF };
+    }
+    if (k && st == LMZ_OK) {
+        const lmzf_header *h = &items[0].d.parser.header;
+        lmz_level_settings w = { .chunk_size = h->chunk_size, .context = h->context,
+                                 .keep = h->keep, .lanes = lmz__stream_lanes(ctx, h->level),
+                                 .kv_f16 = (h->flags & LMZF_FLAG_KV_F16) != 0 };
+        st = lm_decode_chunks(ctx, &w, lm, k, 1, NULL, NULL);
+    }
+    for (size_t j = 0; j < k; j++) {
+        many_item *it = &items[j];
+        lmz_status s = st;
+        if (s == LMZ_OK) {
+            ctx->error[0] = '\0';
+            lmz_error err = { LMZ_OK, "" };
+            s = check_lm(&it->d, &it->rec, &lm[j]);
+            if (s == LMZ_OK && (s = lmzf_parser_check_content(&it->d.parser, &err)) != LMZ_OK)
+                fail_err(ctx, s, &err);
+        }
+        if (s == LMZ_OK) {
+            m->out[it->index] = lm[j].out ? lm[j].out : malloc(1);
+            m->out_size[it->index] = lm[j].out ? lm[j].out_size : 0;
+            lm[j].out = NULL;
+            if (!m->out[it->index]) s = lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+        }
+        many_done(m, it->index, s);
+        if (lm) free(lm[j].out);
+        free(it->payload);
+        it->payload = NULL;
+    }
+    free(lm);
+    ctx->mixing = 0;
+}
+
+lmz_status lmz__decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
+                                const size_t *src_size, void **out, size_t *out_size,
+                                lmz_status *status, int stop_at_failure, size_t *fail_at)
+{
+    many_job m = { .ctx = ctx, .out = out, .out_size = out_size, .status = status,
+                   .fail_at = n };
+    size_t cap = 4 * lmz__group_chunks(ctx, ctx->level.lanes);
+    many_item *items = calloc(cap ? cap : 1, sizeof *items);
+    if (!items) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    ctx->trailing_at = 0;
+    ctx->progress_in = ctx->progress_out = ctx->progress_shown = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n && !(stop_at_failure && m.fail_at < n); i++) {
+        int batched = many_take(&items[k], ctx, src[i], src_size[i], i);
+        if (batched && k > 0 &&
+            !many_same(&items[0].d.parser.header, &items[k].d.parser.header)) {
+            free(items[k].payload);
+            many_flush(&m, items, k);
+            k = 0;
+            batched = many_take(&items[0], ctx, src[i], src_size[i], i);
+        }
+        if (!batched) {               /* alone, after the batch before it */
+            free(items[k].payload);
+            many_flush(&m, items, k);
+            k = 0;
+            ctx->error[0] = '\0';
+            many_done(&m, i, lmz_decompress_buffer(ctx, src[i], src_size[i], &out[i],
+                                                   &out_size[i]));
+            continue;
+        }
+        if (k == 0) {                 /* the batch's model, adapter and mixing */
+            ctx->error[0] = '\0';
+            lmz_status st = check_model(&items[0].d);
+            if (st != LMZ_OK) {
+                ctx->mixing = 0;
+                free(items[0].payload);
+                many_done(&m, i, st);
+                continue;
+            }
+        }
+        if (++k == cap) {
+            many_flush(&m, items, k);
+            k = 0;
+        }
+    }
+    many_flush(&m, items, k);
+    free(items);
+    *fail_at = m.fail_at;
+    if (m.fail_at < n) lmz__fail(ctx, status[m.fail_at], "%.*s", (int)sizeof ctx->error - 1, m.fail_msg);
+    return m.fail_at < n ? status[m.fail_at] : LMZ_OK;
 }

@@ -85,11 +85,18 @@ struct lmz_ctx {
     struct cm_state *mix_cm;
     struct vocab_order *mix_vocab;
     const void *mix_tok;
+    /* Decoding many one-chunk streams side by side (lmz_decompress_many): a state of
+     * adaptive models per lane, made on first use and kept. */
+    struct cm_state **lane_cm;
+    uint32_t n_lane_cm;
 };
 
 /* Start mixing for a new stream with the context's model: fresh adaptive models, the
  * model's vocabulary order.  LMZ_ERR_NOMEM (with the message) on failure. */
 lmz_status lmz__begin_mix(lmz_ctx *ctx);
+
+/* At least n states in ctx->lane_cm.  LMZ_ERR_NOMEM (with the message) on failure. */
+lmz_status lmz__lane_models(lmz_ctx *ctx, uint32_t n);
 
 /* lmz_ctx_new and lmz_ctx_new_builtin: with `model`, or, when it is NULL, with the
  * built-in models of `builtins`. */
@@ -110,6 +117,15 @@ lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n);
  * frees out[i] on failure too. */
 lmz_status lmz__compress_compact_batch(lmz_ctx *ctx, size_t n, const uint8_t *const *src,
                                        const size_t *size, uint8_t **out, size_t *out_size);
+
+/* decompress.c: streams src[0, n) into out[i] (malloc'd) with status[i] each; compact
+ * LM streams with the same model and settings decode side by side (lm_decode_chunks'
+ * own_streams), the others alone.  Stops before the next stream after a failure when
+ * stop_at_failure.  *fail_at: the first failed stream's index (n: none), whose status
+ * is returned, and whose message, prefixed with its index, the context holds. */
+lmz_status lmz__decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
+                                const size_t *src_size, void **out, size_t *out_size,
+                                lmz_status *status, int stop_at_failure, size_t *fail_at);
 
 /* Chunks read and coded as one group with `lanes` per thread: four times the lanes of
  * all threads, so that a run that finishes its chunks early takes others rather than

@@ -39,6 +39,8 @@ typedef struct lm_shared {
     int kv_f16;
     lm_chunk *chunks;
     size_t n;
+    int own_models;               /* mixed, decoding: each chunk is a stream of its own
+                                   * and its lane codes it with its own models */
     atomic_size_t next_chunk;     /* the next chunk an idle lane takes */
     atomic_int stop;              /* a run failed or the caller interrupted: all stop */
     struct lm_run *runs;
@@ -153,10 +155,11 @@ static void run_free(lm_run *r)
     free(r->logits); free(b->cum); free(b->stats); free(b->sorted);
 }
 
-/* A run's forward pass and buffers, for `lanes` lanes on `threads` threads.  On the
+/* A run's forward pass and buffers, for `lanes` lanes on `threads` threads (with own
+ * models: ctx->lane_cm[first_model ..] are its lanes').  On the
  * caller's thread: the context's forward passes and error are not thread-safe. */
 static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t lanes,
-                            uint32_t threads)
+                            uint32_t threads, uint32_t first_model)
 {
     lmz_ctx *ctx = sh->ctx;
     memset(r, 0, sizeof *r);
@@ -184,6 +187,7 @@ static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t l
     if (ctx->mixing) {
         b->vocab = ctx->mix_vocab;
         b->cm = ctx->mix_cm;
+        if (sh->own_models) b->lane_cm = ctx->lane_cm + first_model;
         b->sorted = malloc((size_t)b->n_vocab * sizeof *b->sorted);
         if (!b->sorted) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
     }
@@ -477,6 +481,10 @@ static uint32_t runs_for(const lmz_model_info *info, uint32_t threads, size_t n)
  * 8 lanes per run would otherwise ask for 64 MiB per CPU. */
 #define KV_BUDGET ((size_t)256 << 20)
 
+/* Decoding many one-chunk mixed streams, each lane holds a state of adaptive models
+ * (cm_state_bytes: 53 MiB); all of them together stay under this. */
+#define MODELS_BUDGET ((size_t)512 << 20)
+
 /* Bytes of KV cache (F16 or F32) one lane of `context` positions needs. */
 static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context, int f16)
 {
@@ -485,7 +493,8 @@ static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context, in
 }
 
 static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_settings *w,
-                             lm_chunk *chunks, size_t n, lm_ready_fn ready, void *ready_user)
+                             lm_chunk *chunks, size_t n, lm_ready_fn ready, void *ready_user,
+                             int own_streams)
 {
     if (n == 0) return LMZ_OK;
     uint32_t context = w->context, keep = w->keep;
@@ -495,7 +504,8 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     lm_shared sh = { .ctx = ctx, .decoding = decoding, .context = context, .keep = keep,
                      .kv_f16 = w->kv_f16,
                      .chunks = chunks, .n = n, .ready = ready, .ready_user = ready_user,
-                     .base_out = ctx->progress_out };
+                     .base_out = ctx->progress_out,
+                     .own_models = ctx->mixing && decoding && own_streams };
     for (size_t i = 0; i < n; i++) atomic_init(&chunks[i].done, 0);
     atomic_init(&sh.next_chunk, 0);
     atomic_init(&sh.stop, 0);
@@ -505,8 +515,9 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     uint32_t total_threads = (uint32_t)ctx->params.threads;
     lmz_model_info info;
     lmz_model_get_info(ctx->model, &info);
-    /* A mixed stream's decoder steps its runs together (stepped_decode). */
-    int stepped = ctx->mixing && decoding;
+    /* A mixed stream's decoder steps its runs together (stepped_decode); streams of
+     * their own need no common order. */
+    int stepped = ctx->mixing && decoding && !sh.own_models;
     sh.n_runs = stepped ? (n < total_threads ? (uint32_t)n : total_threads)
                         : runs_for(&info, total_threads, n);
     sh.runs = calloc(sh.n_runs, sizeof *sh.runs);
@@ -524,16 +535,19 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     size_t share = (n + sh.n_runs - 1) / sh.n_runs;
     size_t per_lane = kv_bytes_per_lane(&info, context, w->kv_f16);
     size_t affordable = per_lane ? KV_BUDGET / per_lane / sh.n_runs : lanes;
+    if (sh.own_models && MODELS_BUDGET / cm_state_bytes() / sh.n_runs < affordable)
+        affordable = MODELS_BUDGET / cm_state_bytes() / sh.n_runs;
     if (lanes > share) lanes = share;
     if (lanes > affordable) lanes = affordable > 0 ? affordable : 1;
-    lmz_status st = LMZ_OK;
+    lmz_status st = sh.own_models ? lmz__lane_models(ctx, (uint32_t)(lanes * sh.n_runs))
+                                  : LMZ_OK;
     uint32_t set_up = 0;
     atomic_init(&sh.go, 0);
     for (uint32_t i = 0; i < sh.n_runs && st == LMZ_OK; i++, set_up++) {
         uint32_t thr = total_threads / sh.n_runs + (i < total_threads % sh.n_runs);
         /* Stepped: one generation (n <= 8 chunks), split in order among the runs. */
         if (stepped) lanes = (i + 1) * n / sh.n_runs - i * n / sh.n_runs;
-        st = run_setup(&sh.runs[i], &sh, i, (uint32_t)lanes, thr);
+        st = run_setup(&sh.runs[i], &sh, i, (uint32_t)lanes, thr, (uint32_t)(i * lanes));
     }
     if (st == LMZ_OK && stepped) {
         stepped_decode(&sh, threads, started);
@@ -574,13 +588,13 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
 lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n)
 {
-    return run_chunks(ctx, 0, w, chunks, n, NULL, NULL);
+    return run_chunks(ctx, 0, w, chunks, n, NULL, NULL, 0);
 }
 
 lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
                             size_t n, int own_streams)
 {
-    lmz_status st = run_chunks(ctx, 0, w, chunks, n, NULL, NULL);
+    lmz_status st = run_chunks(ctx, 0, w, chunks, n, NULL, NULL, 0);
     if (ctx->mixing) {
         for (size_t i = 0; st == LMZ_OK && i < n; i++)
             if (chunks[i].status != LMZ_OK)
@@ -601,7 +615,7 @@ lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
 }
 
 lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
-                            size_t n, lm_ready_fn ready, void *ready_user)
+                            size_t n, int own_streams, lm_ready_fn ready, void *ready_user)
 {
-    return run_chunks(ctx, 1, w, chunks, n, ready, ready_user);
+    return run_chunks(ctx, 1, w, chunks, n, ready, ready_user, own_streams);
 }

@@ -56,7 +56,10 @@ lmz_status lm_record_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
  * and every chunk before it are done (so output can stream); non-zero stops the call
  * (which then fails with LMZ_ERR_IO: the callback keeps its own reason). */
 typedef int (*lm_ready_fn)(void *user, size_t index);
+/* own_streams as for lm_encode_chunks: mixed, each lane then decodes with models of its
+ * own (at most a few hundred MiB of them: lm_coder.c), and the chunks are decoded in
+ * any order, each on one thread. */
 lmz_status lm_decode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk *chunks,
-                            size_t n, lm_ready_fn ready, void *ready_user);
+                            size_t n, int own_streams, lm_ready_fn ready, void *ready_user);
 
 #endif

@@ -121,7 +121,7 @@ static void code_mixed(lm_batch *b, lm_lane *ln, const float *row)
         ln->coded++;
         return;
     }
-    mix_coder mc = { b->cm, &ln->cm, NULL, &ln->dec, NULL, 0, 0, NULL, NULL, 0 };
+    mix_coder mc = { ln->models, &ln->cm, NULL, &ln->dec, NULL, 0, 0, NULL, NULL, 0 };
     cm_token_begin(&ln->cm);
     long r = vocab_walk(b->vocab, b->cum, -1, mix_code_decision, &mc);
     lane_decoded(b, ln, b->vocab->id[r < 0 ? 0 : r]);
@@ -172,12 +172,17 @@ lmz_status lm_lane_begin(lm_batch *b, lm_lane *ln, uint32_t seq, lm_chunk *c)
         ln->tok = malloc((ln->total + 1) * sizeof *ln->tok);
         if (!ln->tok) return LMZ_ERR_NOMEM;
         rc_dec_init(&ln->dec, c->in, c->in_size);
-        if (b->vocab) cm_lane_begin(b->cm, &ln->cm, (uint32_t)c->raw_size);
+        ln->models = b->cm;
+        if (b->vocab && b->lane_cm) {
+            ln->models = b->lane_cm[seq];    /* a stream of its own: fresh models */
+            cm_reset(ln->models);
+        }
+        if (b->vocab) cm_lane_begin(ln->models, &ln->cm, (uint32_t)c->raw_size);
         if (b->bos < 0 && ln->total > 0) {
             uint32_t t = rc_dec_uniform(&ln->dec, b->n_vocab);
             size_t len = 0;
             const uint8_t *p = tok_piece(b->tok, (int32_t)t, &len);
-            if (b->vocab) lm_mix_feed_forced(b->cm, &ln->cm, p, len);
+            if (b->vocab) lm_mix_feed_forced(ln->models, &ln->cm, p, len);
             lane_decoded(b, ln, (int32_t)t);
         }
     }

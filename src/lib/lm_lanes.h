@@ -51,6 +51,9 @@ typedef struct lm_batch {
      * vocab NULL: the LM's frequencies code each token directly. */
     const vocab_order *vocab;
     cm_state *cm;
+    cm_state **lane_cm;       /* decoding streams of one chunk each (lmz_decompress_many):
+                               * lane slot i's own models, reset for each chunk it takes;
+                               * NULL: every lane shares cm */
     float *sorted;
     /* Measurement only (benchmarks): the model's cross-entropy of the coded tokens. */
     float *stats;             /* n_vocab, NULL when not measuring */
@@ -73,6 +76,8 @@ typedef struct lm_lane {
     rc_encoder enc;
     rc_decoder dec;
     cm_lane cm;               /* mixed, decoding: this chunk's view of the models */
+    cm_state *models;         /* mixed, decoding: the models it codes with (b->cm, or
+                               * its own: b->lane_cm) */
     mix_record rec;           /* mixed, encoding: the LM's probability of each decision */
     int failed;               /* mixed, encoding: 0, or the lmz_status that failed it */
 } lm_lane;

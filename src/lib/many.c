@@ -1,7 +1,7 @@
 /*
  * many.c -- lmz_compress_many and lmz_decompress_many: many short texts (issue 15), each
  * its own stream.  Compressing, texts of one chunk go through the LM side by side in
- * batches (lmz__compress_compact_batch); decompressing goes stream by stream for now.
+ * batches (lmz__compress_compact_batch), and decompressing (lmz__decompress_many).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,21 +90,16 @@ lmz_status lmz_decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
         out_size[i] = 0;
+        if (!src[i] && src_size[i]) return lmz__fail(ctx, LMZ_ERR_ARG, "stream %zu: NULL", i);
     }
-    lmz_status first = LMZ_OK;
-    char msg[sizeof ctx->error] = "";
-    for (size_t i = 0; i < n; i++) {
-        lmz_status st = lmz_decompress_buffer(ctx, src[i], src_size[i], &out[i], &out_size[i]);
-        if (status) status[i] = st;
-        if (st != LMZ_OK && first == LMZ_OK) {
-            first = name_item(ctx, st, "stream", i);
-            snprintf(msg, sizeof msg, "%s", ctx->error);
-        }
-        if (st != LMZ_OK && !status) break;
-    }
-    if (first != LMZ_OK) {
-        if (!status) free_all(n, out, out_size);
-        snprintf(ctx->error, sizeof ctx->error, "%s", msg);
-    }
+    ctx->error[0] = '\0';
+    lmz_status *st = status ? status : calloc(n ? n : 1, sizeof *st);
+    if (!st) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
+    size_t fail_at = n;
+    lmz_status first = lmz__decompress_many(ctx, n, src, src_size, out, out_size, st,
+                                            !status, &fail_at);
+    if (!status) free(st);
+    /* Without statuses, a failure fails the call: nothing is handed out. */
+    if (first != LMZ_OK && !status) free_all(n, out, out_size);
     return first;
 }
