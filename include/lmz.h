@@ -215,9 +215,14 @@ LMZ_API lmz_status lmz_compress_many(lmz_ctx *ctx, size_t n, const void *const *
                                      const size_t *src_size, void **out, size_t *out_size);
 
 /* Decompress n independent streams (each a whole .lmz stream, or several concatenated)
- * into out[i] (malloc'd, out_size[i] bytes).  status, when not NULL, gets each one's
- * result, and out[i] is NULL for one that failed; the call returns LMZ_OK when all
- * decoded, else the first failure's status (its message names the stream). */
+ * into out[i] (malloc'd, out_size[i] bytes).  Compact streams of one LM chunk (what
+ * lmz_compress_many writes for short texts) that share a model and level are decoded
+ * side by side, as lanes of one forward pass, each lane with adaptive models of its own
+ * (53 MiB a lane, 256 MiB at most in all); the others one after another.  status, when
+ * not NULL, gets each one's result, and out[i] is NULL for one that failed; the call
+ * returns LMZ_OK when all decoded, else the first failure's status (its message names
+ * the stream, and says what lmz_decompress_buffer would of it alone).  Without status,
+ * the call stops at the first failure and every out[i] is NULL. */
 LMZ_API lmz_status lmz_decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
                                        const size_t *src_size, void **out, size_t *out_size,
                                        lmz_status *status);

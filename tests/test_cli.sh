@@ -351,6 +351,19 @@ check many-files-batch-output eval '{ lmz "$D/many/"*.txt "$D/many/missing.txt" 
     grep -q "missing.txt" "$D/err" && grep -q "f6.txt.lmz: already exists" "$D/err"'
 check many-files-decode eval 'lmz -d "$D/many/"f[1-5].txt.lmz "$D/many/one.txt.lmz" &&
     for f in f1 f2 f3 f4 f5 one; do cmp -s "$D/many/$f.txt" "$D/alone/$f.txt" || exit 1; done'
+# Decoding many goes side by side too (lmz_decompress_many).  A damaged file and one with
+# trailing data among them go the usual way: the damaged one is named and kept, the other
+# decodes with a warning, and the rest decode as they would alone.
+mkdir -p "$D/many2"
+for f in f1 f2 f3 f4 f5 big; do cp "$D/alone/$f.txt.lmz" "$D/many2/"; done
+n=$(wc -c <"$D/many2/f2.txt.lmz"); printf '\x55' | dd of="$D/many2/f2.txt.lmz" bs=1 seek=$((n - 3)) conv=notrunc 2>/dev/null
+printf 'junk' >>"$D/many2/f3.txt.lmz"
+check many-files-decode-damaged eval '{ lmz -d "$D/many2/"*.lmz 2>"$D/err2"; [ $? -eq 1 ]; } &&
+    for f in f1 f3 f4 f5 big; do cmp -s "$D/many2/$f.txt" "$D/alone/$f.txt" || exit 1; done &&
+    [ -f "$D/many2/f2.txt.lmz" ] && [ ! -e "$D/many2/f2.txt" ] && grep -q "f2.txt.lmz" "$D/err2" &&
+    grep -q "f3.txt.lmz: trailing data" "$D/err2" && [ $(grep -c "lmz:" "$D/err2") -eq 2 ]'
+check many-files-test eval 'lmz -t "$D/alone/"f[1-5].txt.lmz "$D/alone/big.txt.lmz" 2>"$D/out3" &&
+    [ $(grep -c ": OK" "$D/out3") -eq 6 ] && { lmz -t "$D/alone/f1.txt.lmz" "$D/many2/f2.txt.lmz" 2>/dev/null; [ $? -eq 1 ]; }'
 
 # Short inputs: the compact layout (doc/format.md 11).
 check empty-input-5-bytes eval '[ $(lmz -c </dev/null | wc -c) -eq 5 ] &&

@@ -74,9 +74,10 @@ void cli_print_help(void);
 /* Compress, decompress or test one FILE operand ("-" = standard input). */
 void cli_process(struct cli *cli, const char *name);
 
-/* Compressing to files: the operands' regular files of at most max_size bytes coded
- * side by side (lmz_compress_many), each then written as cli_process writes it; the
- * other operands through cli_process. */
+/* Compressing or decompressing to files, or testing: the operands' regular files of at
+ * most max_size bytes coded side by side (lmz_compress_many, lmz_decompress_many), each
+ * then written as cli_process writes it; the other operands, and those that fail to
+ * decode, through cli_process. */
 int cli_batchable(const struct cli *cli);
 int cli_process_batch(struct cli *cli, char **operands, int n, uint64_t max_size);
 

@@ -437,7 +437,9 @@ done:
 int cli_batchable(const struct cli *cli)
 {
     const struct cli_options *opt = &cli->opt;
-    return opt->mode == MODE_COMPRESS && !opt->to_stdout && !opt->output;
+    return opt->mode == MODE_TEST ||
+           ((opt->mode == MODE_COMPRESS || opt->mode == MODE_DECOMPRESS) &&
+            !opt->to_stdout && !opt->output);
 }
 
 int cli_process_batch(struct cli *cli, char **operands, int n, uint64_t max_size)
@@ -446,10 +448,12 @@ int cli_process_batch(struct cli *cli, char **operands, int n, uint64_t max_size
     const void **src = calloc((size_t)n, sizeof *src);
     size_t *size = calloc((size_t)n, sizeof *size), k = 0;
     int *taken = calloc((size_t)n, sizeof *taken);
+    int *from = calloc((size_t)n, sizeof *from);     /* job -> its operand */
+    lmz_status *status = NULL;                       /* decoding: per job */
     void **out = calloc((size_t)n, sizeof *out);
     size_t *out_size = calloc((size_t)n, sizeof *out_size);
     int done = 0;
-    if (!jobs || !src || !size || !taken || !out || !out_size) goto out;
+    if (!jobs || !src || !size || !taken || !from || !out || !out_size) goto out;
     /* Take the small regular files; the rest (and any that fail to open) go the usual
      * way, one by one, with its messages. */
     for (int i = 0; i < n && !signals_pending(); i++) {
@@ -477,23 +481,35 @@ int cli_process_batch(struct cli *cli, char **operands, int n, uint64_t max_size
             memset(job, 0, sizeof *job);
             continue;
         }
+        from[k] = i;
         src[k++] = buf;
     }
     uint64_t total = 0;
     for (size_t j = 0; j < k; j++) total += size[j];
+    bool compressing = cli->opt.mode == MODE_COMPRESS;
+    if (k && !signals_pending() && !compressing && !(status = calloc(k, sizeof *status)))
+        goto out;
     if (k && !signals_pending()) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (lmz_compress_many(cli->ctx, k, src, size, out, out_size) != LMZ_OK) {
+        if (compressing ? lmz_compress_many(cli->ctx, k, src, size, out, out_size) != LMZ_OK
+                        : lmz_decompress_many(cli->ctx, k, src, size, out, out_size, status) ==
+                              LMZ_ERR_NOMEM) {
             const char *m = lmz_ctx_error(cli->ctx);
-            cli_error(cli, NULL, "%s", m && m[0] ? m : "compression failed");
+            cli_error(cli, NULL, "%s", m && m[0] ? m : "out of memory");
         } else {
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double seconds = (double)(t1.tv_sec - t0.tv_sec) +
                              (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-            for (size_t j = 0; j < k && !signals_pending(); j++)
-                write_coded(cli, &jobs[j], out[j], out_size[j], size[j],
-                            total ? seconds * (double)size[j] / (double)total : 0.0);
+            for (size_t j = 0; j < k && !signals_pending(); j++) {
+                double share = total ? seconds * (double)size[j] / (double)total : 0.0;
+                /* A stream that failed, or has trailing data, goes the usual way
+                 * below, which says what is wrong with it or decodes it with a warning. */
+                if (status && status[j] != LMZ_OK) taken[from[j]] = 0;
+                else if (cli->opt.mode == MODE_TEST)
+                    print_summary(cli, &jobs[j], size[j], out_size[j], share);
+                else write_coded(cli, &jobs[j], out[j], out_size[j], size[j], share);
+            }
         }
     }
     done = 1;
@@ -506,6 +522,7 @@ out:
     /* The rest, one by one. */
     for (int i = 0; i < n && !signals_pending(); i++)
         if (!done || !taken[i]) cli_process(cli, operands[i]);
-    free(jobs); free(src); free(size); free(taken); free(out); free(out_size);
+    free(jobs); free(src); free(size); free(taken); free(from); free(status);
+    free(out); free(out_size);
     return 0;
 }

@@ -563,6 +563,7 @@ lmz_status lmz__decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
     many_flush(&m, items, k);
     free(items);
     *fail_at = m.fail_at;
-    if (m.fail_at < n) lmz__fail(ctx, status[m.fail_at], "%.*s", (int)sizeof ctx->error - 1, m.fail_msg);
+    if (m.fail_at < n)
+        lmz__fail(ctx, status[m.fail_at], "%.*s", (int)sizeof ctx->error - 1, m.fail_msg);
     return m.fail_at < n ? status[m.fail_at] : LMZ_OK;
 }

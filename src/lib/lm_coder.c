@@ -482,8 +482,10 @@ static uint32_t runs_for(const lmz_model_info *info, uint32_t threads, size_t n)
 #define KV_BUDGET ((size_t)256 << 20)
 
 /* Decoding many one-chunk mixed streams, each lane holds a state of adaptive models
- * (cm_state_bytes: 53 MiB); all of them together stay under this. */
-#define MODELS_BUDGET ((size_t)512 << 20)
+ * (cm_state_bytes: 53 MiB); all of them together stay under this.  Twice as much (8
+ * lanes instead of 4 at -1 on two threads) decoded no faster: bench/results/
+ * short-texts.md. */
+#define MODELS_BUDGET ((size_t)256 << 20)
 
 /* Bytes of KV cache (F16 or F32) one lane of `context` positions needs. */
 static size_t kv_bytes_per_lane(const lmz_model_info *info, uint32_t context, int f16)
