@@ -269,11 +269,11 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
         /* The header follows the first group: routing picks the adapter from it, and a
          * content of one chunk takes the compact layout. */
         if (!begun) {
-            st = lmz__choose_adapter(ctx, slots[0].data, n ? slots[0].size : 0);
-            if (st == LMZ_OK) st = make_header(ctx, &h);
-            if (st != LMZ_OK) goto out;
             compact = !ctx->params.no_compact && n <= 1 && in.eof && in.carry_len == 0 &&
                       (n == 0 || slots[0].size <= LMZF_COMPACT_RAW_MAX);
+            st = lmz__choose_adapter(ctx, slots[0].data, n ? slots[0].size : 0, compact);
+            if (st == LMZ_OK) st = make_header(ctx, &h);
+            if (st != LMZ_OK) goto out;
             if (!compact) {
                 lmz_error err = { LMZ_OK, "" };
                 st = lmzf_writer_begin(&w, &h, write, write_user, &err);
@@ -353,7 +353,7 @@ lmz_status lmz__compress_compact_batch(lmz_ctx *ctx, size_t n, const uint8_t *co
     uint8_t *zbuf = malloc(ctx->level.chunk_size);
     st = slots && lm && of && zbuf ? LMZ_OK : lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
     /* The same adapter for all (lmz_compress_many routes none), so one header. */
-    if (st == LMZ_OK) st = lmz__choose_adapter(ctx, n ? src[0] : NULL, n ? size[0] : 0);
+    if (st == LMZ_OK) st = lmz__choose_adapter(ctx, n ? src[0] : NULL, n ? size[0] : 0, 1);
     if (st == LMZ_OK) st = make_header(ctx, &h);
     size_t n_lm = 0;
     for (size_t i = 0; st == LMZ_OK && i < n; i++) {

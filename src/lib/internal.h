@@ -108,8 +108,8 @@ lmz_ctx *lmz__ctx_new(const lmz_model *model, const lmz_builtin_set *builtins,
 lmz_status lmz__use_builtin(lmz_ctx *ctx, int index);
 
 /* Compressing: choose the stream's adapter (ctx->adapter) for content that opens with
- * `head` (route.c). */
-lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n);
+ * `head` (route.c), to be written in the compact layout or not (its cost differs). */
+lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n, int compact);
 
 /* compress.c: n texts of one chunk each (at most the level's chunk size and the compact
  * layout's limit), coded side by side, each into its own compact stream (malloc'd

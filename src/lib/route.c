@@ -22,9 +22,11 @@
 #define ROUTE_BYTES 2048u
 
 /* What recording an adapter adds to the stream header, in bits: the routing judges
- * whole streams, and on a short text the header can outweigh the adapter's gain. */
-static double header_bits(const lmz_ctx *ctx, const lmz_adapter *a)
+ * whole streams, and on a short text the header can outweigh the adapter's gain.  A
+ * compact stream stores the adapter's id alone (doc/format.md 11). */
+static double header_bits(const lmz_ctx *ctx, const lmz_adapter *a, int compact)
 {
+    if (compact) return 8.0 * LMZF_ID_SIZE;
     lmz_adapter_info info;
     lmz_adapter_get_info(a, &info);
     lmzf_header with, without;
@@ -56,7 +58,7 @@ static size_t utf8_cut(const uint8_t *head, size_t n, size_t max)
     return cut ? cut : max;
 }
 
-lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n)
+lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n, int compact)
 {
     ctx->adapter = NULL;
     if (ctx->n_adapters == 0) return LMZ_OK;
@@ -77,7 +79,7 @@ lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n)
         if (lora_check_model(ctx->adapters[i], ctx->model, why, sizeof why)) continue;
         ctx->adapter = ctx->adapters[i];
         st = code_bits(ctx, head, n, &bits);
-        bits += header_bits(ctx, ctx->adapters[i]);
+        bits += header_bits(ctx, ctx->adapters[i], compact);
         if (st == LMZ_OK && bits < best) best = bits, choice = ctx->adapters[i];
     }
     ctx->adapter = choice;
