@@ -160,6 +160,9 @@ typedef struct lmz_params {
     int no_compact;        /* write a content of one chunk (or none) in the full layout
                               too, not the compact one (doc/format.md 11): ~50 bytes
                               more, for a stream `lmz -l` can verify without the model */
+    int mix_version;       /* the mixed coding to write (doc/format.md 6.5): 0 = the
+                              newest (2); 1 = the first, which lmz before the version
+                              field reads (about 1-2% larger on long files) */
     lmz_progress_fn progress;
     void *progress_user;
 } lmz_params;

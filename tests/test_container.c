@@ -551,7 +551,7 @@ static void test_header_round_trip(void **state)
     bad.flags = LMZF_FLAG_NAME; /* adapter id without the flag */
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
-    bad.flags |= 0x20; /* a flag this version does not know */
+    bad.flags |= 0x40; /* a flag this version does not know */
     assert_int_equal(lmzf_encode_header(&bad, buf, sizeof buf), -1);
     bad = h;
     bad.flags = LMZF_FLAG_NAME;             /* an adapter name without the adapter */
@@ -762,7 +762,9 @@ static lmz_status damage_class(size_t byte, int bit)
      * which no build has: a version problem. */
     if (byte == 0 && bit == 5) return LMZ_ERR_VERSION;
     if (byte < 4) return LMZ_ERR_NOT_LMZ;
-    if (byte == 4 || (byte == 5 && bit >= 5)) return LMZ_ERR_VERSION;
+    /* flags: bits 6 and 7 are unknown; bit 5 (MIX_VERSION) moves the fields after keep,
+     * which the header check then refuses */
+    if (byte == 4 || (byte == 5 && bit >= 6)) return LMZ_ERR_VERSION;
     return LMZ_ERR_CORRUPT;
 }
 
@@ -859,6 +861,9 @@ static void expect_failure(const uint8_t *b, size_t n, lmz_status want, const ch
 
 /* ---------------------------------------------------------------- compact streams */
 
+/* The mixed coding version compact_stream gives an external model's stream. */
+static uint8_t external_mix_version = 1;
+
 /* A compact stream of `content` (doc/format.md 11); LM is the identity here, as in
  * decode_all, with profile 5's model or, for profile 0, an external one named "tiny". */
 static sink compact_stream(lmzf_method method, unsigned profile, const void *content,
@@ -867,8 +872,10 @@ static sink compact_stream(lmzf_method method, unsigned profile, const void *con
     lmzf_header h;
     example_header(&h);     /* named "tiny" */
     h.flags |= LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX;
+    h.mix_version = external_mix_version;
     if (profile) {
         const lmzf_profile *pr = lmzf_profile_get(profile);
+        h.mix_version = pr->mix_version;
         memcpy(h.model_id, pr->model_id, LMZF_ID_SIZE);
         memcpy(h.tokenizer_id, pr->tokenizer_id, LMZF_ID_SIZE);
         h.context = pr->context;
@@ -960,6 +967,44 @@ static void test_compact_streams(void **state)
     /* external model: tag, profile 0, flags, context 2048 and keep 1024 (2 bytes each),
      * two ids, the name "tiny" with its length, sizes, payload, check */
     compact_case(LMZF_METHOD_LM, 0, text, 3 + 2 + 2 + 16 + 5 + 2 + n + 4);
+    /* Mixed coding version 2: profile 14 (-5's, version 2) and an external model's
+     * ext_flags bit 1 carry it, in the same bytes. */
+    compact_case(LMZF_METHOD_LM, 14, text, 3 + 2 + n + 4);
+    external_mix_version = 2;
+    compact_case(LMZF_METHOD_LM, 0, text, 3 + 2 + 2 + 16 + 5 + 2 + n + 4);
+    for (unsigned profile = 0; profile <= 14; profile += 14) {
+        sink c = compact_stream(LMZF_METHOD_LM, profile, text, (uint32_t)n);
+        if (profile == 0) assert_int_equal(c.data[2], LMZF_COMPACT_EXT_KV_F16 | LMZF_COMPACT_EXT_MIX_V2);
+        lmzf_memsrc src = {c.data, c.size, 0};
+        lmzf_parser p;
+        lmzf_parser_init(&p, lmzf_mem_read, &src);
+        lmz_error err;
+        int found = 0;
+        assert_int_equal(lmzf_parser_next_stream(&p, &found, &err), LMZ_OK);
+        assert_int_equal(p.header.mix_version, 2);
+        /* the version-2 bit without MIX (tag 0xA8 instead of 0xAA) is damage */
+        if (profile == 0) {
+            c.data[0] = 0xA8;
+            expect_failure(c.data, c.size, LMZ_ERR_CORRUPT, "mix version 2 without MIX");
+        }
+        free(c.data);
+    }
+    external_mix_version = 1;
+    /* a profile of the other version than the header's is refused by the encoder */
+    lmzf_header h;
+    example_header(&h);
+    const lmzf_profile *pr = lmzf_profile_get(5);
+    memcpy(h.model_id, pr->model_id, LMZF_ID_SIZE);
+    memcpy(h.tokenizer_id, pr->tokenizer_id, LMZF_ID_SIZE);
+    h.context = pr->context;
+    h.keep = pr->keep;
+    h.flags |= LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX;
+    h.mix_version = 2;
+    assert_int_equal(lmzf_profile_find(&h), 14);
+    lmz_error err;
+    size_t size;
+    assert_null(lmzf_compact_encode(&h, 5, LMZF_METHOD_LM, text, (uint32_t)n, text,
+                                    (uint32_t)n, &size, &err));
 }
 
 /* The empty content's compact stream, byte for byte: the tag, then XXH32 of nothing
@@ -1010,10 +1055,47 @@ static void test_versions_and_flags(void **state)
     expect_failure(b, n, LMZ_ERR_VERSION, "format version 255");
 
     /* unknown feature flags: a newer writer's feature, maybe with more fields */
-    for (int bit = 5; bit < 8; bit++) {
+    for (int bit = 6; bit < 8; bit++) {
         n = sealed_header_and_end(b, EXAMPLE_FIELDS_HEX);
         b[5] |= (uint8_t)(1u << bit);
         expect_failure(b, n, LMZ_ERR_VERSION, "feature flags");
+    }
+    /* MIX_VERSION (bit 5): a byte after keep, the mixed coding's version (6.5): 2 is
+     * read; 3 is a newer encoder's; 1 is written without the flag, and the flag needs
+     * MIX.  MIX alone is version 1. */
+    static const struct {
+        const char *flags_and_version;
+        lmz_status want;
+        int version;
+        const char *why;
+    } mixv[] = {
+        { "12", LMZ_OK, 1, NULL },
+        { "32 02", LMZ_OK, 2, NULL },
+        { "32 03", LMZ_ERR_VERSION, 0, "mixed coding is version 3" },
+        { "32 01", LMZ_ERR_CORRUPT, 0, "(1 is written without it)" },
+        { "32 00", LMZ_ERR_CORRUPT, 0, "(1 is written without it)" },
+        { "22 02", LMZ_ERR_CORRUPT, 0, "without MIX" },
+    };
+    for (size_t i = 0; i < sizeof mixv / sizeof mixv[0]; i++) {
+        char hex[200], fl[3] = { mixv[i].flags_and_version[0], mixv[i].flags_and_version[1] };
+        snprintf(hex, sizeof hex, "894c4d5a 01 %s 05 808040 8010 8008 %s 0001020304050607 "
+                 "1011121314151617 04 74696e79", fl, mixv[i].flags_and_version + 2);
+        n = sealed_header_and_end(b, hex);
+        if (mixv[i].want != LMZ_OK) {
+            expect_failure(b, n, mixv[i].want, mixv[i].why);
+            continue;
+        }
+        lmzf_memsrc src = {b, n, 0};
+        lmzf_parser p;
+        lmzf_parser_init(&p, lmzf_mem_read, &src);
+        int found = 0;
+        assert_int_equal(lmzf_parser_next_stream(&p, &found, &err), LMZ_OK);
+        assert_int_equal(p.header.mix_version, mixv[i].version);
+        /* and the encoder writes the same bytes */
+        uint8_t again[LMZF_HEADER_MAX_SIZE];
+        int len = lmzf_encode_header(&p.header, again, sizeof again);
+        assert_true(len > 0);
+        assert_memory_equal(again, b, (size_t)len);
     }
     /* the adapter flag with an all-zero adapter id, validly sealed */
     n = sealed_header_and_end(b, "894c4d5a 01 03 05 808040 8010 8008 0001020304050607 "

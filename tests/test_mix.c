@@ -118,13 +118,24 @@ static void test_walk_spends_the_lm_probability(void **state)
     vocab_drop(tv);
 }
 
+/* The models' version and table size the helpers below make states for. */
+static int models_version = 1;
+static unsigned models_bits = CM_BUCKET_BITS_SHORT;
+
+static cm_state *new_state(void)
+{
+    cm_state *cm = cm_new(models_bits);
+    assert_non_null(cm);
+    cm_reset(cm, models_version);
+    return cm;
+}
+
 /* Code `n` tokens mixed, each under logits_for(i), with the state cm (NULL: a new one);
  * returns the payload (malloc'd). */
 static uint8_t *encode_tokens_with(cm_state *given, const vocab_order *v,
                                    const uint32_t *ranks, size_t n, size_t *size)
 {
-    cm_state *cm = given ? given : cm_new();
-    assert_non_null(cm);
+    cm_state *cm = given ? given : new_state();
     cm_lane lane;
     cm_lane_begin(cm, &lane, 1u << 20);
     rc_encoder enc;
@@ -157,8 +168,7 @@ static uint8_t *encode_tokens(const vocab_order *v, const uint32_t *ranks, size_
 static void decode_tokens(const vocab_order *v, const uint8_t *buf, size_t size,
                           uint32_t *ranks, size_t n)
 {
-    cm_state *cm = cm_new();
-    assert_non_null(cm);
+    cm_state *cm = new_state();
     cm_lane lane;
     cm_lane_begin(cm, &lane, 1u << 20);
     rc_decoder dec;
@@ -188,9 +198,21 @@ static uint32_t *repeated_tokens(const vocab_order *v, size_t half)
     return ranks;
 }
 
-static void test_roundtrip(void **state)
+/* Every version, and a table small enough that version 2's second bucket is in play. */
+static const struct { int version; unsigned bits; } setups[] = {
+    { 1, CM_BUCKET_BITS_SHORT }, { 2, CM_BUCKET_BITS_SHORT }, { 2, CM_BUCKET_BITS_LONG },
+    { 1, 10 }, { 2, 10 },
+};
+#define N_SETUPS (sizeof setups / sizeof setups[0])
+
+static void use_setup(size_t i)
 {
-    (void)state;
+    models_version = setups[i].version;
+    models_bits = setups[i].bits;
+}
+
+static void roundtrip_one(void)
+{
     test_vocab *tv = vocab_make();
     size_t n = 3000, size;
     uint32_t *ranks = repeated_tokens(tv->order, n / 2);
@@ -202,6 +224,16 @@ static void test_roundtrip(void **state)
     assert_memory_equal(back, ranks, n * sizeof *ranks);
     free(back); free(buf); free(ranks);
     vocab_drop(tv);
+}
+
+static void test_roundtrip(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_SETUPS; i++) {
+        use_setup(i);
+        roundtrip_one();
+    }
+    use_setup(0);
 }
 
 /* The second copy of a random text costs a small fraction of the first: the match and
@@ -220,32 +252,44 @@ static void test_models_learn_repeats(void **state)
     vocab_drop(tv);
 }
 
-/* Known answers: these change only with the format (doc/coder.md 4). */
+/* Known answers: these change only with the format (doc/coder.md 4).  Version 1 as
+ * streams use it; both versions with a table of 2^10 buckets, where 1000 tokens
+ * collide often, so that version 2's choice of bucket is pinned too. */
 static void test_known_answers(void **state)
 {
     (void)state;
     assert_int_equal(cm_tables_digest(), 0x8bdb8274d51ea45eull);
     test_vocab *tv = vocab_make();
-    size_t size;
     uint32_t *ranks = repeated_tokens(tv->order, 500);
-    uint8_t *buf = encode_tokens(tv->order, ranks, 1000, &size);
-    assert_int_equal(size, 864);
-    assert_int_equal(XXH64(buf, size, 0), 0x06018676bbd599acull);
-    free(buf); free(ranks);
+    static const struct { size_t setup, size; uint64_t hash; } want[] = {
+        { 0, 864, 0x06018676bbd599acull },
+        { 3, 881, 0x2f07d2d7db11e3b0ull },
+        { 4, 880, 0xb3153795fdbe7933ull },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        use_setup(want[i].setup);
+        size_t size;
+        uint8_t *buf = encode_tokens(tv->order, ranks, 1000, &size);
+        print_message("version %d, 2^%u buckets: %zu bytes, XXH64 0x%016llx\n",
+                      models_version, models_bits, size,
+                      (unsigned long long)XXH64(buf, size, 0));
+        assert_int_equal(size, want[i].size);
+        assert_int_equal(XXH64(buf, size, 0), want[i].hash);
+        free(buf);
+    }
+    use_setup(0);
+    free(ranks);
     vocab_drop(tv);
 }
 
 /* cm_reset after a short stream undoes just what the stream changed, after a long one
  * it clears everything: either way the state is a new state's, and a stream coded after
  * it comes out byte for byte as from a new state. */
-static void test_reset_is_fresh(void **state)
+static void reset_one(void)
 {
-    (void)state;
     test_vocab *tv = vocab_make();
     const vocab_order *v = tv->order;
-    cm_state *fresh = cm_new(), *used = cm_new();
-    assert_non_null(fresh);
-    assert_non_null(used);
+    cm_state *fresh = new_state(), *used = new_state();
     uint64_t want = cm_state_digest(fresh);
     size_t half = 3000;         /* 6000 tokens: past every table's dirty list */
     uint32_t *ranks = repeated_tokens(v, half);
@@ -254,7 +298,7 @@ static void test_reset_is_fresh(void **state)
         size_t a_size, b_size;
         uint8_t *a = encode_tokens_with(used, v, ranks, n, &a_size);
         assert_true(cm_state_digest(used) != want);
-        cm_reset(used);
+        cm_reset(used, models_version);
         if (cm_state_digest(used) != want)
             fail_msg("pass %d (%zu tokens): the reset state differs from a new one", pass, n);
         uint8_t *b = encode_tokens(v, ranks, n, &b_size);
@@ -267,6 +311,16 @@ static void test_reset_is_fresh(void **state)
     cm_free(fresh);
     cm_free(used);
     vocab_drop(tv);
+}
+
+static void test_reset_is_fresh(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_SETUPS; i++) {
+        use_setup(i);
+        reset_one();
+    }
+    use_setup(0);
 }
 
 int main(void)

@@ -58,7 +58,7 @@ static lmz_ctx *open_level(int level, int threads)
     lmz_model_info info;
     lmz_model_get_info(ctx->model, &info);
     lmz_level_get_builtin(level, info.n_ctx_train, &ctx->level);
-    if (lmz__begin_mix(ctx) != LMZ_OK) die(ctx->error);
+    if (lmz__begin_mix(ctx, CM_VERSION_MAX, CM_BUCKET_BITS_LONG) != LMZ_OK) die(ctx->error);
     return ctx;
 }
 

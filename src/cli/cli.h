@@ -39,6 +39,7 @@ struct cli_options {
     bool lm_always;         /* --lm-always: no zstd/raw fallback chunks */
     bool no_mix;            /* --no-mix: the LM alone (lmz_params.no_mix) */
     bool no_compact;        /* --no-compact: lmz_params.no_compact */
+    int mix_version;        /* --mix-version: lmz_params.mix_version (0: newest) */
     bool no_names;          /* -n: no model or adapter name in the stream */
     bool help, version;
     char **files;           /* FILE operands; none means "-" */

@@ -56,6 +56,7 @@ static lmz_ctx *make_context(struct cli *cli)
     params.lm_always = cli->opt.lm_always;
     params.no_mix = cli->opt.no_mix;
     params.no_compact = cli->opt.no_compact;
+    params.mix_version = cli->opt.mix_version;
     params.no_names = cli->opt.no_names;
     params.progress = progress_callback;
     params.progress_user = &cli->progress;

@@ -20,6 +20,7 @@ enum {
     OPT_LM_ALWAYS,
     OPT_NO_MIX,
     OPT_NO_COMPACT,
+    OPT_MIX_VERSION,
 };
 
 static const struct option long_options[] = {
@@ -48,6 +49,7 @@ static const struct option long_options[] = {
     { "lm-always", no_argument, NULL, OPT_LM_ALWAYS },
     { "no-mix", no_argument, NULL, OPT_NO_MIX },
     { "no-compact", no_argument, NULL, OPT_NO_COMPACT },
+    { "mix-version", required_argument, NULL, OPT_MIX_VERSION },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -113,6 +115,8 @@ void cli_print_help(void)
         "                      stream: larger output, chunks independent (measurements)\n"
         "      --no-compact    a short input in the full layout too (~50 bytes more,\n"
         "                      but lmz -l can verify it without the model)\n"
+        "      --mix-version=N the mixed coding to write: 2 (default), or 1 for lmz\n"
+        "                      decoders older than version 2 (1-2% larger output)\n"
         "  -h, --help          this help\n"
         "  -V, --version       versions and the built-in models\n"
         "\n"
@@ -248,6 +252,13 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
         case OPT_LM_ALWAYS: opt->lm_always = true; break;
         case OPT_NO_MIX: opt->no_mix = true; break;
         case OPT_NO_COMPACT: opt->no_compact = true; break;
+        case OPT_MIX_VERSION:
+            if (arg_parse_u64(optarg, 1, 2, ARG_NO_SUFFIX, &v) != 0) {
+                usage_error("invalid --mix-version '%s' (1 or 2)", optarg);
+                return -1;
+            }
+            opt->mix_version = (int)v;
+            break;
         case 'h': opt->help = true; break;
         case 'V': opt->version = true; break;
         case ':':

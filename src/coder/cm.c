@@ -26,7 +26,6 @@
 /* ---- Constants: all of them are format (doc/coder.md 4.2). ---- */
 
 #define SQ_LIM 3071                    /* stretch domain: -SQ_LIM .. SQ_LIM (±12) */
-#define BUCKET_BITS 18                 /* 2^18 buckets of 16 slots: 16 MiB */
 #define RING_BITS 23                   /* 8 Mi bytes of history */
 #define MATCH_BITS 20                  /* 1 Mi match-table entries */
 #define MATCH_MIN 6                    /* bytes hashed to find a match */
@@ -175,7 +174,9 @@ typedef struct mixer {
 } mixer;
 
 struct cm_state {
-    uint32_t *bucket;       /* 2^BUCKET_BITS x 16: [0] check, [1..15] counters */
+    uint32_t *bucket;       /* 2^bucket_bits x 16: [0] check, [1..15] counters */
+    unsigned bucket_bits;   /* CM_BUCKET_BITS_SHORT or _LONG */
+    int version;            /* of the models (cm.h): set by cm_reset */
     uint16_t *ring;         /* 2^RING_BITS bytes of history, UNWRITTEN where none */
     uint32_t *match;        /* 2^MATCH_BITS ring positions */
     uint32_t *end;          /* 2^END_BITS counters */
@@ -247,11 +248,12 @@ static void mixer_init(mixer *m, int sets, int n_inputs)
 
 /* Every table back to its reset state: whole, or (after a short stream) just what the
  * stream changed.  Both give the same state, which tests/test_mix.c checks. */
-void cm_reset(cm_state *s)
+void cm_reset(cm_state *s, int version)
 {
     int whole = !s->fresh;
+    s->version = version;
     if (whole || s->dirty_bucket.n > DIRTY_MAX)
-        memset(s->bucket, 0, ((size_t)16 << BUCKET_BITS) * sizeof *s->bucket);
+        memset(s->bucket, 0, ((size_t)16 << s->bucket_bits) * sizeof *s->bucket);
     else    /* a bucket with check 0 is empty: its counters are set when it is taken */
         for (uint32_t i = 0; i < s->dirty_bucket.n; i++) s->bucket[(size_t)s->dirty_bucket.at[i] << 4] = 0;
     /* The ring: the positions reserved, one past them (a match can read there) and the
@@ -283,12 +285,13 @@ void cm_reset(cm_state *s)
     s->next_base = 0;
 }
 
-cm_state *cm_new(void)
+cm_state *cm_new(unsigned bucket_bits)
 {
     pthread_once(&tables_once, tables_init);
     cm_state *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->bucket = malloc(((size_t)16 << BUCKET_BITS) * sizeof *s->bucket);
+    s->bucket_bits = bucket_bits;
+    s->bucket = malloc(((size_t)16 << bucket_bits) * sizeof *s->bucket);
     s->ring = malloc(((size_t)1 << RING_BITS) * sizeof *s->ring);
     s->match = malloc(((size_t)1 << MATCH_BITS) * sizeof *s->match);
     s->end = malloc(((size_t)1 << END_BITS) * sizeof *s->end);
@@ -316,14 +319,19 @@ cm_state *cm_new(void)
         cm_free(s);
         return NULL;
     }
-    cm_reset(s);
+    cm_reset(s, CM_VERSION_MAX);
     return s;
 }
 
-size_t cm_state_bytes(void)
+unsigned cm_bucket_bits(const cm_state *s)
+{
+    return s->bucket_bits;
+}
+
+size_t cm_state_bytes(unsigned bucket_bits)
 {
     size_t apm_rows = 65536 * 2 + 256 * 3;
-    return ((size_t)16 << BUCKET_BITS) * sizeof(uint32_t) + ((size_t)1 << RING_BITS) * 2 +
+    return ((size_t)16 << bucket_bits) * sizeof(uint32_t) + ((size_t)1 << RING_BITS) * 2 +
            ((size_t)1 << MATCH_BITS) * 4 + ((size_t)1 << END_BITS) * 4 +
            apm_rows * (APM_BINS * 2 + 1) + 6 * (size_t)DIRTY_MAX * 4 +
            ((size_t)BIT_SETS + 256) * CM_BIT_INPUTS * 4 + (size_t)END_SETS * CM_END_INPUTS * 4;
@@ -503,6 +511,28 @@ static uint32_t clamp_p(uint32_t p) { return p < 1 ? 1 : p > 65535 ? 65535 : p; 
 /* Bits of the byte so far (0..7), from c0's leading 1. */
 static inline int bits_done(uint32_t c0) { return 31 - __builtin_clz(c0); }
 
+/* The bucket of a context (hash x): version 1 looks at one bucket and takes it over
+ * when its check differs; version 2 looks at two neighbours (index and index ^ 1) and,
+ * when neither holds x, takes over the one whose context was seen less often (the
+ * count of its first slot, which every visit updates).  Counters of a taken-over
+ * bucket start afresh. */
+static uint32_t *take_bucket(cm_state *s, uint32_t x)
+{
+    size_t idx = x >> (32 - s->bucket_bits);
+    uint32_t *b = s->bucket + (idx << 4), chk = x | 1;
+    if (b[0] == chk) return b;
+    if (s->version >= 2) {
+        uint32_t *other = s->bucket + ((idx ^ 1) << 4);
+        if (other[0] == chk) return other;
+        uint32_t seen = b[0] ? b[1] & 0xFFFFu : 0, seen_other = other[0] ? other[1] & 0xFFFFu : 0;
+        if (seen_other < seen) b = other;
+    }
+    if (!b[0]) dirty_add(&s->dirty_bucket, (uint32_t)((b - s->bucket) >> 4));
+    b[0] = chk;
+    for (int k = 1; k < 16; k++) b[k] = COUNTER_NEW;
+    return b;
+}
+
 /* Each context model's counter for the next bit (at a nibble's first bit, its bucket). */
 static void select_slots(cm_state *s, cm_lane *l, int j)
 {
@@ -510,14 +540,7 @@ static void select_slots(cm_state *s, cm_lane *l, int j)
         uint32_t nib = j == 0 ? 0 : l->c0;
         for (int i = 0; i < CM_ORDERS; i++) {
             uint32_t x = mix32(l->ctx[i] + nib * 0x2545F491u);
-            uint32_t *b = s->bucket + ((size_t)(x >> (32 - BUCKET_BITS)) << 4);
-            uint32_t chk = x | 1;
-            if (b[0] != chk) {
-                if (!b[0]) dirty_add(&s->dirty_bucket, (uint32_t)(b - s->bucket) >> 4);
-                b[0] = chk;
-                for (int k = 1; k < 16; k++) b[k] = COUNTER_NEW;
-            }
-            l->nibble[i] = (uint32_t)(b - s->bucket);
+            l->nibble[i] = (uint32_t)(take_bucket(s, x) - s->bucket);
         }
     }
     uint32_t in_nib = j < 4 ? l->c0 : ((1u << (j - 4)) | (l->c0 & ((1u << (j - 4)) - 1)));
@@ -662,7 +685,7 @@ uint64_t cm_state_digest(const cm_state *s)
     XXH64_state_t *h = XXH64_createState();
     if (!h) return 0;
     XXH64_reset(h, 0);
-    for (size_t b = 0; b < ((size_t)1 << BUCKET_BITS); b++) {
+    for (size_t b = 0; b < ((size_t)1 << s->bucket_bits); b++) {
         const uint32_t *bk = s->bucket + (b << 4);
         XXH64_update(h, bk, bk[0] ? 16 * sizeof *bk : sizeof *bk);
     }

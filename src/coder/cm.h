@@ -57,14 +57,23 @@ typedef struct cm_trace {
     int n_inputs;
 } cm_trace;
 
-/* A zeroed state for a new stream, or NULL when out of memory.  cm_reset empties one
- * for the next stream. */
-cm_state *cm_new(void);
-void cm_reset(cm_state *s);
-void cm_free(cm_state *s);
+/* Versions of the models (doc/coder.md 4.7).  1: one bucket per context hash, a table
+ * of 2^18 buckets.  2: two candidate buckets per hash, the one seen less often taken
+ * over; 2^18 buckets in a compact stream, 2^20 in the full layout.  A stream's version
+ * is in its header (doc/format.md 3, 11). */
+#define CM_VERSION_MAX 2
+#define CM_BUCKET_BITS_SHORT 18      /* version 1, and version 2 in compact streams */
+#define CM_BUCKET_BITS_LONG 20       /* version 2 in the full layout */
 
-/* The memory one state holds, in bytes (all of it is written by cm_new). */
-size_t cm_state_bytes(void);
+/* A state with a table of 2^bucket_bits buckets of 64 bytes, reset for CM_VERSION_MAX,
+ * or NULL when out of memory.  cm_reset empties one for the next stream, of `version`. */
+cm_state *cm_new(unsigned bucket_bits);
+void cm_reset(cm_state *s, int version);
+void cm_free(cm_state *s);
+unsigned cm_bucket_bits(const cm_state *s);
+
+/* The memory a state with 2^bucket_bits buckets holds, in bytes (cm_new writes it all). */
+size_t cm_state_bytes(unsigned bucket_bits);
 
 /* Start a chunk of `reserve` bytes in lane l: reserves its ring positions. */
 void cm_lane_begin(cm_state *s, cm_lane *l, uint32_t reserve);

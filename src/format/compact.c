@@ -16,18 +16,30 @@
 
 /* Append-only: a released entry never changes (doc/format.md 11 is the same table;
  * tests/test_profiles.c checks both against the built-in models and levels). */
+#define T1_IDS { 0xcb, 0x91, 0x18, 0x23, 0x48, 0x1c, 0x05, 0xbf }
+#define T1_TOK_IDS { 0xe4, 0xd9, 0xa8, 0xe3, 0xab, 0x35, 0x91, 0x99 }
+
+/* Profiles 10..18 are 1..9 with mixed coding version 2. */
 static const lmzf_profile profiles[] = {
-    /* model     model_id  tokenizer_id  context keep  chunk_size kv level */
-    { "lmz-t1", { 0xcb, 0x91, 0x18, 0x23, 0x48, 0x1c, 0x05, 0xbf },
-                { 0xe4, 0xd9, 0xa8, 0xe3, 0xab, 0x35, 0x91, 0x99 }, 128, 32, 16384, 1, 1 },
-    { "lmz-s2", S2_IDS, BPE_IDS, 192, 48, 16384, 1, 2 },
-    { "lmz-s2", S2_IDS, BPE_IDS, 256, 64, 32768, 1, 3 },
-    { "lmz-s2", S2_IDS, BPE_IDS, 384, 144, 32768, 1, 4 },
-    { "lmz-s2", S2_IDS, BPE_IDS, 512, 256, 32768, 1, 5 },
-    { "lmz-s2", S2_IDS, BPE_IDS, 512, 320, 65536, 1, 6 },
-    { "lmz-s2", S2_IDS, BPE_IDS, 512, 384, 65536, 1, 7 },
-    { "lmz-m1", M1_IDS, BPE_IDS, 512, 256, 32768, 1, 8 },
-    { "lmz-m1", M1_IDS, BPE_IDS, 1024, 768, 65536, 1, 9 },
+    /* model     model_id  tokenizer_id  context keep  chunk_size kv level mix */
+    { "lmz-t1", T1_IDS, T1_TOK_IDS, 128, 32, 16384, 1, 1, 1 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 192, 48, 16384, 1, 2, 1 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 256, 64, 32768, 1, 3, 1 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 384, 144, 32768, 1, 4, 1 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 256, 32768, 1, 5, 1 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 320, 65536, 1, 6, 1 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 384, 65536, 1, 7, 1 },
+    { "lmz-m1", M1_IDS, BPE_IDS, 512, 256, 32768, 1, 8, 1 },
+    { "lmz-m1", M1_IDS, BPE_IDS, 1024, 768, 65536, 1, 9, 1 },
+    { "lmz-t1", T1_IDS, T1_TOK_IDS, 128, 32, 16384, 1, 1, 2 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 192, 48, 16384, 1, 2, 2 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 256, 64, 32768, 1, 3, 2 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 384, 144, 32768, 1, 4, 2 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 256, 32768, 1, 5, 2 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 320, 65536, 1, 6, 2 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 384, 65536, 1, 7, 2 },
+    { "lmz-m1", M1_IDS, BPE_IDS, 512, 256, 32768, 1, 8, 2 },
+    { "lmz-m1", M1_IDS, BPE_IDS, 1024, 768, 65536, 1, 9, 2 },
 };
 #define N_PROFILES (sizeof profiles / sizeof profiles[0])
 
@@ -38,9 +50,10 @@ const lmzf_profile *lmzf_profile_get(unsigned n)
 
 unsigned lmzf_profile_find(const lmzf_header *h)
 {
+    unsigned mix_version = h->mix_version ? h->mix_version : 1;
     for (unsigned i = 0; i < N_PROFILES; i++) {
         const lmzf_profile *p = &profiles[i];
-        if (!memcmp(p->model_id, h->model_id, LMZF_ID_SIZE) &&
+        if (p->mix_version == mix_version && !memcmp(p->model_id, h->model_id, LMZF_ID_SIZE) &&
             !memcmp(p->tokenizer_id, h->tokenizer_id, LMZF_ID_SIZE) &&
             p->context == h->context && p->keep == h->keep &&
             p->kv_f16 == ((h->flags & LMZF_FLAG_KV_F16) != 0))
@@ -83,7 +96,9 @@ uint8_t *lmzf_compact_encode(const lmzf_header *h, unsigned profile, lmzf_method
     int lm = lmzf_method_is_lm(method);
     const lmzf_profile *prof = profile ? lmzf_profile_get(profile) : NULL;
     char why[160];
+    unsigned mix_version = h->mix_version ? h->mix_version : 1;
     if (raw_size > LMZF_COMPACT_RAW_MAX || (profile && !prof) ||
+        (lm && (mix_version > 2 || (prof && prof->mix_version != mix_version))) ||
         (raw_size && !lmzf_method_known(method)) || (lm && lmzf_header_problem(h, why, sizeof why)))
         return lmz_error_setf(err, LMZ_ERR_ARG, "no compact stream for these fields%s%s",
                               lm ? ": " : "", lm ? why : ""), NULL;
@@ -104,7 +119,8 @@ uint8_t *lmzf_compact_encode(const lmzf_header *h, unsigned profile, lmzf_method
         if (prof) {
             head[n++] = prof->model_id[0];
         } else {
-            head[n++] = (h->flags & LMZF_FLAG_KV_F16) ? LMZF_COMPACT_EXT_KV_F16 : 0;
+            head[n++] = (uint8_t)(((h->flags & LMZF_FLAG_KV_F16) ? LMZF_COMPACT_EXT_KV_F16 : 0) |
+                                  (h->mix_version == 2 ? LMZF_COMPACT_EXT_MIX_V2 : 0));
             n += lmzf_put_varint(head + n, h->context);
             n += lmzf_put_varint(head + n, h->keep);
             memcpy(head + n, h->model_id, LMZF_ID_SIZE);

@@ -78,6 +78,9 @@ const char *lmzf_header_problem(const lmzf_header *h, char *buf, size_t cap)
         snprintf(buf, cap, "context %u outside 2..%u", h->context, LMZF_CONTEXT_MAX);
     else if (h->keep < 1 || h->keep >= h->context)
         snprintf(buf, cap, "keep %u outside 1..%u (context - 1)", h->keep, h->context - 1);
+    else if ((h->flags & LMZF_FLAG_MIX) ? h->mix_version < 1 : h->mix_version != 0)
+        snprintf(buf, cap, "mix version %u %s the MIX flag", h->mix_version,
+                 h->flags & LMZF_FLAG_MIX ? "with" : "without");
     else
         return NULL;
     return buf;
@@ -127,6 +130,7 @@ size_t lmzf_header_size(const lmzf_header *h)
     size_t n = LMZF_MAGIC_SIZE + 3 + lmzf_varint_size(h->chunk_size) +
                lmzf_varint_size(h->context) + lmzf_varint_size(h->keep) +
                2 * LMZF_ID_SIZE + 4;
+    if (h->mix_version >= 2) n += 1;
     if (h->flags & LMZF_FLAG_ADAPTER) n += LMZF_ID_SIZE;
     if (h->model_name_len) n += 1 + (size_t)h->model_name_len;
     if (h->adapter_name_len) n += 1 + (size_t)h->adapter_name_len;
@@ -161,6 +165,7 @@ int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap)
     size_t size = lmzf_header_size(h);
     if (cap < size) return -1;
     uint8_t flags = (uint8_t)((h->flags & (LMZF_FLAG_ADAPTER | LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX)) |
+                              (h->mix_version >= 2 ? LMZF_FLAG_MIX_VERSION : 0) |
                               (h->model_name_len ? LMZF_FLAG_NAME : 0) |
                               (h->adapter_name_len ? LMZF_FLAG_ADAPTER_NAME : 0));
     size_t n = 0;
@@ -172,6 +177,7 @@ int lmzf_encode_header(const lmzf_header *h, uint8_t *buf, size_t cap)
     n += lmzf_put_varint(buf + n, h->chunk_size);
     n += lmzf_put_varint(buf + n, h->context);
     n += lmzf_put_varint(buf + n, h->keep);
+    if (flags & LMZF_FLAG_MIX_VERSION) buf[n++] = h->mix_version;
     memcpy(buf + n, h->model_id, LMZF_ID_SIZE);
     memcpy(buf + n + LMZF_ID_SIZE, h->tokenizer_id, LMZF_ID_SIZE);
     n += 2 * LMZF_ID_SIZE;

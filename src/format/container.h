@@ -33,8 +33,11 @@
 #define LMZF_FLAG_ADAPTER_NAME 0x04u /* an adapter name follows (with LMZF_FLAG_ADAPTER) */
 #define LMZF_FLAG_KV_F16      0x08u /* the LM coder's KV cache holds F16 (6.2) */
 #define LMZF_FLAG_MIX         0x10u /* LM chunks are coded mixed with adaptive models (6.5) */
+#define LMZF_FLAG_MIX_VERSION 0x20u /* a mix_version byte follows keep (6.5; written by the
+                                     * encoder from mix_version >= 2) */
 #define LMZF_FLAGS_KNOWN      (LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME | LMZF_FLAG_ADAPTER_NAME | \
-                               LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX)
+                               LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX | LMZF_FLAG_MIX_VERSION)
+#define LMZF_MIX_VERSION_MAX  2     /* the newest mixed coding this build reads (6.5) */
 #define LMZF_ID_SIZE          8     /* stored model / tokenizer / adapter identity */
 #define LMZF_NAME_MAX         63
 #define LMZF_HEADER_MAX_SIZE  174   /* the largest valid header */
@@ -73,6 +76,9 @@ typedef struct lmzf_header {
     uint32_t chunk_size;     /* 1 .. 2^30 */
     uint32_t context;        /* 2 .. 2^20 */
     uint32_t keep;           /* 1 .. context-1 */
+    uint8_t mix_version;     /* with MIX: the mixed coding's version, 1 ..
+                              * LMZF_MIX_VERSION_MAX (the encoder writes the flag
+                              * MIX_VERSION and the byte for 2 and up); 0 without MIX */
     uint8_t model_id[LMZF_ID_SIZE];
     uint8_t tokenizer_id[LMZF_ID_SIZE];
     uint8_t adapter_id[LMZF_ID_SIZE]; /* all zero unless flags has LMZF_FLAG_ADAPTER */
@@ -170,6 +176,7 @@ void lmzf_printable_adapter_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 
 #define LMZF_COMPACT_LM_ADAPTER 0x04u
 #define LMZF_COMPACT_RAW_MAX    (1u << 22)
 #define LMZF_COMPACT_EXT_KV_F16 0x01u
+#define LMZF_COMPACT_EXT_MIX_V2 0x02u   /* with MIX: the mixed coding's version is 2 */
 #define LMZF_COMPACT_HEAD_MAX   (48 + 1 + LMZF_NAME_MAX) /* tag .. payload_size, the largest */
 
 static inline int lmzf_is_compact_tag(unsigned byte)
@@ -184,12 +191,14 @@ typedef struct lmzf_profile {
     uint8_t tokenizer_id[LMZF_ID_SIZE];
     uint32_t context, keep, chunk_size;
     uint8_t kv_f16, level;
+    uint8_t mix_version;     /* of a mixed stream under this profile */
 } lmzf_profile;
 
 /* Profile n (1..), or NULL if this build's table has none such. */
 const lmzf_profile *lmzf_profile_get(unsigned n);
 
-/* The profile whose model, tokenizer, context, keep and KV_F16 are the header's, or 0. */
+/* The profile whose model, tokenizer, context, keep and KV_F16 are the header's, and
+ * whose mix version is the header's (version 1 for a stream without MIX), or 0. */
 unsigned lmzf_profile_find(const lmzf_header *h);
 
 /* What is wrong with a compact stream's sizes (doc/format.md 11, rule 3), or NULL. */

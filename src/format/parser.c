@@ -229,6 +229,11 @@ static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix
         (st = read_varint32(p, b, &n, &h->context, where, "context", what, err)) ||
         (st = read_varint32(p, b, &n, &h->keep, where, "keep", what, err)))
         return st;
+    if (h->flags & LMZF_FLAG_MIX) h->mix_version = 1;
+    if (h->flags & LMZF_FLAG_MIX_VERSION) {
+        if ((st = read_exact(p, b + n, 1, NULL, what, err))) return st;
+        h->mix_version = b[n++];
+    }
     size_t ids = (h->flags & LMZF_FLAG_ADAPTER ? 3 : 2) * LMZF_ID_SIZE;
     if ((st = read_exact(p, b + n, ids, NULL, what, err))) return st;
     memcpy(h->model_id, b + n, LMZF_ID_SIZE);
@@ -255,6 +260,14 @@ static lmz_status read_header(lmzf_parser *p, lmzf_header *h, const char *prefix
                     "%sheader check mismatch (stored 0x%08x, computed 0x%08x)", prefix,
                     stored, computed);
     /* The header is intact: what is wrong now was written so. */
+    if ((h->flags & LMZF_FLAG_MIX_VERSION) && (!(h->flags & LMZF_FLAG_MIX) || h->mix_version < 2))
+        return stop(p, err, LMZ_ERR_CORRUPT, "%sinvalid header: mix version field %u%s",
+                    prefix, h->mix_version,
+                    h->flags & LMZF_FLAG_MIX ? " (1 is written without it)" : " without MIX");
+    if (h->mix_version > LMZF_MIX_VERSION_MAX)
+        return stop(p, err, LMZ_ERR_VERSION,
+                    "%sthe stream's mixed coding is version %u; this build reads up to %u "
+                    "(a newer lmz wrote it)", prefix, h->mix_version, LMZF_MIX_VERSION_MAX);
     char why[160];
     if (lmzf_header_problem(h, why, sizeof why))
         return stop(p, err, LMZ_ERR_CORRUPT, "%sinvalid header: %s", prefix, why);
@@ -288,7 +301,7 @@ static lmz_status read_compact(lmzf_parser *p, unsigned tag, lmzf_header *h,
         c->method = LMZF_METHOD_ZSTD;
     } else if ((d & ~7u) == LMZF_COMPACT_LM) {
         c->method = d & LMZF_COMPACT_LM_CRLF ? LMZF_METHOD_LM_CRLF : LMZF_METHOD_LM;
-        if (d & LMZF_COMPACT_LM_MIX) h->flags |= LMZF_FLAG_MIX;
+        if (d & LMZF_COMPACT_LM_MIX) h->flags |= LMZF_FLAG_MIX, h->mix_version = 1;
         if (d & LMZF_COMPACT_LM_ADAPTER) h->flags |= LMZF_FLAG_ADAPTER;
         if ((st = read_exact(p, b + n, 2, NULL, what, err))) return st;
         unsigned profile = b[n], second = b[n + 1];
@@ -310,15 +323,19 @@ static lmz_status read_compact(lmzf_parser *p, unsigned tag, lmzf_header *h,
             h->chunk_size = prof->chunk_size;
             h->level = prof->level;
             if (prof->kv_f16) h->flags |= LMZF_FLAG_KV_F16;
+            if (h->mix_version) h->mix_version = prof->mix_version;
             h->model_name_len = (uint8_t)strlen(prof->model_name);
             memcpy(h->model_name, prof->model_name, h->model_name_len + 1u);
             h->flags |= LMZF_FLAG_NAME;
         } else {
-            if (second & ~LMZF_COMPACT_EXT_KV_F16)
+            if (second & ~(LMZF_COMPACT_EXT_KV_F16 | LMZF_COMPACT_EXT_MIX_V2))
                 return stop(p, err, LMZ_ERR_VERSION,
                             "%sthe stream uses model flags 0x%02x that this build does not "
                             "know; it may be damaged", prefix, second);
+            if ((second & LMZF_COMPACT_EXT_MIX_V2) && !(h->flags & LMZF_FLAG_MIX))
+                return stop(p, err, LMZ_ERR_CORRUPT, "%s: mix version 2 without MIX", where);
             if (second & LMZF_COMPACT_EXT_KV_F16) h->flags |= LMZF_FLAG_KV_F16;
+            if (second & LMZF_COMPACT_EXT_MIX_V2) h->mix_version = 2;
             if ((st = read_varint32(p, b, &n, &h->context, where, "context", what, err)) ||
                 (st = read_varint32(p, b, &n, &h->keep, where, "keep", what, err)) ||
                 (st = read_exact(p, b + n, 2 * LMZF_ID_SIZE, NULL, what, err)))

@@ -156,8 +156,8 @@ static lmz_status write_group(lmz_ctx *ctx, lmzf_writer *w, chunk_slot *slots,
 }
 
 /* The stream's header, from the context's model, level and adapter; mixing is set up
- * when the stream will be mixed. */
-static lmz_status make_header(lmz_ctx *ctx, lmzf_header *h)
+ * when the stream will be mixed (its models' table by the layout: compact or not). */
+static lmz_status make_header(lmz_ctx *ctx, lmzf_header *h, int compact)
 {
     lmz_model_info info;
     lmz_model_get_info(ctx->model, &info);
@@ -168,9 +168,11 @@ static lmz_status make_header(lmz_ctx *ctx, lmzf_header *h)
     h->keep = ctx->level.keep;
     if (ctx->level.kv_f16) h->flags |= LMZF_FLAG_KV_F16;
     if (!ctx->params.no_mix) {
-        lmz_status st = lmz__begin_mix(ctx);
+        int version = ctx->params.mix_version ? ctx->params.mix_version : CM_VERSION_MAX;
+        lmz_status st = lmz__begin_mix(ctx, version, lmz__mix_bucket_bits(version, compact));
         if (st != LMZ_OK) return st;
         h->flags |= LMZF_FLAG_MIX;
+        h->mix_version = (uint8_t)version;
     }
     memcpy(h->model_id, info.model_hash, LMZF_ID_SIZE);
     memcpy(h->tokenizer_id, info.tokenizer_hash, LMZF_ID_SIZE);
@@ -272,7 +274,7 @@ lmz_status lmz_compress_stream(lmz_ctx *ctx, lmz_read_fn read, void *read_user,
             compact = !ctx->params.no_compact && n <= 1 && in.eof && in.carry_len == 0 &&
                       (n == 0 || slots[0].size <= LMZF_COMPACT_RAW_MAX);
             st = lmz__choose_adapter(ctx, slots[0].data, n ? slots[0].size : 0, compact);
-            if (st == LMZ_OK) st = make_header(ctx, &h);
+            if (st == LMZ_OK) st = make_header(ctx, &h, compact);
             if (st != LMZ_OK) goto out;
             if (!compact) {
                 lmz_error err = { LMZ_OK, "" };
@@ -354,7 +356,7 @@ lmz_status lmz__compress_compact_batch(lmz_ctx *ctx, size_t n, const uint8_t *co
     st = slots && lm && of && zbuf ? LMZ_OK : lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
     /* The same adapter for all (lmz_compress_many routes none), so one header. */
     if (st == LMZ_OK) st = lmz__choose_adapter(ctx, n ? src[0] : NULL, n ? size[0] : 0, 1);
-    if (st == LMZ_OK) st = make_header(ctx, &h);
+    if (st == LMZ_OK) st = make_header(ctx, &h, 1);
     size_t n_lm = 0;
     for (size_t i = 0; st == LMZ_OK && i < n; i++) {
         chunk_slot *s = &slots[i];

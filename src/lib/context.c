@@ -56,6 +56,11 @@ lmz_ctx *lmz__ctx_new(const lmz_model *model, const lmz_builtin_set *builtins,
                        LMZ_THREADS_MAX);
         return NULL;
     }
+    if (p.mix_version < 0 || p.mix_version > CM_VERSION_MAX) {
+        lmz_error_setf(err, LMZ_ERR_ARG, "mix version %d is out of range 0..%d",
+                       p.mix_version, CM_VERSION_MAX);
+        return NULL;
+    }
     lmz_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         lmz_error_setf(err, LMZ_ERR_NOMEM, "out of memory");
@@ -247,7 +252,9 @@ lmz_status lmz__forward(lmz_ctx *ctx, uint32_t index, uint32_t context, uint32_t
     return LMZ_OK;
 }
 
-lmz_status lmz__begin_mix(lmz_ctx *ctx)
+_Static_assert(CM_VERSION_MAX == LMZF_MIX_VERSION_MAX, "the format reads what the models are");
+
+lmz_status lmz__begin_mix(lmz_ctx *ctx, int version, unsigned bucket_bits)
 {
     const tokenizer *tok = ctx->model->tok;
     if (ctx->mix_tok != tok) {
@@ -257,9 +264,15 @@ lmz_status lmz__begin_mix(lmz_ctx *ctx)
             return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the vocabulary order");
         ctx->mix_tok = tok;
     }
-    if (ctx->mix_cm) cm_reset(ctx->mix_cm);
-    else if (!(ctx->mix_cm = cm_new()))
+    if (ctx->mix_cm && cm_bucket_bits(ctx->mix_cm) != bucket_bits) {
+        cm_free(ctx->mix_cm);
+        ctx->mix_cm = NULL;
+    }
+    if (ctx->mix_cm) cm_reset(ctx->mix_cm, version);
+    else if (!(ctx->mix_cm = cm_new(bucket_bits)))
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
+    else cm_reset(ctx->mix_cm, version);
+    ctx->mix_version = version;
     ctx->mixing = 1;
     return LMZ_OK;
 }
@@ -271,7 +284,7 @@ lmz_status lmz__lane_models(lmz_ctx *ctx, uint32_t n)
     if (!more) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
     ctx->lane_cm = more;
     while (ctx->n_lane_cm < n) {
-        if (!(more[ctx->n_lane_cm] = cm_new()))
+        if (!(more[ctx->n_lane_cm] = cm_new(CM_BUCKET_BITS_SHORT)))
             return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
         ctx->n_lane_cm++;
     }

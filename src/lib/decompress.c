@@ -281,7 +281,10 @@ static lmz_status check_model(dstate *d)
     d->ctx->adapter = NULL;
     if (adapted && (st = pick_adapter(d)) != LMZ_OK) return st;
     d->ctx->mixing = 0;
-    if ((h->flags & LMZF_FLAG_MIX) && (st = lmz__begin_mix(d->ctx)) != LMZ_OK) return st;
+    if ((h->flags & LMZF_FLAG_MIX) &&
+        (st = lmz__begin_mix(d->ctx, h->mix_version,
+                             lmz__mix_bucket_bits(h->mix_version, d->parser.compact))) != LMZ_OK)
+        return st;
     /* The encoder never exceeds the model's training context; a stream of this model
      * that does is damaged or hostile, and would only make us allocate a huge cache. */
     uint32_t context = d->parser.header.context;
@@ -463,7 +466,7 @@ static int many_same(const lmzf_header *a, const lmzf_header *b)
 {
     const uint8_t f = LMZF_FLAG_ADAPTER | LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX;
     return a->level == b->level && a->context == b->context && a->keep == b->keep &&
-           (a->flags & f) == (b->flags & f) &&
+           (a->flags & f) == (b->flags & f) && a->mix_version == b->mix_version &&
            memcmp(a->model_id, b->model_id, LMZF_ID_SIZE) == 0 &&
            memcmp(a->tokenizer_id, b->tokenizer_id, LMZF_ID_SIZE) == 0 &&
            memcmp(a->adapter_id, b->adapter_id, LMZF_ID_SIZE) == 0 &&
@@ -517,7 +520,8 @@ static void many_flush(many_job *m, many_item *items, size_t k)
 
 lmz_status lmz__decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
                                 const size_t *src_size, void **out, size_t *out_size,
-                                lmz_status *status, int stop_at_failure, size_t *fail_at)
+                                lmz_status *status, int stop_at_failure, size_t *fail_at,
+                                lmz__decode_alone_fn alone)
 {
     many_job m = { .ctx = ctx, .out = out, .out_size = out_size, .status = status,
                    .fail_at = n };
@@ -541,8 +545,7 @@ lmz_status lmz__decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
             many_flush(&m, items, k);
             k = 0;
             ctx->error[0] = '\0';
-            many_done(&m, i, lmz_decompress_buffer(ctx, src[i], src_size[i], &out[i],
-                                                   &out_size[i]));
+            many_done(&m, i, alone(ctx, src[i], src_size[i], &out[i], &out_size[i]));
             continue;
         }
         if (k == 0) {                 /* the batch's model, adapter and mixing */

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include "lmz.h"
+#include "coder/cm.h"
 #include "util/error.h"
 
 /* What a level decides.  Recorded in the stream header, so decoding never consults the
@@ -82,6 +83,7 @@ struct lmz_ctx {
      * (0 between streams and while routing), its adaptive models, and the vocabulary
      * order of the tokenizer mix_tok, kept while the model stays. */
     int mixing;
+    int mix_version;            /* of the stream being coded (cm.h) */
     struct cm_state *mix_cm;
     struct vocab_order *mix_vocab;
     const void *mix_tok;
@@ -91,11 +93,19 @@ struct lmz_ctx {
     uint32_t n_lane_cm;
 };
 
-/* Start mixing for a new stream with the context's model: fresh adaptive models, the
- * model's vocabulary order.  LMZ_ERR_NOMEM (with the message) on failure. */
-lmz_status lmz__begin_mix(lmz_ctx *ctx);
+/* Start mixing for a new stream with the context's model: fresh adaptive models of
+ * `version` with 2^bucket_bits buckets (cm.h), the model's vocabulary order.
+ * LMZ_ERR_NOMEM (with the message) on failure. */
+lmz_status lmz__begin_mix(lmz_ctx *ctx, int version, unsigned bucket_bits);
 
-/* At least n states in ctx->lane_cm.  LMZ_ERR_NOMEM (with the message) on failure. */
+/* The table size of a stream's models: by its version and layout (cm.h). */
+static inline unsigned lmz__mix_bucket_bits(int version, int compact)
+{
+    return version >= 2 && !compact ? CM_BUCKET_BITS_LONG : CM_BUCKET_BITS_SHORT;
+}
+
+/* At least n states in ctx->lane_cm (for compact streams: CM_BUCKET_BITS_SHORT).
+ * LMZ_ERR_NOMEM (with the message) on failure. */
 lmz_status lmz__lane_models(lmz_ctx *ctx, uint32_t n);
 
 /* lmz_ctx_new and lmz_ctx_new_builtin: with `model`, or, when it is NULL, with the
@@ -120,12 +130,16 @@ lmz_status lmz__compress_compact_batch(lmz_ctx *ctx, size_t n, const uint8_t *co
 
 /* decompress.c: streams src[0, n) into out[i] (malloc'd) with status[i] each; compact
  * LM streams with the same model and settings decode side by side (lm_decode_chunks'
- * own_streams), the others alone.  Stops before the next stream after a failure when
+ * own_streams), the others with `alone` (lmz_decompress_buffer: the caller's, as
+ * buffer.c sits above this file).  Stops before the next stream after a failure when
  * stop_at_failure.  *fail_at: the first failed stream's index (n: none), whose status
  * is returned, and whose message, prefixed with its index, the context holds. */
+typedef lmz_status (*lmz__decode_alone_fn)(lmz_ctx *ctx, const void *src, size_t n,
+                                           void **dst, size_t *dst_n);
 lmz_status lmz__decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
                                 const size_t *src_size, void **out, size_t *out_size,
-                                lmz_status *status, int stop_at_failure, size_t *fail_at);
+                                lmz_status *status, int stop_at_failure, size_t *fail_at,
+                                lmz__decode_alone_fn alone);
 
 /* Chunks read and coded as one group with `lanes` per thread: four times the lanes of
  * all threads, so that a run that finishes its chunks early takes others rather than

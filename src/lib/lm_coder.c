@@ -187,6 +187,7 @@ static lmz_status run_setup(lm_run *r, lm_shared *sh, uint32_t index, uint32_t l
     if (ctx->mixing) {
         b->vocab = ctx->mix_vocab;
         b->cm = ctx->mix_cm;
+        b->mix_version = ctx->mix_version;
         if (sh->own_models) b->lane_cm = ctx->lane_cm + first_model;
         b->sorted = malloc((size_t)b->n_vocab * sizeof *b->sorted);
         if (!b->sorted) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the LM coder");
@@ -537,8 +538,9 @@ static lmz_status run_chunks(lmz_ctx *ctx, int decoding, const lmz_level_setting
     size_t share = (n + sh.n_runs - 1) / sh.n_runs;
     size_t per_lane = kv_bytes_per_lane(&info, context, w->kv_f16);
     size_t affordable = per_lane ? KV_BUDGET / per_lane / sh.n_runs : lanes;
-    if (sh.own_models && MODELS_BUDGET / cm_state_bytes() / sh.n_runs < affordable)
-        affordable = MODELS_BUDGET / cm_state_bytes() / sh.n_runs;
+    size_t model_bytes = cm_state_bytes(CM_BUCKET_BITS_SHORT);
+    if (sh.own_models && MODELS_BUDGET / model_bytes / sh.n_runs < affordable)
+        affordable = MODELS_BUDGET / model_bytes / sh.n_runs;
     if (lanes > share) lanes = share;
     if (lanes > affordable) lanes = affordable > 0 ? affordable : 1;
     lmz_status st = sh.own_models ? lmz__lane_models(ctx, (uint32_t)(lanes * sh.n_runs))
@@ -602,7 +604,7 @@ lmz_status lm_encode_chunks(lmz_ctx *ctx, const lmz_level_settings *w, lm_chunk 
             if (chunks[i].status != LMZ_OK)
                 st = lmz__fail(ctx, chunks[i].status, "the LM pass failed on a chunk");
         for (size_t i = 0; st == LMZ_OK && i < n; i += own_streams ? 1 : n) {
-            if (own_streams && i > 0) cm_reset(ctx->mix_cm);
+            if (own_streams && i > 0) cm_reset(ctx->mix_cm, ctx->mix_version);
             st = lm_mix_encode(ctx->mix_cm, ctx->mix_vocab, ctx->model->tok, chunks + i,
                                own_streams ? 1 : n, NULL, NULL);
             if (st != LMZ_OK) lmz__fail(ctx, st, "the mixing pass failed");

@@ -175,7 +175,7 @@ lmz_status lm_lane_begin(lm_batch *b, lm_lane *ln, uint32_t seq, lm_chunk *c)
         ln->models = b->cm;
         if (b->vocab && b->lane_cm) {
             ln->models = b->lane_cm[seq];    /* a stream of its own: fresh models */
-            cm_reset(ln->models);
+            cm_reset(ln->models, b->mix_version);
         }
         if (b->vocab) cm_lane_begin(ln->models, &ln->cm, (uint32_t)c->raw_size);
         if (b->bos < 0 && ln->total > 0) {

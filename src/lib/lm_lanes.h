@@ -51,6 +51,7 @@ typedef struct lm_batch {
      * vocab NULL: the LM's frequencies code each token directly. */
     const vocab_order *vocab;
     cm_state *cm;
+    int mix_version;          /* of the stream(s): lane_cm are reset for it */
     cm_state **lane_cm;       /* decoding streams of one chunk each (lmz_decompress_many):
                                * lane slot i's own models, reset for each chunk it takes;
                                * NULL: every lane shares cm */

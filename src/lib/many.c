@@ -97,7 +97,7 @@ lmz_status lmz_decompress_many(lmz_ctx *ctx, size_t n, const void *const *src,
     if (!st) return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory");
     size_t fail_at = n;
     lmz_status first = lmz__decompress_many(ctx, n, src, src_size, out, out_size, st,
-                                            !status, &fail_at);
+                                            !status, &fail_at, lmz_decompress_buffer);
     if (!status) free(st);
     /* Without statuses, a failure fails the call: nothing is handed out. */
     if (first != LMZ_OK && !status) free_all(n, out, out_size);
