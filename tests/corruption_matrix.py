@@ -102,6 +102,9 @@ def parse(b, base=0):
         p = o + 7
         for _ in range(3):
             _, p = varint(b, p)
+        if flags & 0x20:        # MIX_VERSION: the mixed coding's version byte
+            s["mix_version_at"] = base + p
+            p += 1
         p += 16 + (8 if flags & 1 else 0)
         if flags & 2:
             p += 1 + b[p]
@@ -508,7 +511,7 @@ def main():
         other_cases.append({"label": "format version %d" % v, "data": bytes(b),
                             "expect_ok": False, "expected_out": lm_txt,
                             "name_check": "format version %d is not supported" % v})
-    for bit in (2, 5, 6, 7):
+    for bit in (2, 6, 7):
         b = bytearray(lm)
         b[5] |= 1 << bit
         repair_header(b, two_streams[0])
@@ -517,12 +520,24 @@ def main():
     # KV_F16 (bit 3) toggled under a valid header check: the model then runs with the
     # other KV cache precision, decodes other tokens, and the content checks catch it.
     # MIX (bit 4) likewise: the payload is then read as the other coding.
-    for bit, name in ((3, "KV_F16"), (4, "MIX")):
+    for bit, name in ((3, "KV_F16"), (4, "MIX"), (5, "MIX_VERSION")):
         b = bytearray(lm)
         b[5] ^= 1 << bit
         repair_header(b, two_streams[0])
         other_cases.append({"label": "%s flag toggled" % name, "data": bytes(b),
                             "expect_ok": False, "expected_out": lm_txt})
+    # The mixed coding's version byte (lm.lmz is version 2), header check repaired: 1 is
+    # written without the field and 0 is none (corrupt), 3 is a newer coding (version
+    # error).
+    assert "mix_version_at" in two_streams[0], "lm.lmz should be mixed coding version 2"
+    for v in (0, 1, 3, 255):
+        b = bytearray(lm)
+        b[two_streams[0]["mix_version_at"]] = v
+        repair_header(b, two_streams[0])
+        other_cases.append({"label": "mix version %d" % v, "data": bytes(b),
+                            "expect_ok": False, "expected_out": lm_txt,
+                            "name_check": "mixed coding is version" if v > 2 else
+                                          "mix version field"})
     # Made with an adapter this decoder does not apply (lmz has no adapters yet, so the
     # stream is built by hand: ADAPTER flag and a nonzero adapter id, header check valid).
     for label, data, content in (("lm", lm, lm_txt), ("zstd", zs, zs_txt)):
@@ -531,7 +546,7 @@ def main():
         ids_end = 7
         for _ in range(3):
             _, ids_end = varint(b, ids_end)
-        ids_end += 16
+        ids_end += 16 + (1 if b[5] & 0x20 else 0)
         b[5] |= 1
         b[ids_end:ids_end] = bytes(range(1, 9))
         s2 = parse(bytes(b))[0]
