@@ -6,6 +6,7 @@
 #   FILES='a.txt b.txt' bash bench/bench.sh
 #   TABLES=whole|per|real bash bench/bench.sh  only one of the tables (default: all)
 #   MIX=0 bash bench/bench.sh            the LM alone (--no-mix), for comparison
+#   MIX=1 bash bench/bench.sh            mixed coding version 1 (--mix-version 1)
 #   DECODE=0 bash bench/bench.sh         sizes and compression speed only (no decoding)
 #
 # Prints three tables (whole file; each .jsonl response on its own; the files of
@@ -20,7 +21,8 @@ BENCH=build/release/bench/lmz_bench
 LEVEL=${LEVEL:-5}
 THREADS=${THREADS:-2}
 args=(-l "$LEVEL" -T "$THREADS")
-if [ "${MIX:-1}" = 0 ]; then args+=(--no-mix); fi
+if [ "${MIX:-2}" = 0 ]; then args+=(--no-mix); fi
+if [ "${MIX:-2}" = 1 ]; then args+=(--mix-version 1); fi
 if [ "${DECODE:-1}" = 0 ]; then args+=(--no-decode); fi
 if [ -n "${MODEL:-}" ]; then
     args+=(-m "$MODEL")

@@ -197,6 +197,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-T") && i + 1 < argc) params.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lm-always")) params.lm_always = 1;
         else if (!strcmp(argv[i], "--no-mix")) params.no_mix = 1;
+        else if (!strcmp(argv[i], "--mix-version") && i + 1 < argc)
+            params.mix_version = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--per-response")) per_response = 1;
         else if (!strcmp(argv[i], "--no-ce")) want_ce = 0;
         else if (!strcmp(argv[i], "--no-decode")) want_decode = 0;
@@ -205,6 +207,7 @@ int main(int argc, char **argv)
     }
     if (first_file >= argc) {
         fprintf(stderr, "usage: lmz_bench [-m MODEL] [-l LEVEL] [-T N] [--lm-always] [--no-mix] "
+                        "[--mix-version N] "
                         "[--per-response] [--no-ce] [--no-decode] [--decode-alone] FILE...\n");
         return 2;
     }
