@@ -226,14 +226,20 @@ static void roundtrip_one(void)
     vocab_drop(tv);
 }
 
+/* Run fn under every setup, then go back to the first (what streams use). */
+static void for_each_setup(void (*fn)(void))
+{
+    for (size_t i = 0; i < N_SETUPS; i++) {
+        use_setup(i);
+        fn();
+    }
+    use_setup(0);
+}
+
 static void test_roundtrip(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < N_SETUPS; i++) {
-        use_setup(i);
-        roundtrip_one();
-    }
-    use_setup(0);
+    for_each_setup(roundtrip_one);
 }
 
 /* The second copy of a random text costs a small fraction of the first: the match and
@@ -316,11 +322,7 @@ static void reset_one(void)
 static void test_reset_is_fresh(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < N_SETUPS; i++) {
-        use_setup(i);
-        reset_one();
-    }
-    use_setup(0);
+    for_each_setup(reset_one);
 }
 
 int main(void)

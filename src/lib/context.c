@@ -268,10 +268,9 @@ lmz_status lmz__begin_mix(lmz_ctx *ctx, int version, unsigned bucket_bits)
         cm_free(ctx->mix_cm);
         ctx->mix_cm = NULL;
     }
-    if (ctx->mix_cm) cm_reset(ctx->mix_cm, version);
-    else if (!(ctx->mix_cm = cm_new(bucket_bits)))
+    if (!ctx->mix_cm && !(ctx->mix_cm = cm_new(bucket_bits)))
         return lmz__fail(ctx, LMZ_ERR_NOMEM, "out of memory for the adaptive models");
-    else cm_reset(ctx->mix_cm, version);
+    cm_reset(ctx->mix_cm, version);
     ctx->mix_version = version;
     ctx->mixing = 1;
     return LMZ_OK;
