@@ -23,6 +23,7 @@
 #include "format/container.h"
 #include "kernels/kernels.h"
 #include "lib/crlf.h"
+#include "lib/textdetect.h"
 
 #define MODEL_A "tests/fixtures/ref/llama-gqa-tied-gpt2.gguf"
 #define MODEL_SPM "tests/fixtures/ref/llama-mqa-spm.gguf"
@@ -104,9 +105,11 @@ static void test_round_trip_inputs(void **state)
     lmz_model_close(m);
 }
 
-/* How many chunks of each method a stream has (LM, LM_CRLF), by parsing it. */
-static void count_lm_methods(const uint8_t *z, size_t zn, int *lm, int *lm_crlf)
+/* How many chunks of each method a stream has (LM, LM_CRLF), by parsing it; returns
+ * how many chunks it has in all. */
+static int count_lm_methods(const uint8_t *z, size_t zn, int *lm, int *lm_crlf)
 {
+    int chunks = 0;
     lmzf_memsrc src = {z, zn, 0};
     lmzf_parser p;
     lmz_error err;
@@ -117,12 +120,14 @@ static void count_lm_methods(const uint8_t *z, size_t zn, int *lm, int *lm_crlf)
         lmzf_record rec;
         assert_int_equal(lmzf_parser_record(&p, &rec, &err), LMZ_OK);
         if (rec.is_end) break;
+        chunks++;
         *lm += rec.chunk.method == LMZF_METHOD_LM;
         *lm_crlf += rec.chunk.method == LMZF_METHOD_LM_CRLF;
         uint8_t *payload = malloc(rec.chunk.payload_size + 1);
         assert_int_equal(lmzf_parser_payload(&p, &rec, payload, &err), LMZ_OK);
         free(payload);
     }
+    return chunks;
 }
 
 /* crlf_normalize / crlf_expand on random strings over {a, CR, LF}: whenever normalize
@@ -195,6 +200,68 @@ static void test_crlf_chunks(void **state)
     free(text);
     lmz_ctx_free(c);
     lmz_model_close(m);
+}
+
+/* Text with NUL padding (tar headers and padding, issue 17): the NULs do not count
+ * against the text, and runs of >= 4 KiB get chunks of their own, so the model's time
+ * goes to the text and zstd codes the padding. */
+static void test_nul_padding(void **state)
+{
+    (void)state;
+    enum { TEXT = 3000, HEADER = 512, PAD = 6000, N = TEXT + HEADER + TEXT + PAD };
+    uint8_t *buf = calloc(N, 1);
+    size_t tn;
+    uint8_t *text = shared_data("llm-gpt-4o-2024-05-13.txt", 2 * TEXT, &tn);
+    assert_true(tn == 2 * TEXT);
+    /* text, a tar-like header (a name, octal fields, NULs), text, padding */
+    memcpy(buf, text, TEXT);
+    memcpy(buf + TEXT, "answers.txt", 11);
+    memcpy(buf + TEXT + 100, "0000644\0" "0001750\0" "0001750\0" "00000005670\0"
+                             "15133350652\0" "013275\0 0", 57);
+    memcpy(buf + TEXT + 257, "ustar  \0root", 12);
+    memcpy(buf + TEXT + 297, "root", 4);
+    memcpy(buf + TEXT + HEADER, text + TEXT, TEXT);
+
+    /* The share of text leaves NULs out, up to 7/8 of the bytes. */
+    assert_true(mostly_text(buf + TEXT, HEADER));                 /* a lone header */
+    assert_true(mostly_text(buf, N));                             /* 56 % NUL */
+    assert_true(mostly_text(buf + 2 * TEXT + HEADER - 800, 800 + 5600));   /* 87.5 % */
+    assert_false(mostly_text(buf + 2 * TEXT + HEADER - 700, 700 + 5600));  /* 88.9 % */
+    assert_false(looks_like_text(buf, N));
+    uint8_t noisy[400];
+    memcpy(noisy, text, sizeof noisy);
+    for (size_t i = 0; i < sizeof noisy; i += 3) noisy[i] = 0x01;  /* a third binary */
+    assert_false(mostly_text(noisy, sizeof noisy));
+
+    /* Long runs at either end are cut off; shorter ones and inner ones stay. */
+    assert_int_equal(padding_cut(buf, N), 2 * TEXT + HEADER);
+    assert_int_equal(padding_cut(buf, N - PAD + 4095), N - PAD + 4095);
+    assert_int_equal(padding_cut(buf, TEXT + HEADER), TEXT + HEADER);
+    assert_int_equal(padding_cut(buf + N - PAD, PAD), PAD);      /* all NUL: one chunk */
+    memset(buf, 0, 4096);
+    assert_int_equal(padding_cut(buf, N), 4096);
+    assert_int_equal(padding_cut(buf + 1, N - PAD - 1), N - PAD - 1);  /* 4095: stays */
+    memcpy(buf, text, TEXT);
+
+    /* In a stream: the text and header in one chunk, the padding in another, and it
+     * comes back.  --no-mix keeps the whole-chunk rule (1 % of non-text at most). */
+    lmz_model *m = open_model(MODEL_A);
+    lmz_params p = test_params(LMZ_SIMD_AUTO, 2, 64 << 10, 64);
+    p.lm_always = 0;
+    for (int no_mix = 0; no_mix <= 1; no_mix++) {
+        p.no_mix = no_mix;
+        lmz_ctx *c = lmz_ctx_new(m, &p, NULL);
+        assert_non_null(c);
+        size_t zn;
+        int lm, lm_crlf;
+        uint8_t *z = round_trip(c, buf, N, &zn);
+        assert_int_equal(count_lm_methods(z, zn, &lm, &lm_crlf), no_mix ? 1 : 2);
+        free(z);
+        lmz_ctx_free(c);
+    }
+    lmz_model_close(m);
+    free(text);
+    free(buf);
 }
 
 /* The head of every file of ../shared/data, through the automatic method choice (which
@@ -689,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_inputs),
         cmocka_unit_test(test_crlf_transform_inverts),
         cmocka_unit_test(test_crlf_chunks),
+        cmocka_unit_test(test_nul_padding),
         cmocka_unit_test(test_round_trip_every_shared_file),
         cmocka_unit_test(test_round_trip_spm_and_qwen3),
         cmocka_unit_test(test_determinism_matrix),

@@ -8,9 +8,9 @@
  *   mix_replay record [-l LEVEL] [-T THREADS] FILE CACHE
  *   mix_replay replay [-t CHUNK] CACHE...
  *
- * Chunks are cut as the encoder cuts them (chunk size of the level, after the last
- * newline of the final eighth) and all go to the LM, as text.  Build after `make`; to
- * try other constants, compile cm.c in with -D overrides (its #ifndef'd constants):
+ * Chunks are cut as the encoder cuts them (lmz__chunk_end) and all go to the LM, as
+ * text.  Build after `make`; to try other constants, compile cm.c in with -D overrides
+ * (its #ifndef'd constants):
  *   cc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc -o /tmp/mix_replay tools/mix_replay.c \
  *       [src/coder/cm.c -DCM_MIX_LR=10] build/release/liblmz.a -lzstd -lxxhash -lm -pthread
  */
@@ -70,13 +70,13 @@ static int record(int level, int threads, const char *path, const char *cache)
     lmz_ctx *ctx = open_level(level, threads);
     size_t n;
     uint8_t *text = slurp(path, &n);
-    size_t cs = ctx->level.chunk_size, max = n / (cs - cs / 8) + 2, nc = 0;
-    lm_chunk *ch = calloc(max, sizeof *ch);
+    size_t cs = ctx->level.chunk_size, nc = 0, cap = 16;
+    lm_chunk *ch = calloc(cap, sizeof *ch);
     for (size_t off = 0; off < n; nc++) {
         size_t len = n - off < cs ? n - off : cs;
-        if (off + len < n)
-            for (size_t i = len; i > len - len / 8; i--)
-                if (text[off + i - 1] == '\n') { len = i; break; }
+        len = lmz__chunk_end(ctx, text + off, len, off + len < n);
+        if (nc == cap) ch = realloc(ch, (cap *= 2) * sizeof *ch);
+        if (!ch) die("out of memory");
         ch[nc] = (lm_chunk){ .in = text + off, .in_size = len, .raw_size = len };
         off += len;
     }

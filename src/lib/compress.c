@@ -60,6 +60,13 @@ static size_t cut_point(const uint8_t *buf, size_t n)
     return n;
 }
 
+size_t lmz__chunk_end(const lmz_ctx *ctx, const uint8_t *buf, size_t have, int more)
+{
+    size_t cut = more ? cut_point(buf, have) : have;
+    if (cut == 0) cut = have;
+    return ctx->params.no_mix ? cut : padding_cut(buf, cut);
+}
+
 /* Whether the LM should code a chunk (the rest goes to zstd or stays raw): mixed, a
  * chunk that is mostly text, for the adaptive models to take the rest. */
 static int is_texty(const lmz_ctx *ctx, const uint8_t *data, size_t n)
@@ -76,8 +83,7 @@ static lmz_status next_chunk(lmz_ctx *ctx, input *in, chunk_slot *slot, size_t c
     long long r = read_full(in, slot->data + have, chunk_size - have);
     if (r < 0) return lmz__fail(ctx, LMZ_ERR_IO, "read error");
     have += (size_t)r;
-    size_t cut = (have == chunk_size && !in->eof) ? cut_point(slot->data, have) : have;
-    if (cut == 0) cut = have;
+    size_t cut = lmz__chunk_end(ctx, slot->data, have, have == chunk_size && !in->eof);
     in->carry_len = have - cut;
     memcpy(in->carry, slot->data + cut, in->carry_len);
     slot->size = cut;

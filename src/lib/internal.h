@@ -121,6 +121,11 @@ lmz_status lmz__use_builtin(lmz_ctx *ctx, int index);
  * `head` (route.c), to be written in the compact layout or not (its cost differs). */
 lmz_status lmz__choose_adapter(lmz_ctx *ctx, const uint8_t *head, size_t n, int compact);
 
+/* compress.c: where the encoder ends the chunk that begins buf[0..have) (1..have);
+ * `more`: input goes on after it.  After the last newline of the final eighth of a full
+ * chunk, and, in mixed streams, early around NUL padding (textdetect.h padding_cut). */
+size_t lmz__chunk_end(const lmz_ctx *ctx, const uint8_t *buf, size_t have, int more);
+
 /* compress.c: n texts of one chunk each (at most the level's chunk size and the compact
  * layout's limit), coded side by side, each into its own compact stream (malloc'd
  * out[i]), byte for byte what lmz_compress_stream writes for it alone.  The caller

@@ -26,10 +26,10 @@ static size_t utf8_seq_len(const uint8_t *p, size_t left)
     return len;
 }
 
-/* Bytes of p[0..n) that are not text. */
-static size_t non_text_bytes(const uint8_t *p, size_t n)
+/* Bytes of p[0..n) that are not text; *nul (when given) counts the NULs among them. */
+static size_t non_text_bytes(const uint8_t *p, size_t n, size_t *nul)
 {
-    size_t bad = 0;
+    size_t bad = 0, zeros = 0;
     for (size_t i = 0; i < n;) {
         uint8_t b = p[i];
         if (b >= 0x20 && b < 0x7F) { i++; continue; }
@@ -39,19 +39,41 @@ static size_t non_text_bytes(const uint8_t *p, size_t n)
         }
         size_t len = b >= 0x80 ? utf8_seq_len(p + i, n - i) : 0;
         if (len) { i += len; continue; }
+        zeros += b == 0;
         bad++;
         i++;
     }
+    if (nul) *nul = zeros;
     return bad;
 }
 
 int looks_like_text(const uint8_t *p, size_t n)
 {
     /* A few stray bytes (a Latin-1 name, a form feed) still leave text worth modelling. */
-    return non_text_bytes(p, n) * 100 <= n;
+    return non_text_bytes(p, n, NULL) * 100 <= n;
 }
 
+/* NUL padding is the binary that text files travel with (a tar's headers and member
+ * padding), and the adaptive models code a run of NULs for a few bytes.  So NULs are
+ * left out of the share, up to seven eighths of the chunk (a lone tar header): the
+ * encoder gives longer runs chunks of their own (padding_cut), and a chunk of many
+ * short runs is not worth the model's time, which it spends on every NUL. */
 int mostly_text(const uint8_t *p, size_t n)
 {
-    return non_text_bytes(p, n) * 4 <= n;
+    size_t nul, bad = non_text_bytes(p, n, &nul);
+    return (bad - nul) * 4 <= n - nul && nul * 8 <= n * 7;
+}
+
+/* A run of NULs this long is padding (a tar's padding to a 10 KiB record, a sparse
+ * file's hole), not part of the text beside it.  A tar's 1 KiB end stays with its last
+ * member: a chunk of its own would cost ~24 bytes, the model 1,024 tokens. */
+#define LONG_PADDING 4096
+
+size_t padding_cut(const uint8_t *p, size_t n)
+{
+    size_t lead = 0, tail = n;
+    while (lead < n && p[lead] == 0) lead++;
+    if (lead >= LONG_PADDING) return lead;
+    while (tail > lead && p[tail - 1] == 0) tail--;
+    return n - tail >= LONG_PADDING ? tail : n;
 }

@@ -9,8 +9,15 @@
  * nor part of well-formed UTF-8 (RFC 3629). */
 int looks_like_text(const uint8_t *p, size_t n);
 
-/* The same with at most 25% of such bytes: text with binary spans (tar headers, NUL
- * padding), which a mixed stream's adaptive models learn to code cheaply. */
+/* Text with binary spans, which a mixed stream's adaptive models learn to code cheaply:
+ * at most 25% of the bytes other than NUL are not text, and at most 75% are NUL (a
+ * tar's headers and padding). */
 int mostly_text(const uint8_t *p, size_t n);
+
+/* Where to end a chunk of p[0..n) early (1..n; n: no early end), so that text and NUL
+ * padding are each coded the way that suits them: a run of >= 4 KiB of NULs at either
+ * end of it is a chunk of its own, which zstd codes for a few bytes while the model
+ * would spend a token on every NUL. */
+size_t padding_cut(const uint8_t *p, size_t n);
 
 #endif
