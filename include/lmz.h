@@ -161,8 +161,8 @@ typedef struct lmz_params {
                               too, not the compact one (doc/format.md 11): ~50 bytes
                               more, for a stream `lmz -l` can verify without the model */
     int mix_version;       /* the mixed coding to write (doc/format.md 6.5): 0 = the
-                              newest (2); 1 = the first, which lmz before the version
-                              field reads (about 1-2% larger on long files) */
+                              newest (3); 1 = the first, which lmz before the version
+                              field reads; 2 = the second (1-3% larger on long files) */
     lmz_progress_fn progress;
     void *progress_user;
 } lmz_params;

@@ -108,7 +108,14 @@ if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-
     check builtin-decodes-f32-kv-streams bash -c 'for l in 1 5 8; do
         "$0" -dc "$1.f32kv-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     check builtin-writes-fixture-streams bash -c 'for l in 1 5 8; do
-        "$0" -$l --no-compact --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.mix2-l$l.lmz" || exit 1
+        "$0" -$l --no-compact --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.mix3-l$l.lmz" || exit 1
+        "$0" -dc "$1.mix3-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
+    # Mixed coding version 2 (--mix-version=2), which lmz before version 3 reads.
+    check builtin-writes-mix-version-2 bash -c 'for l in 1 5 8; do
+        "$0" -$l --mix-version=2 --no-compact --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
+            cmp -s - "$1.mix2-l$l.lmz" || exit 1
+        "$0" -$l --mix-version=2 --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
+            cmp -s - "$1.compact-mix2-l$l.lmz" || exit 1
         "$0" -dc "$1.mix2-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     # The first mixed coding (--mix-version=1), which lmz before version 2 reads.
     check builtin-writes-mix-version-1 bash -c 'for l in 1 5 8; do
@@ -122,21 +129,24 @@ if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-
         "$0" -dc "$1.l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     # Compact streams (doc/format.md 11): what lmz writes by default for a short text.
     check builtin-writes-compact-fixtures bash -c 'for l in 1 5 8; do
-        "$0" -$l --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.compact-mix2-l$l.lmz" || exit 1
+        "$0" -$l --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.compact-mix3-l$l.lmz" || exit 1
         "$0" -$l --no-mix --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
             cmp -s - "$1.compact-nomix-l$l.lmz" || exit 1
         "$0" -dc "$1.compact-l$l.lmz" | cmp -s - "$1.txt" || exit 1
         "$0" -dc "$1.compact-mix2-l$l.lmz" | cmp -s - "$1.txt" || exit 1
+        "$0" -dc "$1.compact-mix3-l$l.lmz" | cmp -s - "$1.txt" || exit 1
         "$0" -dc "$1.compact-nomix-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
     # The container of a short text coded by a built-in level: the full layout's 64 bytes
     # (41-byte header with the name, 15-byte record, 8-byte End; mixed coding version 2
-    # adds its version byte) become 11 (tag, profile, model check, two 2-byte sizes,
-    # check) around the same payload: 53 bytes less, 54 with version 2 (its profile
-    # 14: -5's second).
+    # adds its version byte, as 3 does) become 11 (tag, profile, model check, two 2-byte
+    # sizes, check) around the same payload: 53 bytes less, 54 with versions 2 and 3
+    # (profiles 14 and 23: -5's second and third).
     check builtin-compact-container-bytes bash -c '[ "$(head -c 3 "$1.compact-l5.lmz" | xxd -p)" = ab0590 ] &&
         [ $(( $(stat -c %s "$1.mix-l5.lmz") - $(stat -c %s "$1.compact-l5.lmz") )) -eq 53 ] &&
         [ "$(head -c 3 "$1.compact-mix2-l5.lmz" | xxd -p)" = ab0e90 ] &&
-        [ $(( $(stat -c %s "$1.mix2-l5.lmz") - $(stat -c %s "$1.compact-mix2-l5.lmz") )) -eq 54 ]' "$LMZ" "$FX"
+        [ $(( $(stat -c %s "$1.mix2-l5.lmz") - $(stat -c %s "$1.compact-mix2-l5.lmz") )) -eq 54 ] &&
+        [ "$(head -c 3 "$1.compact-mix3-l5.lmz" | xxd -p)" = ab1790 ] &&
+        [ $(( $(stat -c %s "$1.mix3-l5.lmz") - $(stat -c %s "$1.compact-mix3-l5.lmz") )) -eq 54 ]' "$LMZ" "$FX"
     # A stream of another model: a clear error naming both, exit 1, nothing written.
     lmz --lm-always -c "$D/t" >"$D/other.lmz"
     check_exit builtin-foreign-stream-fails 1 quiet "$LMZ" -d -o "$D/other.out" "$D/other.lmz"
@@ -322,8 +332,8 @@ check level-22-refused eval '! "$LMZ" -k -22 "$D/a" 2>"$D/err" && [ ! -e "$D/a.l
     grep -q "invalid level .-22." "$D/err"'
 check fast-value-refused eval '! "$LMZ" --fast=3 -c "$D/a" 2>"$D/err" >/dev/null &&
     grep -q "option .--fast=3. takes no value" "$D/err"'
-check mix-version-range eval '! "$LMZ" --mix-version=3 -c "$D/a" 2>"$D/err" >/dev/null &&
-    grep -q "invalid --mix-version .3. (1 or 2)" "$D/err" &&
+check mix-version-range eval '! "$LMZ" --mix-version=4 -c "$D/a" 2>"$D/err" >/dev/null &&
+    grep -q "invalid --mix-version .4. (1, 2 or 3)" "$D/err" &&
     "$LMZ" --mix-version=1 -c "$D/a" | "$LMZ" -dc | cmp -s - "$D/a"'
 check threads-limit-one-message eval '! "$LMZ" -T -1 -c "$D/a" 2>"$D/e1" >/dev/null &&
     ! "$LMZ" -T 1000 -c "$D/a" 2>"$D/e2" >/dev/null &&

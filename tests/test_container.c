@@ -967,27 +967,36 @@ static void test_compact_streams(void **state)
     /* external model: tag, profile 0, flags, context 2048 and keep 1024 (2 bytes each),
      * two ids, the name "tiny" with its length, sizes, payload, check */
     compact_case(LMZF_METHOD_LM, 0, text, 3 + 2 + 2 + 16 + 5 + 2 + n + 4);
-    /* Mixed coding version 2: profile 14 (-5's, version 2) and an external model's
-     * ext_flags bit 1 carry it, in the same bytes. */
-    compact_case(LMZF_METHOD_LM, 14, text, 3 + 2 + n + 4);
-    external_mix_version = 2;
-    compact_case(LMZF_METHOD_LM, 0, text, 3 + 2 + 2 + 16 + 5 + 2 + n + 4);
-    for (unsigned profile = 0; profile <= 14; profile += 14) {
-        sink c = compact_stream(LMZF_METHOD_LM, profile, text, (uint32_t)n);
-        if (profile == 0) assert_int_equal(c.data[2], LMZF_COMPACT_EXT_KV_F16 | LMZF_COMPACT_EXT_MIX_V2);
-        lmzf_memsrc src = {c.data, c.size, 0};
-        lmzf_parser p;
-        lmzf_parser_init(&p, lmzf_mem_read, &src);
-        lmz_error err;
-        int found = 0;
-        assert_int_equal(lmzf_parser_next_stream(&p, &found, &err), LMZ_OK);
-        assert_int_equal(p.header.mix_version, 2);
-        /* the version-2 bit without MIX (tag 0xA8 instead of 0xAA) is damage */
-        if (profile == 0) {
-            c.data[0] = 0xA8;
-            expect_failure(c.data, c.size, LMZ_ERR_CORRUPT, "mix version 2 without MIX");
+    /* Mixed coding versions 2 and 3: profiles 14 and 23 (-5's) and an external model's
+     * ext_flags bit 1 or 2 carry them, in the same bytes. */
+    for (int v = 2; v <= 3; v++) {
+        unsigned five = (unsigned)(v - 1) * 9 + 5;
+        uint8_t bit = v == 2 ? LMZF_COMPACT_EXT_MIX_V2 : LMZF_COMPACT_EXT_MIX_V3;
+        external_mix_version = (uint8_t)v;
+        compact_case(LMZF_METHOD_LM, five, text, 3 + 2 + n + 4);
+        compact_case(LMZF_METHOD_LM, 0, text, 3 + 2 + 2 + 16 + 5 + 2 + n + 4);
+        for (unsigned profile = 0; profile <= five; profile += five) {
+            sink c = compact_stream(LMZF_METHOD_LM, profile, text, (uint32_t)n);
+            if (profile == 0) assert_int_equal(c.data[2], LMZF_COMPACT_EXT_KV_F16 | bit);
+            lmzf_memsrc src = {c.data, c.size, 0};
+            lmzf_parser p;
+            lmzf_parser_init(&p, lmzf_mem_read, &src);
+            lmz_error err;
+            int found = 0;
+            assert_int_equal(lmzf_parser_next_stream(&p, &found, &err), LMZ_OK);
+            assert_int_equal(p.header.mix_version, v);
+            if (profile == 0) {
+                /* both version bits, or one without MIX (tag 0xA8 instead of 0xAA), is
+                 * damage */
+                c.data[2] |= LMZF_COMPACT_EXT_MIX_V2 | LMZF_COMPACT_EXT_MIX_V3;
+                expect_failure(c.data, c.size, LMZ_ERR_CORRUPT, "mix versions 2 and 3 both");
+                c.data[2] = LMZF_COMPACT_EXT_KV_F16 | bit;
+                c.data[0] = 0xA8;
+                expect_failure(c.data, c.size, LMZ_ERR_CORRUPT,
+                               v == 2 ? "mix version 2 without MIX" : "mix version 3 without MIX");
+            }
+            free(c.data);
         }
-        free(c.data);
     }
     external_mix_version = 1;
     /* a profile of the other version than the header's is refused by the encoder */
@@ -1060,9 +1069,9 @@ static void test_versions_and_flags(void **state)
         b[5] |= (uint8_t)(1u << bit);
         expect_failure(b, n, LMZ_ERR_VERSION, "feature flags");
     }
-    /* MIX_VERSION (bit 5): a byte after keep, the mixed coding's version (6.5): 2 is
-     * read; 3 is a newer encoder's; 1 is written without the flag, and the flag needs
-     * MIX.  MIX alone is version 1. */
+    /* MIX_VERSION (bit 5): a byte after keep, the mixed coding's version (6.5): 2 and 3
+     * are read; 4 is a newer encoder's; 1 is written without the flag, and the flag
+     * needs MIX.  MIX alone is version 1. */
     static const struct {
         const char *flags_and_version;
         lmz_status want;
@@ -1071,7 +1080,8 @@ static void test_versions_and_flags(void **state)
     } mixv[] = {
         { "12", LMZ_OK, 1, NULL },
         { "32 02", LMZ_OK, 2, NULL },
-        { "32 03", LMZ_ERR_VERSION, 0, "mixed coding is version 3" },
+        { "32 03", LMZ_OK, 3, NULL },
+        { "32 04", LMZ_ERR_VERSION, 0, "mixed coding is version 4" },
         { "32 01", LMZ_ERR_CORRUPT, 0, "(1 is written without it)" },
         { "32 00", LMZ_ERR_CORRUPT, 0, "(1 is written without it)" },
         { "22 02", LMZ_ERR_CORRUPT, 0, "without MIX" },

@@ -115,8 +115,8 @@ void cli_print_help(void)
         "                      stream: larger output, chunks independent (measurements)\n"
         "      --no-compact    a short input in the full layout too (~50 bytes more,\n"
         "                      but lmz -l can verify it without the model)\n"
-        "      --mix-version=N the mixed coding to write: 2 (default), or 1 for lmz\n"
-        "                      decoders older than version 2 (1-2% larger output)\n"
+        "      --mix-version=N the mixed coding to write: 3 (default), or 1 or 2 for\n"
+        "                      older lmz decoders (1-3% larger output)\n"
         "  -h, --help          this help\n"
         "  -V, --version       versions and the built-in models\n"
         "\n"
@@ -253,8 +253,8 @@ int cli_parse_options(struct cli_options *opt, int argc, char **argv)
         case OPT_NO_MIX: opt->no_mix = true; break;
         case OPT_NO_COMPACT: opt->no_compact = true; break;
         case OPT_MIX_VERSION:
-            if (arg_parse_u64(optarg, 1, 2, ARG_NO_SUFFIX, &v) != 0) {
-                usage_error("invalid --mix-version '%s' (1 or 2)", optarg);
+            if (arg_parse_u64(optarg, 1, 3, ARG_NO_SUFFIX, &v) != 0) {
+                usage_error("invalid --mix-version '%s' (1, 2 or 3)", optarg);
                 return -1;
             }
             opt->mix_version = (int)v;

@@ -11,7 +11,9 @@
  * bytes, and remembers where the repeated text's tokens began.  Two weight sets, one
  * chosen by the match state, the LM's confidence and whether the byte starts a token,
  * one by the partial byte, combine them with the LM (and with the LM recalibrated by an
- * APM); two APMs, on the order-1 and order-2 contexts, correct the result.  Every step
+ * APM); version 3 adds a third, chosen by the last byte, and a second layer that learns
+ * how to weigh the three.  Two APMs, on the order-1 and order-2 contexts, correct the
+ * result.  Every step
  * is integer arithmetic, right shifts of signed values being arithmetic shifts (gcc
  * and clang on every target lmz supports).
  */
@@ -36,22 +38,31 @@
 #define CM_COUNTER_LIMIT 255           /* adaptation rate 1/(n+1.5), n capped here */
 #endif
 #ifndef CM_MIX_LR
-#define CM_MIX_LR 36                   /* mixer learning rate (lpaq: 7) */
+#define CM_MIX_LR 36                   /* mixer learning rate (lpaq: 7), versions 1-2 */
+#endif
+#ifndef CM_MIX_LR_3
+#define CM_MIX_LR_3 60                 /* version 3: more contexts, a faster rate */
+#endif
+#ifndef CM_FINAL_LR
+#define CM_FINAL_LR 6                  /* version 3's second layer */
 #endif
 #ifndef CM_APM_RATE
 #define CM_APM_RATE 5
 #endif
 #define COUNTER_LIMIT CM_COUNTER_LIMIT
-#define MIX_LR CM_MIX_LR
 #define APM_RATE CM_APM_RATE
 #define APM_BINS 49
 #define BIT_SETS (3 * 8 * 2)           /* match state x LM confidence x token start */
+#define BYTE_SETS (256 * 8)            /* version 3: last byte x match x token start */
+#define FINAL_SETS 256                 /* version 3's second layer: the partial byte */
+#define CONTEXTS_2 8                   /* contexts of versions 1-2 (3: CM_ORDERS) */
 #define END_SETS (17 * 2)              /* token length so far (16: dup) x match expected */
 #define TOKEN_START 0x100u             /* ring cell flag: a token starts at this byte */
 #define UNWRITTEN 0xFFFFu
 
 #define N_ORDERS 5
 static const unsigned order_of[N_ORDERS] = { 1, 2, 3, 4, 6 };   /* then word, column, field */
+#define LINE_HEAD 3                    /* bytes of a line its line-start context hashes */
 
 /* ---- Tables ---- */
 
@@ -185,6 +196,10 @@ struct cm_state {
     uint32_t match_sm[64 * 2];
     uint32_t end_sm[64 * 2];
     mixer bits, bits2, ends;     /* bits2: a second mixer, its weights chosen by c0 */
+    mixer bits3;            /* version 3: a third, chosen by the last byte */
+    int32_t *final;         /* version 3: FINAL_SETS x 3 weights of the second layer */
+    int n_ctx;              /* context models of the version */
+    int mix_lr;             /* the mixers' learning rate for the version */
     uint32_t next_base;     /* next ring position to reserve */
     dirty dirty_bucket, dirty_match, dirty_end;   /* entries changed since the reset */
     int fresh;              /* every table is in its reset state (cm_new's first reset) */
@@ -194,8 +209,10 @@ struct cm_state {
     uint32_t *end_slot[2];
     int32_t x[CM_BIT_INPUTS];
     int n_x;
-    int32_t *w, *w2;        /* the chosen weight sets (w2: NULL for a flag decision) */
-    uint32_t p1, p2;        /* their outputs */
+    int32_t *w, *w2, *w3;   /* the chosen weight sets (w2, w3: NULL where unused) */
+    uint32_t p1, p2, p3;    /* their outputs */
+    int32_t *fw;            /* the second layer's weights, with w3 */
+    int32_t fx[3];          /* its inputs: the sets' outputs, stretched */
     uint32_t p_lm, p_mix, p_final;
     int match_bit;          /* expected bit, -1: none */
     uint32_t match_idx;
@@ -252,6 +269,8 @@ void cm_reset(cm_state *s, int version)
 {
     int whole = !s->fresh;
     s->version = version;
+    s->n_ctx = version >= 3 ? CM_ORDERS : CONTEXTS_2;
+    s->mix_lr = version >= 3 ? CM_MIX_LR_3 : CM_MIX_LR;
     if (whole || s->dirty_bucket.n > DIRTY_MAX)
         memset(s->bucket, 0, ((size_t)16 << s->bucket_bits) * sizeof *s->bucket);
     else    /* a bucket with check 0 is empty: its counters are set when it is taken */
@@ -279,9 +298,13 @@ void cm_reset(cm_state *s, int version)
     apm_reset(&s->lm_sse, 1);
     s->fresh = 1;
     for (int i = 0; i < 128; i++) s->match_sm[i] = s->end_sm[i] = COUNTER_NEW;
-    mixer_init(&s->bits, BIT_SETS, CM_BIT_INPUTS);
-    mixer_init(&s->bits2, 256, CM_BIT_INPUTS);
+    mixer_init(&s->bits, BIT_SETS, s->n_ctx + 4);
+    mixer_init(&s->bits2, 256, s->n_ctx + 4);
     mixer_init(&s->ends, END_SETS, CM_END_INPUTS);
+    if (version >= 3) {
+        mixer_init(&s->bits3, BYTE_SETS, s->n_ctx + 4);
+        for (int i = 0; i < FINAL_SETS * 3; i++) s->final[i] = 65536 / 3;
+    }
     s->next_base = 0;
 }
 
@@ -311,9 +334,12 @@ cm_state *cm_new(unsigned bucket_bits)
     s->dirty_end.at = malloc(DIRTY_MAX * sizeof(uint32_t));
     s->bits.w = malloc((size_t)BIT_SETS * CM_BIT_INPUTS * sizeof *s->bits.w);
     s->bits2.w = malloc((size_t)256 * CM_BIT_INPUTS * sizeof *s->bits2.w);
+    s->bits3.w = malloc((size_t)BYTE_SETS * CM_BIT_INPUTS * sizeof *s->bits3.w);
+    s->final = malloc((size_t)FINAL_SETS * 3 * sizeof *s->final);
     s->ends.w = malloc((size_t)END_SETS * CM_END_INPUTS * sizeof *s->ends.w);
     if (!s->bucket || !s->ring || !s->match || !s->end || !s->sse1.t || !s->sse2.t ||
-        !s->lm_sse.t || !s->bits.w || !s->bits2.w || !s->ends.w || !s->lm_sse.touched ||
+        !s->lm_sse.t || !s->bits.w || !s->bits2.w || !s->ends.w || !s->bits3.w || !s->final ||
+        !s->lm_sse.touched ||
         !s->sse1.touched || !s->sse2.touched || !s->lm_sse.rows.at || !s->sse1.rows.at ||
         !s->sse2.rows.at || !s->dirty_bucket.at || !s->dirty_match.at || !s->dirty_end.at) {
         cm_free(s);
@@ -334,7 +360,8 @@ size_t cm_state_bytes(unsigned bucket_bits)
     return ((size_t)16 << bucket_bits) * sizeof(uint32_t) + ((size_t)1 << RING_BITS) * 2 +
            ((size_t)1 << MATCH_BITS) * 4 + ((size_t)1 << END_BITS) * 4 +
            apm_rows * (APM_BINS * 2 + 1) + 6 * (size_t)DIRTY_MAX * 4 +
-           ((size_t)BIT_SETS + 256) * CM_BIT_INPUTS * 4 + (size_t)END_SETS * CM_END_INPUTS * 4;
+           ((size_t)BIT_SETS + 256 + BYTE_SETS) * CM_BIT_INPUTS * 4 +
+           (size_t)END_SETS * CM_END_INPUTS * 4 + (size_t)FINAL_SETS * 3 * 4;
 }
 
 void cm_free(cm_state *s)
@@ -342,7 +369,7 @@ void cm_free(cm_state *s)
     if (!s) return;
     free(s->bucket); free(s->ring); free(s->match); free(s->end);
     free(s->sse1.t); free(s->sse2.t); free(s->lm_sse.t);
-    free(s->bits.w); free(s->bits2.w); free(s->ends.w);
+    free(s->bits.w); free(s->bits2.w); free(s->ends.w); free(s->bits3.w); free(s->final);
     free(s->lm_sse.touched); free(s->sse1.touched); free(s->sse2.touched);
     free(s->lm_sse.rows.at); free(s->sse1.rows.at); free(s->sse2.rows.at);
     free(s->dirty_bucket.at); free(s->dirty_match.at); free(s->dirty_end.at);
@@ -356,16 +383,19 @@ static inline uint16_t ring_at(const cm_state *s, uint32_t pos)
     return s->ring[pos & ((1u << RING_BITS) - 1)];
 }
 
+/* The hash of the last o bytes (o <= 8). */
+static uint32_t order_hash(const cm_lane *l, unsigned o)
+{
+    uint64_t h = l->hist & (o >= 8 ? ~0ull : ((1ull << (8 * o)) - 1));
+    if (o > l->pos) h |= 1ull << 63;            /* the chunk's start is a context too */
+    h = (h + o) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
 /* The byte contexts for the next byte, from the lane's last bytes. */
 static void byte_contexts(const cm_state *s, cm_lane *l)
 {
-    for (int i = 0; i < N_ORDERS; i++) {
-        unsigned o = order_of[i];
-        uint64_t h = l->hist & (o >= 8 ? ~0ull : ((1ull << (8 * o)) - 1));
-        if (o > l->pos) h |= 1ull << 63;            /* the chunk's start is a context too */
-        h = (h + o) * 0x9E3779B97F4A7C15ull;
-        l->ctx[i] = (uint32_t)(h >> 32) ^ (uint32_t)h;
-    }
+    for (int i = 0; i < N_ORDERS; i++) l->ctx[i] = order_hash(l, order_of[i]);
     uint32_t c1 = (uint32_t)(l->hist & 0xFF);
     l->ctx[N_ORDERS] = mix32(l->word * 0x2F0B3C49u + c1 + 7u);
     /* Column: the byte above (same column of the previous line) and the last byte. */
@@ -374,6 +404,13 @@ static void byte_contexts(const cm_state *s, cm_lane *l)
     l->ctx[N_ORDERS + 1] = mix32((above << 8 | c1) + 0x51ED27u);
     /* Field: which separated field of the line, and its bytes so far. */
     l->ctx[N_ORDERS + 2] = mix32(l->field_hash * 0x1B873593u + (l->field < 63 ? l->field : 63) + 0x3C6EF372u);
+    if (s->n_ctx == CONTEXTS_2) return;
+    /* Version 3: order 8; the word and the one before it; how the line began (roff
+     * requests, log fields, list items); and no context at all. */
+    l->ctx[CONTEXTS_2] = order_hash(l, 8);
+    l->ctx[CONTEXTS_2 + 1] = mix32((l->word ^ l->word_prev * 0x68E31DA4u) + c1 * 0x1B56C4E9u + 0x7F4A7C15u);
+    l->ctx[CONTEXTS_2 + 2] = mix32(l->line_head * 0x85EBCA77u + c1 + 0x3C6EF372u);
+    l->ctx[CONTEXTS_2 + 3] = 0x5BD1E995u;
 }
 
 /* The match model's prediction for the next byte: go on with the current match, or
@@ -435,8 +472,15 @@ static void byte_done(cm_state *s, cm_lane *l, uint32_t b)
     l->pos++;
     l->hist = (l->hist << 8) | b;
     int alnum = (b >= '0' && b <= '9') || ((b | 32) >= 'a' && (b | 32) <= 'z') || b >= 0x80;
-    l->word = alnum ? (l->word + (b | 32) + 1) * 0x3D4D51CBu : 0;
+    if (alnum) {
+        l->word = (l->word + (b | 32) + 1) * 0x3D4D51CBu;
+    } else if (l->word) {
+        l->word_prev = l->word;
+        l->word = 0;
+    }
+    if (l->pos - l->line_start <= LINE_HEAD) l->line_head = (l->line_head + b + 1) * 0x2F0B3C49u;
     if (b == '\n') {
+        l->line_head = 0;
         l->prev_line = l->line_start;
         l->line_start = l->pos;
         l->field = 0;
@@ -477,27 +521,52 @@ static void train(const cm_state *s, int32_t *w, uint32_t p, int bit)
 {
     int32_t err = (bit ? 65536 : 0) - (int32_t)p;
     for (int i = 0; i < s->n_x; i++)
-        w[i] += (int32_t)(((int64_t)s->x[i] * err * MIX_LR) >> 20);
+        w[i] += (int32_t)(((int64_t)s->x[i] * err * s->mix_lr) >> 20);
 }
 
-/* Mix the inputs with set `set` of m (and, for bits, set c0 of bits2). */
-static uint32_t mix(cm_state *s, mixer *m, int set, mixer *m2, int set2)
+/* A flag decision's mix: set `set` of m alone. */
+static uint32_t mix_flag(cm_state *s, mixer *m, int set)
 {
     s->w = m->w + set * m->n_inputs;
-    int32_t x = dot(s, s->w);
-    s->p1 = squash(x);
-    s->w2 = NULL;
-    if (!m2) return s->p1;
-    s->w2 = m2->w + set2 * m2->n_inputs;
-    int32_t x2 = dot(s, s->w2);
-    s->p2 = squash(x2);
-    return squash((x + x2) >> 1);
+    s->w2 = s->w3 = NULL;
+    s->p1 = squash(dot(s, s->w));
+    return s->p1;
 }
 
+/* A bit's mix: set `set` of bits and set c0 of bits2, averaged in the stretch domain;
+ * version 3 adds set `set3` of bits3 and weighs the three by the second layer's set c0. */
+static uint32_t mix_bit(cm_state *s, int set, uint32_t c0, uint32_t set3)
+{
+    s->w = s->bits.w + set * s->bits.n_inputs;
+    s->w2 = s->bits2.w + c0 * s->bits2.n_inputs;
+    int32_t x1 = dot(s, s->w), x2 = dot(s, s->w2);
+    s->p1 = squash(x1);
+    s->p2 = squash(x2);
+    s->w3 = NULL;
+    if (s->version < 3) return squash((x1 + x2) >> 1);
+    s->w3 = s->bits3.w + set3 * s->bits3.n_inputs;
+    int32_t x3 = dot(s, s->w3);
+    s->p3 = squash(x3);
+    s->fx[0] = x1;
+    s->fx[1] = x2;
+    s->fx[2] = x3;
+    s->fw = s->final + c0 * 3;
+    int64_t d = ((int64_t)s->fw[0] * x1 + (int64_t)s->fw[1] * x2 + (int64_t)s->fw[2] * x3) >> 16;
+    return squash(d > SQ_LIM ? SQ_LIM : d < -SQ_LIM ? -SQ_LIM : (int32_t)d);
+}
+
+/* Every weight set used learns the outcome from its own output; the second layer from
+ * the final mix (p_mix). */
 static void mix_update(cm_state *s, int bit)
 {
     train(s, s->w, s->p1, bit);
     if (s->w2) train(s, s->w2, s->p2, bit);
+    if (s->w3) {
+        train(s, s->w3, s->p3, bit);
+        int32_t err = (bit ? 65536 : 0) - (int32_t)s->p_mix;
+        for (int i = 0; i < 3; i++)
+            s->fw[i] += (int32_t)(((int64_t)s->fx[i] * err * CM_FINAL_LR) >> 20);
+    }
 }
 
 static uint32_t len_bucket(uint32_t len)
@@ -538,19 +607,19 @@ static void select_slots(cm_state *s, cm_lane *l, int j)
 {
     if (j == 0 || j == 4) {
         uint32_t nib = j == 0 ? 0 : l->c0;
-        for (int i = 0; i < CM_ORDERS; i++) {
+        for (int i = 0; i < s->n_ctx; i++) {
             uint32_t x = mix32(l->ctx[i] + nib * 0x2545F491u);
             l->nibble[i] = (uint32_t)(take_bucket(s, x) - s->bucket);
         }
     }
     uint32_t in_nib = j < 4 ? l->c0 : ((1u << (j - 4)) | (l->c0 & ((1u << (j - 4)) - 1)));
-    for (int i = 0; i < CM_ORDERS; i++) s->slot[i] = s->bucket + l->nibble[i] + in_nib;
+    for (int i = 0; i < s->n_ctx; i++) s->slot[i] = s->bucket + l->nibble[i] + in_nib;
 }
 
 /* The bit is known: the counters learn it, the byte moves on. */
 static void bit_known(cm_state *s, cm_lane *l, int bit)
 {
-    for (int i = 0; i < CM_ORDERS; i++) *s->slot[i] = counter_update(*s->slot[i], bit);
+    for (int i = 0; i < s->n_ctx; i++) *s->slot[i] = counter_update(*s->slot[i], bit);
     l->c0 = (l->c0 << 1) | (uint32_t)bit;
     if (l->c0 >= 256) byte_done(s, l, l->c0 & 0xFF);
 }
@@ -574,7 +643,7 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
     /* The LM recalibrated by what followed its past predictions in this stream. */
     uint32_t where = l->tok_bytes == 0 ? 0 : l->tok_bytes == 1 ? 1 : 2;
     s->x[s->n_x++] = stretch(apm_p(&s->lm_sse, where * 256 + l->c0, lm));
-    for (int i = 0; i < CM_ORDERS; i++) {
+    for (int i = 0; i < s->n_ctx; i++) {
         uint32_t c = *s->slot[i];
         s->x[s->n_x++] = (c & 0xFFFFu) ? stretch(counter_p(c)) : 0;
     }
@@ -592,7 +661,9 @@ uint32_t cm_bit_p(cm_state *s, cm_lane *l, uint32_t p_lm)
     int conf = (lm < 0 ? -lm : lm) >> 8;
     if (conf > 7) conf = 7;
     int set = (mstate * 8 + conf) * 2 + (l->tok_bytes == 0);
-    s->p_mix = mix(s, &s->bits, set, &s->bits2, (int)l->c0);
+    uint32_t set3 = (uint32_t)(l->hist & 0xFF) * 8 + (l->match_len ? (l->match_len < 16 ? 1u : 2u) : 0u) +
+                    (l->tok_bytes == 0 ? 4u : 0u);
+    s->p_mix = mix_bit(s, set, l->c0, set3);
     /* APMs on the order-1 and (hashed) order-2 contexts. */
     int32_t xm = stretch(s->p_mix);
     uint32_t pa1 = apm_p(&s->sse1, (uint32_t)((l->hist & 0xFF) << 8) | l->c0, xm);
@@ -639,7 +710,7 @@ static uint32_t flag_p(cm_state *s, cm_lane *l, uint32_t p_lm, uint32_t h0, uint
     } else {
         s->x[s->n_x++] = 0;
     }
-    s->p_mix = mix(s, &s->ends, set * 2 + (s->match_bit >= 0), NULL, 0);
+    s->p_mix = mix_flag(s, &s->ends, set * 2 + (s->match_bit >= 0));
     s->p_final = clamp_p(s->p_mix);
     return s->p_final;
 }
@@ -697,9 +768,13 @@ uint64_t cm_state_digest(const cm_state *s)
         XXH64_update(h, apms[i]->t, (size_t)apms[i]->contexts * APM_BINS * sizeof *apms[i]->t);
     XXH64_update(h, s->match_sm, sizeof s->match_sm);
     XXH64_update(h, s->end_sm, sizeof s->end_sm);
-    XXH64_update(h, s->bits.w, (size_t)BIT_SETS * CM_BIT_INPUTS * sizeof *s->bits.w);
-    XXH64_update(h, s->bits2.w, (size_t)256 * CM_BIT_INPUTS * sizeof *s->bits2.w);
+    XXH64_update(h, s->bits.w, (size_t)BIT_SETS * s->bits.n_inputs * sizeof *s->bits.w);
+    XXH64_update(h, s->bits2.w, (size_t)256 * s->bits2.n_inputs * sizeof *s->bits2.w);
     XXH64_update(h, s->ends.w, (size_t)END_SETS * CM_END_INPUTS * sizeof *s->ends.w);
+    if (s->version >= 3) {
+        XXH64_update(h, s->bits3.w, (size_t)BYTE_SETS * s->bits3.n_inputs * sizeof *s->bits3.w);
+        XXH64_update(h, s->final, (size_t)FINAL_SETS * 3 * sizeof *s->final);
+    }
     XXH64_update(h, &s->next_base, sizeof s->next_base);
     uint64_t d = XXH64_digest(h);
     XXH64_freeState(h);

@@ -21,8 +21,9 @@
 #include <stdint.h>
 
 #define CM_PROB_BITS 16        /* probabilities of a 1: 1 .. 65535 out of 65536 */
-#define CM_ORDERS 8            /* context models per bit (cm.c: orders 1,2,3,4,6, word,
-                                  column, field) */
+#define CM_ORDERS 12           /* context models per bit, at most (cm.c: orders 1,2,3,4,6,
+                                  word, column, field; version 3 adds order 8, word pair,
+                                  line start and order 0) */
 #define CM_END_INPUTS 5        /* bias, LM, two token-prefix models, match */
 #define CM_BIT_INPUTS (CM_ORDERS + 4)   /* the contexts, bias, LM, LM recalibrated, match */
 
@@ -34,6 +35,8 @@ typedef struct cm_lane {
     uint32_t reserved;      /* ring positions reserved: the chunk's raw size */
     uint64_t hist;          /* last 8 bytes of this chunk, newest in the low byte */
     uint32_t word;          /* hash of the current run of letters and digits */
+    uint32_t word_prev;     /* the hash of the run before it */
+    uint32_t line_head;     /* hash of the current line's first 3 bytes (fewer so far) */
     uint32_t c0;            /* 1, then the bits of the byte so far after a leading 1 */
     uint32_t ctx[CM_ORDERS];/* the byte contexts' hashes, fixed for the byte */
     uint32_t line_start;    /* pos of the current line's first byte */
@@ -59,11 +62,13 @@ typedef struct cm_trace {
 
 /* Versions of the models (doc/coder.md 4.7).  1: one bucket per context hash, a table
  * of 2^18 buckets.  2: two candidate buckets per hash, the one seen less often taken
- * over; 2^18 buckets in a compact stream, 2^20 in the full layout.  A stream's version
- * is in its header (doc/format.md 3, 11). */
-#define CM_VERSION_MAX 2
-#define CM_BUCKET_BITS_SHORT 18      /* version 1, and version 2 in compact streams */
-#define CM_BUCKET_BITS_LONG 20       /* version 2 in the full layout */
+ * over; 2^18 buckets in a compact stream, 2^20 in the full layout.  3: version 2 with
+ * four more contexts, a third weight set (by the last byte) and a learned second layer
+ * in place of the average of the sets.  A stream's version is in its header
+ * (doc/format.md 3, 11). */
+#define CM_VERSION_MAX 3
+#define CM_BUCKET_BITS_SHORT 18      /* version 1, and versions 2-3 in compact streams */
+#define CM_BUCKET_BITS_LONG 20       /* versions 2-3 in the full layout */
 
 /* A state with a table of 2^bucket_bits buckets of 64 bytes, reset for CM_VERSION_MAX,
  * or NULL when out of memory.  cm_reset empties one for the next stream, of `version`. */

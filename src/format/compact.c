@@ -19,7 +19,7 @@
 #define T1_IDS { 0xcb, 0x91, 0x18, 0x23, 0x48, 0x1c, 0x05, 0xbf }
 #define T1_TOK_IDS { 0xe4, 0xd9, 0xa8, 0xe3, 0xab, 0x35, 0x91, 0x99 }
 
-/* Profiles 10..18 are 1..9 with mixed coding version 2. */
+/* Profiles 10..18 are 1..9 with mixed coding version 2, 19..27 with version 3. */
 static const lmzf_profile profiles[] = {
     /* model     model_id  tokenizer_id  context keep  chunk_size kv level mix */
     { "lmz-t1", T1_IDS, T1_TOK_IDS, 128, 32, 16384, 1, 1, 1 },
@@ -39,7 +39,15 @@ static const lmzf_profile profiles[] = {
     { "lmz-s2", S2_IDS, BPE_IDS, 512, 320, 65536, 1, 6, 2 },
     { "lmz-s2", S2_IDS, BPE_IDS, 512, 384, 65536, 1, 7, 2 },
     { "lmz-m1", M1_IDS, BPE_IDS, 512, 256, 32768, 1, 8, 2 },
-    { "lmz-m1", M1_IDS, BPE_IDS, 1024, 768, 65536, 1, 9, 2 },
+    { "lmz-m1", M1_IDS, BPE_IDS, 1024, 768, 65536, 1, 9, 2 },    { "lmz-t1", T1_IDS, T1_TOK_IDS, 128, 32, 16384, 1, 1, 3 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 192, 48, 16384, 1, 2, 3 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 256, 64, 32768, 1, 3, 3 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 384, 144, 32768, 1, 4, 3 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 256, 32768, 1, 5, 3 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 320, 65536, 1, 6, 3 },
+    { "lmz-s2", S2_IDS, BPE_IDS, 512, 384, 65536, 1, 7, 3 },
+    { "lmz-m1", M1_IDS, BPE_IDS, 512, 256, 32768, 1, 8, 3 },
+    { "lmz-m1", M1_IDS, BPE_IDS, 1024, 768, 65536, 1, 9, 3 },
 };
 #define N_PROFILES (sizeof profiles / sizeof profiles[0])
 
@@ -98,7 +106,7 @@ uint8_t *lmzf_compact_encode(const lmzf_header *h, unsigned profile, lmzf_method
     char why[160];
     unsigned mix_version = h->mix_version ? h->mix_version : 1;
     if (raw_size > LMZF_COMPACT_RAW_MAX || (profile && !prof) ||
-        (lm && (mix_version > 2 || (prof && prof->mix_version != mix_version))) ||
+        (lm && (mix_version > 3 || (prof && prof->mix_version != mix_version))) ||
         (raw_size && !lmzf_method_known(method)) || (lm && lmzf_header_problem(h, why, sizeof why)))
         return lmz_error_setf(err, LMZ_ERR_ARG, "no compact stream for these fields%s%s",
                               lm ? ": " : "", lm ? why : ""), NULL;
@@ -120,7 +128,8 @@ uint8_t *lmzf_compact_encode(const lmzf_header *h, unsigned profile, lmzf_method
             head[n++] = prof->model_id[0];
         } else {
             head[n++] = (uint8_t)(((h->flags & LMZF_FLAG_KV_F16) ? LMZF_COMPACT_EXT_KV_F16 : 0) |
-                                  (h->mix_version == 2 ? LMZF_COMPACT_EXT_MIX_V2 : 0));
+                                  (h->mix_version == 2 ? LMZF_COMPACT_EXT_MIX_V2 : 0) |
+                                  (h->mix_version == 3 ? LMZF_COMPACT_EXT_MIX_V3 : 0));
             n += lmzf_put_varint(head + n, h->context);
             n += lmzf_put_varint(head + n, h->keep);
             memcpy(head + n, h->model_id, LMZF_ID_SIZE);

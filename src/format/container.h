@@ -37,7 +37,7 @@
                                      * encoder from mix_version >= 2) */
 #define LMZF_FLAGS_KNOWN      (LMZF_FLAG_ADAPTER | LMZF_FLAG_NAME | LMZF_FLAG_ADAPTER_NAME | \
                                LMZF_FLAG_KV_F16 | LMZF_FLAG_MIX | LMZF_FLAG_MIX_VERSION)
-#define LMZF_MIX_VERSION_MAX  2     /* the newest mixed coding this build reads (6.5) */
+#define LMZF_MIX_VERSION_MAX  3     /* the newest mixed coding this build reads (6.5) */
 #define LMZF_ID_SIZE          8     /* stored model / tokenizer / adapter identity */
 #define LMZF_NAME_MAX         63
 #define LMZF_HEADER_MAX_SIZE  174   /* the largest valid header */
@@ -177,6 +177,7 @@ void lmzf_printable_adapter_name(const lmzf_header *h, char out[LMZF_NAME_MAX + 
 #define LMZF_COMPACT_RAW_MAX    (1u << 22)
 #define LMZF_COMPACT_EXT_KV_F16 0x01u
 #define LMZF_COMPACT_EXT_MIX_V2 0x02u   /* with MIX: the mixed coding's version is 2 */
+#define LMZF_COMPACT_EXT_MIX_V3 0x04u   /* with MIX: it is 3 (never with MIX_V2) */
 #define LMZF_COMPACT_HEAD_MAX   (48 + 1 + LMZF_NAME_MAX) /* tag .. payload_size, the largest */
 
 static inline int lmzf_is_compact_tag(unsigned byte)

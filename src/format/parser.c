@@ -328,14 +328,20 @@ static lmz_status read_compact(lmzf_parser *p, unsigned tag, lmzf_header *h,
             memcpy(h->model_name, prof->model_name, h->model_name_len + 1u);
             h->flags |= LMZF_FLAG_NAME;
         } else {
-            if (second & ~(LMZF_COMPACT_EXT_KV_F16 | LMZF_COMPACT_EXT_MIX_V2))
+            unsigned v2 = second & LMZF_COMPACT_EXT_MIX_V2, v3 = second & LMZF_COMPACT_EXT_MIX_V3;
+            if (second & ~(LMZF_COMPACT_EXT_KV_F16 | LMZF_COMPACT_EXT_MIX_V2 |
+                           LMZF_COMPACT_EXT_MIX_V3))
                 return stop(p, err, LMZ_ERR_VERSION,
                             "%sthe stream uses model flags 0x%02x that this build does not "
                             "know; it may be damaged", prefix, second);
-            if ((second & LMZF_COMPACT_EXT_MIX_V2) && !(h->flags & LMZF_FLAG_MIX))
-                return stop(p, err, LMZ_ERR_CORRUPT, "%s: mix version 2 without MIX", where);
+            if ((v2 || v3) && !(h->flags & LMZF_FLAG_MIX))
+                return stop(p, err, LMZ_ERR_CORRUPT, "%s: mix version %d without MIX", where,
+                            v3 ? 3 : 2);
+            if (v2 && v3)
+                return stop(p, err, LMZ_ERR_CORRUPT, "%s: mix versions 2 and 3 both", where);
             if (second & LMZF_COMPACT_EXT_KV_F16) h->flags |= LMZF_FLAG_KV_F16;
-            if (second & LMZF_COMPACT_EXT_MIX_V2) h->mix_version = 2;
+            if (v2) h->mix_version = 2;
+            if (v3) h->mix_version = 3;
             if ((st = read_varint32(p, b, &n, &h->context, where, "context", what, err)) ||
                 (st = read_varint32(p, b, &n, &h->keep, where, "keep", what, err)) ||
                 (st = read_exact(p, b + n, 2 * LMZF_ID_SIZE, NULL, what, err)))
