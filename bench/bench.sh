@@ -6,7 +6,7 @@
 #   FILES='a.txt b.txt' bash bench/bench.sh
 #   TABLES=whole|per|real bash bench/bench.sh  only one of the tables (default: all)
 #   MIX=0 bash bench/bench.sh            the LM alone (--no-mix), for comparison
-#   MIX=1 bash bench/bench.sh            mixed coding version 1 (--mix-version 1)
+#   MIX=1 bash bench/bench.sh            mixed coding version 1 (--mix-version 1); MIX=2: 2
 #   DECODE=0 bash bench/bench.sh         sizes and compression speed only (no decoding)
 #
 # Prints three tables (whole file; each .jsonl response on its own; the files of
@@ -21,8 +21,10 @@ BENCH=build/release/bench/lmz_bench
 LEVEL=${LEVEL:-5}
 THREADS=${THREADS:-2}
 args=(-l "$LEVEL" -T "$THREADS")
-if [ "${MIX:-2}" = 0 ]; then args+=(--no-mix); fi
-if [ "${MIX:-2}" = 1 ]; then args+=(--mix-version 1); fi
+case "${MIX:-}" in
+    0) args+=(--no-mix) ;;
+    1|2) args+=(--mix-version "$MIX") ;;
+esac
 if [ "${DECODE:-1}" = 0 ]; then args+=(--no-decode); fi
 if [ -n "${MODEL:-}" ]; then
     args+=(-m "$MODEL")
