@@ -39,6 +39,9 @@ z -m "$SPM" --lm-always --chunk-size=48 --context=12 "$TMP/mixed" >"$OUT/lm-spm-
 # the first mixed coding (mix version 1), full and compact
 z -m "$BPE" --mix-version=1 --lm-always --chunk-size=40 --context=16 "$TMP/text" >"$OUT/lm-bpe-3chunks-mix1.lmz"
 z -m "$BPE" --mix-version=1 --lm-always "$TMP/utf8" >"$OUT/compact-lm-bpe-mix1.lmz"
+# mix version 2, full and compact (the default is version 3)
+z -m "$BPE" --mix-version=2 --lm-always --chunk-size=40 --context=16 "$TMP/text" >"$OUT/lm-bpe-3chunks-mix2.lmz"
+z -m "$BPE" --mix-version=2 --lm-always "$TMP/utf8" >"$OUT/compact-lm-bpe-mix2.lmz"
 # the fallback methods
 z -m "$BPE" --no-compact -9 "$TMP/repeat" >"$OUT/zstd-1chunk.lmz"
 z -m "$BPE" --no-compact -1 "$TMP/binary" >"$OUT/raw-1chunk.lmz"

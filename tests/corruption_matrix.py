@@ -526,18 +526,19 @@ def main():
         repair_header(b, two_streams[0])
         other_cases.append({"label": "%s flag toggled" % name, "data": bytes(b),
                             "expect_ok": False, "expected_out": lm_txt})
-    # The mixed coding's version byte (lm.lmz is version 2), header check repaired: 1 is
-    # written without the field and 0 is none (corrupt), 3 is a newer coding (version
-    # error).
-    assert "mix_version_at" in two_streams[0], "lm.lmz should be mixed coding version 2"
-    for v in (0, 1, 3, 255):
+    # The mixed coding's version byte (lm.lmz is version 3), header check repaired: 1 is
+    # written without the field and 0 is none (corrupt), 2 decodes with the wrong models
+    # (the chunk's check fails), 4 is a newer coding (version error).
+    assert "mix_version_at" in two_streams[0], "lm.lmz should be mixed coding version 3"
+    assert lm[two_streams[0]["mix_version_at"]] == 3, "lm.lmz should be mixed coding version 3"
+    for v in (0, 1, 2, 4, 255):
         b = bytearray(lm)
         b[two_streams[0]["mix_version_at"]] = v
         repair_header(b, two_streams[0])
         other_cases.append({"label": "mix version %d" % v, "data": bytes(b),
                             "expect_ok": False, "expected_out": lm_txt,
-                            "name_check": "mixed coding is version" if v > 2 else
-                                          "mix version field"})
+                            "name_check": "mixed coding is version" if v > 3 else
+                                          None if v == 2 else "mix version field"})
     # Made with an adapter this decoder does not apply (lmz has no adapters yet, so the
     # stream is built by hand: ADAPTER flag and a nonzero adapter id, header check valid).
     for label, data, content in (("lm", lm, lm_txt), ("zstd", zs, zs_txt)):

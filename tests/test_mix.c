@@ -303,6 +303,14 @@ static void reset_one(void)
     uint64_t want = cm_state_digest(fresh);
     size_t half = 3000;         /* 6000 tokens: past every table's dirty list */
     uint32_t *ranks = repeated_tokens(v, half);
+    /* First a stream of another version: a decoder's lane states serve any version. */
+    size_t other_size;
+    cm_reset(used, models_version == CM_VERSION_MAX ? 1 : CM_VERSION_MAX);
+    free(encode_tokens_with(used, v, ranks, 150, &other_size));
+    cm_reset(used, models_version);
+    if (cm_state_digest(used) != want)
+        fail_msg("version %d after a stream of another: the reset state differs from a new one",
+                 models_version);
     for (int pass = 0; pass < 3; pass++) {
         size_t n = pass == 1 ? 2 * half : 150;
         size_t a_size, b_size;
