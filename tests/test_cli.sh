@@ -110,20 +110,23 @@ if "$LMZ" -V | grep -q "built-in model: lmz-m1 (" && "$LMZ" -V | grep -q "built-
     check builtin-writes-fixture-streams bash -c 'for l in 1 5 8; do
         "$0" -$l --no-compact --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.mix3-l$l.lmz" || exit 1
         "$0" -dc "$1.mix3-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
-    # Mixed coding version 2 (--mix-version=2), which lmz before version 3 reads.
-    check builtin-writes-mix-version-2 bash -c 'for l in 1 5 8; do
-        "$0" -$l --mix-version=2 --no-compact --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
-            cmp -s - "$1.mix2-l$l.lmz" || exit 1
-        "$0" -$l --mix-version=2 --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
-            cmp -s - "$1.compact-mix2-l$l.lmz" || exit 1
-        "$0" -dc "$1.mix2-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
-    # The first mixed coding (--mix-version=1), which lmz before version 2 reads.
-    check builtin-writes-mix-version-1 bash -c 'for l in 1 5 8; do
-        "$0" -$l --mix-version=1 --no-compact --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
-            cmp -s - "$1.mix-l$l.lmz" || exit 1
-        "$0" -$l --mix-version=1 --lm-always -T $((l % 3 + 1)) -c "$1.txt" |
-            cmp -s - "$1.compact-l$l.lmz" || exit 1
-        "$0" -dc "$1.mix-l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
+    # writes_mix_version V FULL COMPACT: at -1, -5 and -8, --mix-version=V writes the
+    # fixtures $FX.FULL-lN.lmz (--no-compact) and $FX.COMPACT-lN.lmz byte for byte, and
+    # the first decodes to the text.
+    writes_mix_version() {
+        local v=$1 full=$2 compact=$3 l
+        for l in 1 5 8; do
+            "$LMZ" -$l --mix-version=$v --no-compact --lm-always -T $((l % 3 + 1)) -c "$FX.txt" |
+                cmp -s - "$FX.$full-l$l.lmz" || return 1
+            "$LMZ" -$l --mix-version=$v --lm-always -T $((l % 3 + 1)) -c "$FX.txt" |
+                cmp -s - "$FX.$compact-l$l.lmz" || return 1
+            "$LMZ" -dc "$FX.$full-l$l.lmz" | cmp -s - "$FX.txt" || return 1
+        done
+    }
+    # Mixed coding version 2, which lmz before version 3 reads, and the first, which lmz
+    # before version 2 reads.
+    check builtin-writes-mix-version-2 writes_mix_version 2 mix2 compact-mix2
+    check builtin-writes-mix-version-1 writes_mix_version 1 mix compact
     check builtin-writes-fixture-streams-no-mix bash -c 'for l in 1 5 8; do
         "$0" -$l --no-compact --no-mix --lm-always -T $((l % 3 + 1)) -c "$1.txt" | cmp -s - "$1.l$l.lmz" || exit 1
         "$0" -dc "$1.l$l.lmz" | cmp -s - "$1.txt" || exit 1; done' "$LMZ" "$FX"
