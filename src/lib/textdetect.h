@@ -10,7 +10,7 @@
 int looks_like_text(const uint8_t *p, size_t n);
 
 /* Text with binary spans, which a mixed stream's adaptive models learn to code cheaply:
- * at most 25% of the bytes other than NUL are not text, and at most 75% are NUL (a
+ * at most 25% of the bytes other than NUL are not text, and at most 7/8 are NUL (a
  * tar's headers and padding). */
 int mostly_text(const uint8_t *p, size_t n);
 
